@@ -1,0 +1,187 @@
+//! Opening the database: a bounded sqlx pool per process, adopted by SeaORM. We build the sqlx
+//! pools ourselves because SQLite needs pragmas on every connection and PostgreSQL needs the
+//! statement cache switch for PgBouncer, neither of which a URL can say.
+
+use std::time::Duration;
+
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, SqlxPostgresConnector,
+    SqlxSqliteConnector, TransactionOptions, TransactionTrait,
+};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::error::StoreError;
+use crate::settings::{Backend, ChannelBinding, DbSettings, SslMode};
+
+/// A process's handle on the database: the pool plus what it was opened with.
+#[derive(Clone)]
+pub struct Db {
+    conn: DatabaseConnection,
+    settings: DbSettings,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("target", &self.settings.target())
+            .finish()
+    }
+}
+
+/// Open the pool without touching the server: processes start (and report "not ready") while the
+/// database is still down, and connections are made on first use.
+pub fn connect(settings: &DbSettings) -> Result<Db, StoreError> {
+    let conn = match settings.backend {
+        Backend::Sqlite => {
+            if let Some(dir) = settings.sqlite_path.parent()
+                && !dir.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+                    what: format!("creating the database directory {}", dir.display()),
+                    source,
+                })?;
+            }
+            let pool = SqlitePoolOptions::new()
+                .max_connections(settings.pool.max.max(1))
+                .min_connections(settings.pool.min)
+                .acquire_timeout(settings.pool.acquire_timeout)
+                .idle_timeout(settings.pool.idle_timeout)
+                .max_lifetime(settings.pool.max_lifetime)
+                .connect_lazy_with(sqlite_options(settings));
+            SqlxSqliteConnector::from_sqlx_sqlite_pool(pool)
+        }
+        Backend::Postgres { .. } => {
+            let pool = PgPoolOptions::new()
+                .max_connections(settings.pool.max.max(1))
+                .min_connections(settings.pool.min)
+                .acquire_timeout(settings.pool.acquire_timeout)
+                .idle_timeout(settings.pool.idle_timeout)
+                .max_lifetime(settings.pool.max_lifetime)
+                .connect_lazy_with(postgres_options(settings)?);
+            SqlxPostgresConnector::from_sqlx_postgres_pool(pool)
+        }
+    };
+    Ok(Db {
+        conn,
+        settings: settings.clone(),
+    })
+}
+
+pub(crate) fn sqlite_options(settings: &DbSettings) -> SqliteConnectOptions {
+    SqliteConnectOptions::new()
+        .filename(&settings.sqlite_path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(settings.sqlite_timeout)
+        .foreign_keys(true)
+}
+
+/// PostgreSQL connect options from settings. Refuses `DB_CHANNEL_BINDING=require`: the driver
+/// (sqlx) speaks SCRAM-SHA-256 but not SCRAM-SHA-256-PLUS, so honouring `require` is impossible
+/// and connecting anyway would silently drop the protection the operator asked for.
+pub fn postgres_options(settings: &DbSettings) -> Result<PgConnectOptions, StoreError> {
+    if settings.channel_binding == ChannelBinding::Require {
+        return Err(StoreError::ChannelBindingUnsupported);
+    }
+    let mut opts = PgConnectOptions::new_without_pgpass()
+        .host(&settings.host)
+        .port(settings.port)
+        .username(&settings.user)
+        .database(&settings.name)
+        .application_name("integramon")
+        .ssl_mode(match settings.sslmode {
+            SslMode::Disable => PgSslMode::Disable,
+            SslMode::Prefer => PgSslMode::Prefer,
+            SslMode::Require => PgSslMode::Require,
+            SslMode::VerifyCa => PgSslMode::VerifyCa,
+            SslMode::VerifyFull => PgSslMode::VerifyFull,
+        });
+    if let Some(password) = &settings.password {
+        opts = opts.password(password);
+    }
+    if let Some(ca) = &settings.sslrootcert {
+        opts = opts.ssl_root_cert(ca);
+    }
+    if settings.pool.pgbouncer {
+        opts = opts.statement_cache_capacity(0);
+    }
+    Ok(opts)
+}
+
+impl Db {
+    pub fn conn(&self) -> &DatabaseConnection {
+        &self.conn
+    }
+
+    pub fn settings(&self) -> &DbSettings {
+        &self.settings
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.settings.backend
+    }
+
+    pub fn db_backend(&self) -> DbBackend {
+        self.conn.get_database_backend()
+    }
+
+    /// One round trip, bounded by `DB_CONNECT_TIMEOUT`: what readiness checks call.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let timeout = self.settings.connect_timeout;
+        match tokio::time::timeout(timeout, self.conn.execute_unprepared("SELECT 1")).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(StoreError::Unreachable(e.to_string())),
+            Err(_) => Err(StoreError::Unreachable(format!(
+                "no answer within {}s (DB_CONNECT_TIMEOUT)",
+                timeout.as_secs()
+            ))),
+        }
+    }
+
+    /// Wait until the database answers, retrying, for at most `DB_WAIT_TIMEOUT`. `on_wait` is
+    /// called with each failure so the caller can say why it is still waiting.
+    pub async fn wait_until_reachable(
+        &self,
+        mut on_wait: impl FnMut(&StoreError, Duration),
+    ) -> Result<(), StoreError> {
+        let started = tokio::time::Instant::now();
+        let mut delay = Duration::from_millis(250);
+        loop {
+            match self.ping().await {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    let waited = started.elapsed();
+                    if waited >= self.settings.wait_timeout {
+                        return Err(StoreError::WaitTimedOut {
+                            waited_secs: waited.as_secs(),
+                            last_error: e.to_string(),
+                        });
+                    }
+                    on_wait(&e, waited);
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+    }
+
+    /// Start a transaction that will write. On SQLite it takes the write lock up front
+    /// (`BEGIN IMMEDIATE`): a deferred transaction that reads first and writes later cannot wait
+    /// for the lock and fails with "database is locked" at once, whatever `busy_timeout` says.
+    pub async fn begin_write(&self) -> Result<DatabaseTransaction, StoreError> {
+        let options = match self.settings.backend {
+            Backend::Sqlite => TransactionOptions {
+                sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+                ..Default::default()
+            },
+            Backend::Postgres { .. } => TransactionOptions::default(),
+        };
+        Ok(self.conn.begin_with_options(options).await?)
+    }
+
+    pub async fn close(self) {
+        let _ = self.conn.close().await;
+    }
+}

@@ -1,0 +1,39 @@
+use std::path::PathBuf;
+
+/// Everything the store can fail with, worded for an operator.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "DB_CHANNEL_BINDING=require cannot be honoured: IntegraMon's PostgreSQL driver (sqlx) \
+         authenticates with SCRAM-SHA-256 but does not implement channel binding \
+         (SCRAM-SHA-256-PLUS). Refusing to connect without it. Use DB_SSLMODE=verify-full with \
+         DB_SSLROOTCERT to authenticate the server instead, and set DB_CHANNEL_BINDING=prefer or \
+         disable"
+    )]
+    ChannelBindingUnsupported,
+    #[error("database unreachable: {0}")]
+    Unreachable(String),
+    #[error("database did not answer within {waited_secs}s (DB_WAIT_TIMEOUT): {last_error}")]
+    WaitTimedOut { waited_secs: u64, last_error: String },
+    #[error("database error: {0}")]
+    Db(#[from] sea_orm::DbErr),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("migration marker {path} is unreadable: {reason}")]
+    BadMarker { path: PathBuf, reason: String },
+    #[error("migration {name} failed: {reason}")]
+    MigrationFailed { name: String, reason: String },
+    #[error("{0}")]
+    Command(String),
+}
+
+impl StoreError {
+    pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
+        let what = what.into();
+        move |source| Self::Io { what, source }
+    }
+}
