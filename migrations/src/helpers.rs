@@ -52,7 +52,11 @@ pub(crate) fn fk_set_null(
 }
 
 /// A plain index; `name` follows `idx_<table>_<cols>`.
-pub(crate) fn index<T, C>(name: &str, table: T, cols: impl IntoIterator<Item = C>) -> IndexCreateStatement
+pub(crate) fn index<T, C>(
+    name: &str,
+    table: T,
+    cols: impl IntoIterator<Item = C>,
+) -> IndexCreateStatement
 where
     T: IntoIden,
     C: IntoIden,

@@ -154,7 +154,9 @@ pub(crate) fn tables() -> Vec<TableCreateStatement> {
             .col(string_null(DesignArtifacts::CreatedBy))
             .col(timestamp_with_time_zone_null(DesignArtifacts::CreatedAtCpi))
             .col(string_null(DesignArtifacts::ModifiedBy))
-            .col(timestamp_with_time_zone_null(DesignArtifacts::ModifiedAtCpi))
+            .col(timestamp_with_time_zone_null(
+                DesignArtifacts::ModifiedAtCpi,
+            ))
             // Hex SHA-256 of the downloaded content (deep sync).
             .col(string_null(DesignArtifacts::ContentHash))
             .col(big_integer_null(DesignArtifacts::ContentSize))
@@ -218,15 +220,21 @@ pub(crate) fn tables() -> Vec<TableCreateStatement> {
             .col(string_null(KeystoreEntries::Owner))
             .col(string_null(KeystoreEntries::KeyType))
             .col(integer_null(KeystoreEntries::KeySize))
-            .col(timestamp_with_time_zone_null(KeystoreEntries::ValidNotBefore))
-            .col(timestamp_with_time_zone_null(KeystoreEntries::ValidNotAfter))
+            .col(timestamp_with_time_zone_null(
+                KeystoreEntries::ValidNotBefore,
+            ))
+            .col(timestamp_with_time_zone_null(
+                KeystoreEntries::ValidNotAfter,
+            ))
             .col(text_null(KeystoreEntries::SubjectDn))
             .col(text_null(KeystoreEntries::IssuerDn))
             .col(string_null(KeystoreEntries::SerialNumber))
             .col(string_null(KeystoreEntries::SignatureAlgorithm))
             .col(string_null(KeystoreEntries::FingerprintSha256))
             .col(string_null(KeystoreEntries::LastModifiedBy))
-            .col(timestamp_with_time_zone_null(KeystoreEntries::LastModifiedAt))
+            .col(timestamp_with_time_zone_null(
+                KeystoreEntries::LastModifiedAt,
+            ))
             .col(timestamp_with_time_zone(KeystoreEntries::SyncedAt))
             .foreign_key(&mut tenant_fk(
                 "fk_keystore_entries_tenant_id",

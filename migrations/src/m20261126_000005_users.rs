@@ -121,7 +121,11 @@ pub(crate) fn indexes() -> Vec<IndexCreateStatement> {
             ApiTokens::Table,
             [ApiTokens::TokenHash],
         ),
-        index("idx_api_tokens_user_id", ApiTokens::Table, [ApiTokens::UserId]),
+        index(
+            "idx_api_tokens_user_id",
+            ApiTokens::Table,
+            [ApiTokens::UserId],
+        ),
     ]
 }
 

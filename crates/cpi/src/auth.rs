@@ -12,7 +12,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 use url::Url;
 
-use crate::config::{Secret, USER_AGENT};
+use crate::config::Secret;
 use crate::error::{BadResponseKind, CpiError};
 use crate::http::{bad_response, content_type, read_capped, retry_after, transport_error};
 use crate::odata::{ParseError, lenient, parse_error_body, sniff};
@@ -140,7 +140,6 @@ impl TokenCache {
                 basic_header(&self.client_id, self.client_secret.expose()),
             )
             .header(ACCEPT, "application/json")
-            .header(USER_AGENT_HEADER, USER_AGENT)
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body("grant_type=client_credentials")
             .timeout(timeout)
@@ -196,8 +195,6 @@ impl TokenCache {
         })
     }
 }
-
-const USER_AGENT_HEADER: reqwest::header::HeaderName = reqwest::header::USER_AGENT;
 
 /// The token endpoint answers 401 (or 400 `invalid_client`) to a wrong client id/secret: that is
 /// an authentication failure, whatever the status.

@@ -128,6 +128,10 @@ pub enum CpiError {
         snippet: String,
     },
 
+    /// Writing downloaded bytes to the caller's writer failed.
+    #[error("{url}: writing the downloaded data failed: {detail}")]
+    Write { url: String, detail: String },
+
     #[error("{url}: body larger than the limit of {limit} bytes{}", length_text(.content_length))]
     TooLarge {
         url: String,
@@ -211,6 +215,7 @@ impl CpiError {
             | Self::Connect { url, .. }
             | Self::Transport { url, .. }
             | Self::BadResponse { url, .. }
+            | Self::Write { url, .. }
             | Self::TooLarge { url, .. } => Some(url),
         }
     }

@@ -812,7 +812,7 @@ mod tests {
         assert_eq!(e.code.as_deref(), Some("Not Found"));
         assert_eq!(e.message.as_deref(), Some("Alias 'x' not found"));
         let e = parse_error_body(
-            br#"{"code":"Bad Request","message":{"@lang":"en","#text":"Invalid order by expression"}}"#,
+            br##"{"code":"Bad Request","message":{"@lang":"en","#text":"Invalid order by expression"}}"##,
         )
         .unwrap();
         assert_eq!(e.message.as_deref(), Some("Invalid order by expression"));

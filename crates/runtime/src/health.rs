@@ -1,0 +1,165 @@
+//! Liveness (`/healthz`), readiness (`/readyz`) and Prometheus text (`/metrics`). Readiness is false
+//! until the migration gate has passed, and checks the database (and any registered dependency,
+//! such as the broker) for real on every request.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use actix_web::{HttpResponse, web};
+use futures::future::BoxFuture;
+use store::Db;
+
+/// A dependency check: `Ok` when usable, `Err(reason)` otherwise.
+pub type Check = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+
+#[derive(Clone)]
+pub struct Health {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    component: String,
+    started: Instant,
+    db: Db,
+    gate: Mutex<Result<(), String>>,
+    checks: Mutex<Vec<(String, Check)>>,
+}
+
+impl Health {
+    pub fn new(component: &str, db: Db) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                component: component.to_string(),
+                started: Instant::now(),
+                db,
+                gate: Mutex::new(Err("starting".into())),
+                checks: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    pub fn component(&self) -> &str {
+        &self.inner.component
+    }
+
+    /// Record why the daemon is not ready yet (the gate's current reason).
+    pub fn set_waiting(&self, reason: impl Into<String>) {
+        *lock(&self.inner.gate) = Err(reason.into());
+    }
+
+    pub fn set_gate_passed(&self) {
+        *lock(&self.inner.gate) = Ok(());
+    }
+
+    pub fn add_check(&self, name: &str, check: Check) {
+        lock(&self.inner.checks).push((name.to_string(), check));
+    }
+
+    /// `Ok` when ready; otherwise the first reason it is not.
+    pub async fn readiness(&self) -> Result<(), String> {
+        lock(&self.inner.gate).clone()?;
+        self.inner
+            .db
+            .ping()
+            .await
+            .map_err(|e| format!("database: {e}"))?;
+        let checks: Vec<(String, Check)> = lock(&self.inner.checks).clone();
+        for (name, check) in checks {
+            check().await.map_err(|e| format!("{name}: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding this lock cannot leave the data half-written (plain assignments), so
+    // a poisoned lock is still usable.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(r#"{"status":"alive"}"#)
+}
+
+async fn readyz(health: web::Data<Health>) -> HttpResponse {
+    match health.readiness().await {
+        Ok(()) => HttpResponse::Ok().json(serde_json::json!({
+            "ready": true, "component": health.component()
+        })),
+        Err(reason) => HttpResponse::ServiceUnavailable().json(serde_json::json!({
+            "ready": false, "component": health.component(), "reason": reason
+        })),
+    }
+}
+
+async fn metrics(health: web::Data<Health>) -> HttpResponse {
+    let ready = health.readiness().await.is_ok();
+    let c = health.component();
+    let body = format!(
+        "# HELP integramon_build_info Build information.\n\
+         # TYPE integramon_build_info gauge\n\
+         integramon_build_info{{component=\"{c}\",version=\"{}\"}} 1\n\
+         # HELP integramon_ready Whether the component is ready (1) or not (0).\n\
+         # TYPE integramon_ready gauge\n\
+         integramon_ready{{component=\"{c}\"}} {}\n\
+         # HELP integramon_uptime_seconds Seconds since the component started.\n\
+         # TYPE integramon_uptime_seconds gauge\n\
+         integramon_uptime_seconds{{component=\"{c}\"}} {}\n",
+        env!("CARGO_PKG_VERSION"),
+        u8::from(ready),
+        health.inner.started.elapsed().as_secs()
+    );
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(body)
+}
+
+/// The three routes, for any actix app (the web daemon mounts them beside its UI).
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics));
+}
+
+/// A running HTTP endpoint; stop it with [`Endpoint::stop`].
+pub struct Endpoint {
+    pub addr: SocketAddr,
+    handle: actix_web::dev::ServerHandle,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Endpoint {
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+        let _ = self.task.await;
+    }
+}
+
+/// Bind first (so a taken port fails at start, and tests can bind port 0), then serve.
+pub fn serve<F>(listen: SocketAddr, health: Health, configure: F) -> std::io::Result<Endpoint>
+where
+    F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
+{
+    let data = web::Data::new(health);
+    let server = actix_web::HttpServer::new(move || {
+        actix_web::App::new()
+            .app_data(data.clone())
+            .configure(routes)
+            .configure(configure.clone())
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(5)
+    .bind(listen)?;
+    let addr = server.addrs().first().copied().unwrap_or(listen);
+    let server = server.run();
+    let handle = server.handle();
+    Ok(Endpoint {
+        addr,
+        handle,
+        task: tokio::spawn(server),
+    })
+}

@@ -1,0 +1,64 @@
+//! SeaORM entities, one module per table, matching the migrations in `migrations/`.
+//!
+//! Conventions the schema follows:
+//! - surrogate keys are `i64` (`bigint` identity on PostgreSQL, `INTEGER PRIMARY KEY
+//!   AUTOINCREMENT` on SQLite); `message_errors` is keyed by its message, `sessions` by the hash
+//!   of the session token;
+//! - timestamps are [`DateTimeUtc`](sea_orm::prelude::DateTimeUtc) (`timestamptz` on
+//!   PostgreSQL, text on SQLite);
+//! - list- and object-valued settings (`tags`, `access_groups`, `settings`, `params`, …) are
+//!   `String` columns holding JSON, so both backends store them alike;
+//! - value sets such as statuses and roles are plain strings without CHECK constraints, so a
+//!   new value needs no table rebuild on SQLite; the domain types decide what is valid;
+//! - fields copied from CPI are `Option` because the API omits them freely; only keys and what
+//!   IntegraMon sets itself are required.
+//!
+//! `crates/store/tests/entities_match_schema.rs` proves that these entities and the migrated
+//! schema agree, column by column, on both backends.
+
+pub mod adapter_attributes;
+pub mod api_tokens;
+pub mod artifact_versions;
+pub mod attachments;
+pub mod correlations;
+pub mod custom_header_properties;
+pub mod design_artifacts;
+pub mod job_runs;
+pub mod keystore_entries;
+pub mod message_errors;
+pub mod message_logs;
+pub mod message_run_steps;
+pub mod message_runs;
+pub mod packages;
+pub mod payloads;
+pub mod runtime_artifacts;
+pub mod sessions;
+pub mod sync_state;
+pub mod tenant_jobs;
+pub mod tenants;
+pub mod users;
+
+/// The entities under their table names in CamelCase.
+pub mod prelude {
+    pub use super::adapter_attributes::Entity as AdapterAttributes;
+    pub use super::api_tokens::Entity as ApiTokens;
+    pub use super::artifact_versions::Entity as ArtifactVersions;
+    pub use super::attachments::Entity as Attachments;
+    pub use super::correlations::Entity as Correlations;
+    pub use super::custom_header_properties::Entity as CustomHeaderProperties;
+    pub use super::design_artifacts::Entity as DesignArtifacts;
+    pub use super::job_runs::Entity as JobRuns;
+    pub use super::keystore_entries::Entity as KeystoreEntries;
+    pub use super::message_errors::Entity as MessageErrors;
+    pub use super::message_logs::Entity as MessageLogs;
+    pub use super::message_run_steps::Entity as MessageRunSteps;
+    pub use super::message_runs::Entity as MessageRuns;
+    pub use super::packages::Entity as Packages;
+    pub use super::payloads::Entity as Payloads;
+    pub use super::runtime_artifacts::Entity as RuntimeArtifacts;
+    pub use super::sessions::Entity as Sessions;
+    pub use super::sync_state::Entity as SyncState;
+    pub use super::tenant_jobs::Entity as TenantJobs;
+    pub use super::tenants::Entity as Tenants;
+    pub use super::users::Entity as Users;
+}
