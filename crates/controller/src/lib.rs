@@ -15,7 +15,10 @@ pub const ABOUT: &str = "IntegraMon controller: decides per tenant what is due a
 
 /// Run until shutdown. Called after the migration gate has opened.
 pub async fn run(ctx: Context) -> anyhow::Result<()> {
-    tracing::info!(component = SPEC.component, "ready; no job scheduling is implemented in this version");
+    tracing::info!(
+        component = SPEC.component,
+        "ready; no job scheduling is implemented in this version"
+    );
     ctx.shutdown.cancelled().await;
     Ok(())
 }

@@ -46,7 +46,9 @@ struct BasicUser {
 }
 
 pub(crate) enum AuthResult {
-    Ok { roles: Roles },
+    Ok {
+        roles: Roles,
+    },
     /// 401, with the challenge for `WWW-Authenticate`.
     Denied(&'static str),
 }
@@ -84,7 +86,11 @@ impl Auth {
             .collect();
         // Tokens from an earlier run of the simulator must not validate in this one.
         let key: [u8; 32] = Sha256::digest(
-            format!("cpi-sim-token-key:{}:{}:{}", cfg.seed, cfg.client_secret, start_ms).as_bytes(),
+            format!(
+                "cpi-sim-token-key:{}:{}:{}",
+                cfg.seed, cfg.client_secret, start_ms
+            )
+            .as_bytes(),
         )
         .into();
         Auth {
@@ -116,7 +122,11 @@ impl Auth {
         }
         if let Some((user, pass)) = decode_basic(h) {
             // Same credentials, differently encoded (e.g. no padding): still fine.
-            if let Some(u) = self.users.iter().find(|u| u.name == user && u.password == pass) {
+            if let Some(u) = self
+                .users
+                .iter()
+                .find(|u| u.name == user && u.password == pass)
+            {
                 return AuthResult::Ok { roles: u.roles };
             }
             return AuthResult::Denied(BASIC_CHALLENGE);
@@ -241,7 +251,9 @@ fn oauth_error(status: u16, error: &str, description: &str) -> Reply {
 }
 
 fn decode_basic(h: &str) -> Option<(String, String)> {
-    let b64 = h.strip_prefix("Basic ").or_else(|| h.strip_prefix("basic "))?;
+    let b64 = h
+        .strip_prefix("Basic ")
+        .or_else(|| h.strip_prefix("basic "))?;
     let raw = STANDARD
         .decode(b64.trim())
         .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(b64.trim()))
@@ -318,7 +330,12 @@ mod tests {
             0,
         );
         assert_eq!(r.status, 200);
-        let r = a.token_endpoint(None, "", b"grant_type=client_credentials&client_id=cid&client_secret=no", 0);
+        let r = a.token_endpoint(
+            None,
+            "",
+            b"grant_type=client_credentials&client_id=cid&client_secret=no",
+            0,
+        );
         assert_eq!(r.status, 401);
         let r = a.token_endpoint(Some(&basic), "grant_type=password", b"", 0);
         assert_eq!(r.status, 400);

@@ -18,7 +18,14 @@ const AREAS: [&str; 8] = [
     "Banking",
     "CustomerService",
 ];
-const SOURCES: [&str; 6] = ["S4HANA", "SuccessFactors", "Ariba", "Salesforce", "SFTP", "Concur"];
+const SOURCES: [&str; 6] = [
+    "S4HANA",
+    "SuccessFactors",
+    "Ariba",
+    "Salesforce",
+    "SFTP",
+    "Concur",
+];
 const OBJECTS: [&str; 10] = [
     "SalesOrder",
     "Invoice",
@@ -232,13 +239,55 @@ impl Catalog {
 fn keystore(seed: u64, ref_ms: i64) -> Vec<KeyEntry> {
     // (alias, kind, owner, valid from (days relative to start), valid until (days)).
     let spec: [(&str, &str, &str, i64, i64); 9] = [
-        ("sap_cloudintegrationcertificate", "Key Pair", "SAP", -300, 65),
-        ("s4_backend_client", "Key Pair", "Tenant Administrator", -30, 700),
-        ("partner_as2_signing", "Certificate", "Tenant Administrator", -700, 12),
-        ("sftp_partner_hostkey", "Certificate", "Tenant Administrator", -360, 25),
-        ("smtp.mail.example.com", "Certificate", "Tenant Administrator", -200, 28),
-        ("old_bank_certificate", "Certificate", "Tenant Administrator", -730, -3),
-        ("legacy_partner_ca", "Certificate", "Tenant Administrator", -2000, -200),
+        (
+            "sap_cloudintegrationcertificate",
+            "Key Pair",
+            "SAP",
+            -300,
+            65,
+        ),
+        (
+            "s4_backend_client",
+            "Key Pair",
+            "Tenant Administrator",
+            -30,
+            700,
+        ),
+        (
+            "partner_as2_signing",
+            "Certificate",
+            "Tenant Administrator",
+            -700,
+            12,
+        ),
+        (
+            "sftp_partner_hostkey",
+            "Certificate",
+            "Tenant Administrator",
+            -360,
+            25,
+        ),
+        (
+            "smtp.mail.example.com",
+            "Certificate",
+            "Tenant Administrator",
+            -200,
+            28,
+        ),
+        (
+            "old_bank_certificate",
+            "Certificate",
+            "Tenant Administrator",
+            -730,
+            -3,
+        ),
+        (
+            "legacy_partner_ca",
+            "Certificate",
+            "Tenant Administrator",
+            -2000,
+            -200,
+        ),
         ("digicert_global_root_g2", "Certificate", "SAP", -3000, 1800),
         ("isrg_root_x1", "Certificate", "SAP", -2500, 1500),
     ];
@@ -273,7 +322,11 @@ fn keystore(seed: u64, ref_ms: i64) -> Vec<KeyEntry> {
                 },
                 kind,
                 owner,
-                modified_by: if *owner == "SAP" { "SAP" } else { "sim.operator@example.com" },
+                modified_by: if *owner == "SAP" {
+                    "SAP"
+                } else {
+                    "sim.operator@example.com"
+                },
                 modified_ms: ref_ms + from * DAY_MS + 3_600_000,
                 created_ms: ref_ms + from * DAY_MS + 3_600_000,
                 fingerprints: [fp(20, 0x201), fp(32, 0x202), fp(64, 0x203)],
@@ -321,7 +374,8 @@ mod tests {
         assert!(soon >= 2 && expired >= 2 && long >= 2);
         let first = &c.keystore[0];
         assert_eq!(
-            c.key_by_hexalias(&first.hexalias.to_lowercase()).map(|k| &k.alias),
+            c.key_by_hexalias(&first.hexalias.to_lowercase())
+                .map(|k| &k.alias),
             Some(&first.alias)
         );
         assert_eq!(split_camel("OrderToCash"), "Order To Cash");

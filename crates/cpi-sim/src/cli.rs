@@ -20,10 +20,23 @@ pub struct Args {
 
     // ---- Basic auth ----
     /// Basic-auth user (all roles).
-    #[arg(long, value_name = "U", default_value = "sim", env = "CPI_SIM_USER", help_heading = "Basic auth")]
+    #[arg(
+        long,
+        value_name = "U",
+        default_value = "sim",
+        env = "CPI_SIM_USER",
+        help_heading = "Basic auth"
+    )]
     pub user: String,
     /// Basic-auth password.
-    #[arg(long, value_name = "P", default_value = "sim", env = "CPI_SIM_PASSWORD", hide_env_values = true, help_heading = "Basic auth")]
+    #[arg(
+        long,
+        value_name = "P",
+        default_value = "sim",
+        env = "CPI_SIM_PASSWORD",
+        hide_env_values = true,
+        help_heading = "Basic auth"
+    )]
     pub password: String,
     /// An extra user without the payload role (403 on payload downloads), as NAME:PASSWORD.
     #[arg(long, value_name = "NAME:PASSWORD", help_heading = "Basic auth")]
@@ -31,10 +44,22 @@ pub struct Args {
 
     // ---- OAuth ----
     /// OAuth2 client id for POST /oauth/token (grant_type=client_credentials).
-    #[arg(long, value_name = "ID", default_value = "sim-client", help_heading = "OAuth")]
+    #[arg(
+        long,
+        value_name = "ID",
+        default_value = "sim-client",
+        help_heading = "OAuth"
+    )]
     pub client_id: String,
     /// OAuth2 client secret.
-    #[arg(long, value_name = "SECRET", default_value = "sim-secret", env = "CPI_SIM_CLIENT_SECRET", hide_env_values = true, help_heading = "OAuth")]
+    #[arg(
+        long,
+        value_name = "SECRET",
+        default_value = "sim-secret",
+        env = "CPI_SIM_CLIENT_SECRET",
+        hide_env_values = true,
+        help_heading = "OAuth"
+    )]
     pub client_secret: String,
     /// Lifetime of issued tokens (e.g. 3600, 90s, 15m, 1h).
     #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration, help_heading = "OAuth")]
@@ -45,7 +70,12 @@ pub struct Args {
     #[arg(long, default_value_t = 1, help_heading = "Traffic")]
     pub seed: u64,
     /// Messages started per second (fractions allowed).
-    #[arg(long, value_name = "MSG_PER_SEC", default_value_t = 1.0, help_heading = "Traffic")]
+    #[arg(
+        long,
+        value_name = "MSG_PER_SEC",
+        default_value_t = 1.0,
+        help_heading = "Traffic"
+    )]
     pub rate: f64,
     /// Number of integration flows (five per package).
     #[arg(long, default_value_t = 20, help_heading = "Traffic")]
@@ -54,10 +84,20 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_duration, help_heading = "Traffic")]
     pub history: Duration,
     /// Message-store payload size in bytes (each varies up to +50 %).
-    #[arg(long, value_name = "BYTES", default_value_t = 2048, help_heading = "Traffic")]
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value_t = 2048,
+        help_heading = "Traffic"
+    )]
     pub payload_size: usize,
     /// MPL attachment size in bytes (each varies up to +50 %).
-    #[arg(long, value_name = "BYTES", default_value_t = 512, help_heading = "Traffic")]
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value_t = 512,
+        help_heading = "Traffic"
+    )]
     pub attachment_size: usize,
     /// Longest time a message stays PROCESSING or RETRY before its final status.
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration, help_heading = "Traffic")]
@@ -242,7 +282,10 @@ mod tests {
     #[test]
     fn durations() {
         assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(7 * 86_400));
+        assert_eq!(
+            parse_duration("7d").unwrap(),
+            Duration::from_secs(7 * 86_400)
+        );
         assert_eq!(parse_duration("15m").unwrap(), Duration::from_secs(900));
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert!(parse_duration("7 weeks").is_err());

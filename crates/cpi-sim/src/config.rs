@@ -324,7 +324,9 @@ impl SimConfig {
         if let Some(url) = &self.public_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
-            return Err(format!("public URL must start with http:// or https://: {url}"));
+            return Err(format!(
+                "public URL must start with http:// or https://: {url}"
+            ));
         }
         Ok(())
     }

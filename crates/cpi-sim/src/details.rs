@@ -210,7 +210,10 @@ pub(crate) fn run_step_properties(c: &Core, step: &RunStep) -> Vec<(&'static str
         // TRACE-level messages carry trace ids, which clients use to fetch trace payloads.
         v.push((
             "TraceIds",
-            format!("[{}]", c.idx % 1_000_000 * 1000 + u64::from(step.child_count)),
+            format!(
+                "[{}]",
+                c.idx % 1_000_000 * 1000 + u64::from(step.child_count)
+            ),
         ));
     }
     v
@@ -309,7 +312,13 @@ pub(crate) fn store_entry_properties(
         ("SAP_MessageProcessingLogID", traffic.guid(c)),
         ("Content-Type", entry.content_type.to_string()),
         ("SAP_Sender", flow.sender.unwrap_or("UNKNOWN").to_string()),
-        ("SAP_ApplicationID", traffic.app_id(c.idx).map(|v| v.to_string()).unwrap_or_default()),
+        (
+            "SAP_ApplicationID",
+            traffic
+                .app_id(c.idx)
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
+        ),
     ]
 }
 
@@ -382,7 +391,10 @@ mod tests {
         let p = payload("G", "application/json", 300, 7);
         let v: serde_json::Value = serde_json::from_slice(&p).unwrap();
         assert_eq!(v["messageGuid"], "G");
-        assert_eq!(payload("G", "text/plain", 64, 9), payload("G", "text/plain", 64, 9));
+        assert_eq!(
+            payload("G", "text/plain", 64, 9),
+            payload("G", "text/plain", 64, 9)
+        );
     }
 
     #[test]

@@ -225,7 +225,13 @@ mod tests {
                 retry_after_secs: 2,
             },
         ));
-        f.add(Fault::ServerError { count: 2, status: 503 }.into());
+        f.add(
+            Fault::ServerError {
+                count: 2,
+                status: 503,
+            }
+            .into(),
+        );
         assert!(matches!(
             f.take("/api/v1/KeystoreEntries"),
             Some(Fault::ServerError { .. })

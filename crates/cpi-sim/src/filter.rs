@@ -101,6 +101,7 @@ fn err<T>(msg: impl Into<String>) -> Result<T, FilterError> {
 enum Tok {
     Open,
     Close,
+    Comma,
     Ident(String),
     Lit(Literal),
 }
@@ -135,6 +136,10 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, FilterError> {
             }
             b')' => {
                 out.push(Tok::Close);
+                i += 1;
+            }
+            b',' => {
+                out.push(Tok::Comma);
                 i += 1;
             }
             b'\'' => {
@@ -231,7 +236,11 @@ pub fn parse_datetime(text: &str) -> Result<i64, FilterError> {
             ));
         }
     }
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(dt) = NaiveDateTime::parse_from_str(t, fmt) {
             return Ok(dt.and_utc().timestamp_millis());
         }
@@ -252,6 +261,7 @@ impl Parser {
             None => "end of input".into(),
             Some(Tok::Open) => "'('".into(),
             Some(Tok::Close) => "')'".into(),
+            Some(Tok::Comma) => "','".into(),
             Some(Tok::Ident(w)) => format!("'{w}'"),
             Some(Tok::Lit(l)) => format!("{l}"),
         }
@@ -430,8 +440,16 @@ mod tests {
         assert_eq!(
             e,
             Expr::And(
-                Box::new(cmp("LogEnd", CmpOp::Ge, Literal::DateTime(1_748_772_000_000))),
-                Box::new(cmp("LogEnd", CmpOp::Lt, Literal::DateTime(1_748_772_300_000))),
+                Box::new(cmp(
+                    "LogEnd",
+                    CmpOp::Ge,
+                    Literal::DateTime(1_748_772_000_000)
+                )),
+                Box::new(cmp(
+                    "LogEnd",
+                    CmpOp::Lt,
+                    Literal::DateTime(1_748_772_300_000)
+                )),
             )
         );
     }
@@ -454,18 +472,28 @@ mod tests {
         let e = parse("IntegrationArtifact/Id eq 'it''s'").unwrap();
         assert_eq!(
             e,
-            cmp("IntegrationArtifact/Id", CmpOp::Eq, Literal::Str("it's".into()))
+            cmp(
+                "IntegrationArtifact/Id",
+                CmpOp::Eq,
+                Literal::Str("it's".into())
+            )
         );
     }
 
     #[test]
     fn datetime_literals_are_utc_and_reject_zones() {
-        assert_eq!(parse_datetime("2021-02-01T00:00:00").unwrap(), 1_612_137_600_000);
+        assert_eq!(
+            parse_datetime("2021-02-01T00:00:00").unwrap(),
+            1_612_137_600_000
+        );
         assert_eq!(
             parse_datetime("2021-02-01T00:00:00.250").unwrap(),
             1_612_137_600_250
         );
-        assert_eq!(parse_datetime("2021-02-01T00:00").unwrap(), 1_612_137_600_000);
+        assert_eq!(
+            parse_datetime("2021-02-01T00:00").unwrap(),
+            1_612_137_600_000
+        );
         for zoned in [
             "2021-02-01T00:00:00Z",
             "2021-02-01T00:00:00+01:00",

@@ -42,7 +42,11 @@ pub(crate) fn mix64(mut z: u64) -> u64 {
 }
 
 pub(crate) fn hash(seed: u64, tag: u64, i: u64) -> u64 {
-    mix64(seed ^ mix64(i.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ tag.wrapping_mul(0xd6e8_feb8_6659_fd93)))
+    mix64(
+        seed ^ mix64(
+            i.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ tag.wrapping_mul(0xd6e8_feb8_6659_fd93),
+        ),
+    )
 }
 
 /// Message status, as a small copyable code. `domain::MessageStatus` is used at the edges.
@@ -409,7 +413,11 @@ impl Generator {
                     no: 1,
                     start: s,
                     stop: (now >= t1).then_some(t1),
-                    state: if now >= t1 { St::Failed } else { St::Processing },
+                    state: if now >= t1 {
+                        St::Failed
+                    } else {
+                        St::Processing
+                    },
                 });
                 for r in 1..st.runs {
                     let stop = t1 + i64::from(r) * i64::from(interval);
@@ -445,7 +453,11 @@ impl Generator {
 
     pub(crate) fn attachment_count(&self, i: u64) -> usize {
         let h = self.detail_hash(i, 2);
-        if h % 100 < 12 { 1 + ((h >> 8) % 2) as usize } else { 0 }
+        if h % 100 < 12 {
+            1 + ((h >> 8) % 2) as usize
+        } else {
+            0
+        }
     }
 
     pub(crate) fn store_entry_count(&self, c: &Core) -> usize {

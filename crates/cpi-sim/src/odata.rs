@@ -331,6 +331,9 @@ mod tests {
             serde_json::from_slice(&error_body(400, "Invalid order by expression")).unwrap();
         assert_eq!(v["error"]["code"], "Bad Request");
         assert_eq!(v["error"]["message"]["lang"], "en");
-        assert_eq!(v["error"]["message"]["value"], "Invalid order by expression");
+        assert_eq!(
+            v["error"]["message"]["value"],
+            "Invalid order by expression"
+        );
     }
 }

@@ -60,7 +60,6 @@ impl Ranges {
         }
         Ranges(out)
     }
-
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -122,7 +121,10 @@ impl Plan {
         let (a, b) = if on_log_end {
             (Pred::LogEnd(CmpOp::Ge, from), Pred::LogEnd(CmpOp::Lt, to))
         } else {
-            (Pred::LogStart(CmpOp::Ge, from), Pred::LogStart(CmpOp::Lt, to))
+            (
+                Pred::LogStart(CmpOp::Ge, from),
+                Pred::LogStart(CmpOp::Lt, to),
+            )
         };
         let pred = Pred::And(vec![a, b]);
         let ranges = ranges(&pred, traffic);
@@ -167,8 +169,14 @@ fn eq_ne(field: &str, op: CmpOp) -> Result<(), ApiError> {
 
 fn compile(e: &Expr, traffic: &Generator, catalog: &Catalog) -> Result<Pred, ApiError> {
     Ok(match e {
-        Expr::And(a, b) => Pred::And(vec![compile(a, traffic, catalog)?, compile(b, traffic, catalog)?]),
-        Expr::Or(a, b) => Pred::Or(vec![compile(a, traffic, catalog)?, compile(b, traffic, catalog)?]),
+        Expr::And(a, b) => Pred::And(vec![
+            compile(a, traffic, catalog)?,
+            compile(b, traffic, catalog)?,
+        ]),
+        Expr::Or(a, b) => Pred::Or(vec![
+            compile(a, traffic, catalog)?,
+            compile(b, traffic, catalog)?,
+        ]),
         Expr::Not(a) => Pred::Not(Box::new(compile(a, traffic, catalog)?)),
         Expr::Cmp { field, op, value } => {
             let op = *op;
@@ -323,8 +331,9 @@ pub(crate) fn eval(p: &Pred, m: &Msg<'_>) -> bool {
             let same = actual == v.as_deref();
             if *op == CmpOp::Eq { same } else { !same }
         }
-        Pred::Header(name, value) => details::headers(m.traffic, &m.core)
-            .any(|(n, v)| n == name.as_str() && v == *value),
+        Pred::Header(name, value) => {
+            details::headers(m.traffic, &m.core).any(|(n, v)| n == name.as_str() && v == *value)
+        }
     }
 }
 

@@ -214,7 +214,13 @@ impl ResultSet<'_> {
         let (f, l) = (&self.frozen[..], &self.live[..]);
         if !self.order.by_end() {
             // Frozen indices all precede live ones.
-            return f.iter().chain(l.iter()).skip(start).take(n).copied().collect();
+            return f
+                .iter()
+                .chain(l.iter())
+                .skip(start)
+                .take(n)
+                .copied()
+                .collect();
         }
         // How many of the first `start` merged entries come from the frozen part.
         let (mut lo, mut hi) = (start.saturating_sub(l.len()), start.min(f.len()));
@@ -272,13 +278,22 @@ mod tests {
         let (traffic, catalog, now) = setup();
         let engine = Engine::new();
         let plan = Plan::window(&traffic, true, now - 40 * 60_000, now + 1);
-        for order in [Order::EndAsc, Order::EndDesc, Order::StartAsc, Order::StartDesc] {
+        for order in [
+            Order::EndAsc,
+            Order::EndDesc,
+            Order::StartAsc,
+            Order::StartDesc,
+        ] {
             let rs = engine.run(&traffic, &catalog, &plan, order, now);
             let mut expect: Vec<(i64, u64)> = (traffic.visible_from..traffic.end_index(now))
                 .filter_map(|i| {
                     let c = traffic.core(i);
                     let s = traffic.state(&c, now);
-                    let key = if order.by_end() { s.log_end } else { c.start_ms };
+                    let key = if order.by_end() {
+                        s.log_end
+                    } else {
+                        c.start_ms
+                    };
                     (s.log_end >= now - 40 * 60_000 && s.log_end < now + 1).then_some((key, i))
                 })
                 .collect();
@@ -288,7 +303,10 @@ mod tests {
             }
             let expect: Vec<u64> = expect.into_iter().map(|(_, i)| i).collect();
             assert_eq!(rs.len(), expect.len());
-            assert!(!rs.frozen.is_empty() && !rs.live.is_empty(), "both parts used");
+            assert!(
+                !rs.frozen.is_empty() && !rs.live.is_empty(),
+                "both parts used"
+            );
             let mut got = Vec::new();
             let mut pos = 0;
             while pos < rs.len() {

@@ -62,7 +62,10 @@ impl Shared {
             latency_ms: AtomicU64::new(cfg.latency.as_millis() as u64),
             stats: Stats::new(),
             next_link: cfg.next_link,
-            public_url: cfg.public_url.as_ref().map(|u| u.trim_end_matches('/').to_string()),
+            public_url: cfg
+                .public_url
+                .as_ref()
+                .map(|u| u.trim_end_matches('/').to_string()),
             admin: cfg.admin,
         })
     }
@@ -201,7 +204,8 @@ impl SimHandle {
 
     /// Invalidates every OAuth token issued so far.
     pub fn expire_tokens(&self) {
-        self.shared.inject(FaultSpec::everywhere(Fault::ExpireTokens));
+        self.shared
+            .inject(FaultSpec::everywhere(Fault::ExpireTokens));
     }
 
     /// Every message that exists now (ordered by LogEnd). Can be large: prefer `truth_between`.
@@ -267,12 +271,17 @@ async fn entry(req: HttpRequest, body: Bytes, shared: web::Data<Shared>) -> Http
     } else if path.starts_with("/_sim/") && shared.admin {
         admin(&req, &body, &shared)
     } else {
-        respond(ApiError::not_found(format!("Resource not found for the segment '{path}'")).into_reply())
+        respond(
+            ApiError::not_found(format!("Resource not found for the segment '{path}'"))
+                .into_reply(),
+        )
     }
 }
 
 fn respond(r: Reply) -> HttpResponse {
-    let mut b = HttpResponse::build(StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+    let mut b = HttpResponse::build(
+        StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+    );
     b.insert_header((CONTENT_TYPE, r.content_type));
     for (k, v) in r.headers {
         b.insert_header((k, v));
@@ -314,10 +323,12 @@ async fn apply_fault(req: &HttpRequest, shared: &Shared, label: &str) -> Before 
         } => {
             let mut r = ApiError {
                 status: 429,
-                message: "Rate limit exceeded: too many requests for this tenant, retry later".into(),
+                message: "Rate limit exceeded: too many requests for this tenant, retry later"
+                    .into(),
             }
             .into_reply();
-            r.headers.push(("Retry-After", retry_after_secs.to_string()));
+            r.headers
+                .push(("Retry-After", retry_after_secs.to_string()));
             answered(r)
         }
         Fault::ServerError { status, .. } => answered(
@@ -331,7 +342,10 @@ async fn apply_fault(req: &HttpRequest, shared: &Shared, label: &str) -> Before 
             tokio::time::sleep(delay).await;
             Before::Serve
         }
-        Fault::HtmlLogin { .. } => answered(Reply::bytes("text/html;charset=utf-8", LOGIN_PAGE.as_bytes().to_vec())),
+        Fault::HtmlLogin { .. } => answered(Reply::bytes(
+            "text/html;charset=utf-8",
+            LOGIN_PAGE.as_bytes().to_vec(),
+        )),
         Fault::ConnectionReset { .. } => {
             reset(req);
             shared.stats.request(label, 0, 0);
@@ -384,10 +398,15 @@ async fn api(req: &HttpRequest, shared: &Shared) -> HttpResponse {
             return respond(Reply::unauthorized(challenge));
         }
     };
-    let mut reply = if req.method() != actix_web::http::Method::GET && req.method() != actix_web::http::Method::HEAD {
+    let mut reply = if req.method() != actix_web::http::Method::GET
+        && req.method() != actix_web::http::Method::HEAD
+    {
         ApiError {
             status: 405,
-            message: format!("The simulated tenant is read-only: {} is not allowed", req.method()),
+            message: format!(
+                "The simulated tenant is read-only: {} is not allowed",
+                req.method()
+            ),
         }
         .into_reply()
     } else {
@@ -395,7 +414,11 @@ async fn api(req: &HttpRequest, shared: &Shared) -> HttpResponse {
             Err(e) => e.into_reply(),
             Ok(route) if !roles.has(route.role()) => ApiError {
                 status: 403,
-                message: format!("Forbidden: the user lacks the role {:?} needed for {}", route.role(), route.label()),
+                message: format!(
+                    "Forbidden: the user lacks the role {:?} needed for {}",
+                    route.role(),
+                    route.label()
+                ),
             }
             .into_reply(),
             Ok(route) => {
@@ -413,7 +436,9 @@ async fn api(req: &HttpRequest, shared: &Shared) -> HttpResponse {
         }
     };
     if header(req, "x-csrf-token").is_some_and(|v| v.eq_ignore_ascii_case("fetch")) {
-        reply.headers.push(("X-CSRF-Token", "SimulatedCsrfToken0000000000000000".into()));
+        reply
+            .headers
+            .push(("X-CSRF-Token", "SimulatedCsrfToken0000000000000000".into()));
     }
     shared.stats.request(label, reply.status, reply.mpl_records);
     match corrupt {
@@ -422,7 +447,9 @@ async fn api(req: &HttpRequest, shared: &Shared) -> HttpResponse {
             // Half the body, then bytes no JSON parser accepts (a raw NUL is never valid JSON).
             let half = reply.body.len() / 2;
             reply.body.truncate(half);
-            reply.body.extend_from_slice(b"\x00<<simulated corruption>>");
+            reply
+                .body
+                .extend_from_slice(b"\x00<<simulated corruption>>");
             respond(reply)
         }
         None => respond(reply),
@@ -444,7 +471,10 @@ impl MessageBody for TruncatedBody {
         BodySize::Sized(self.full_len)
     }
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Self::Error>>> {
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
         if let Some(part) = self.part.take() {
             return Poll::Ready(Some(Ok(part)));
         }
@@ -453,7 +483,9 @@ impl MessageBody for TruncatedBody {
             .get_or_insert_with(|| Box::pin(tokio::time::sleep(Duration::from_millis(50))));
         match pause.as_mut().poll(cx) {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(()) => Poll::Ready(Some(Err(std::io::Error::other("simulated truncated response")))),
+            Poll::Ready(()) => Poll::Ready(Some(Err(std::io::Error::other(
+                "simulated truncated response",
+            )))),
         }
     }
 }
@@ -508,11 +540,13 @@ fn json_reply(v: &impl serde::Serialize) -> HttpResponse {
 }
 
 fn admin_error(status: u16, msg: &str) -> HttpResponse {
-    respond(ApiError {
-        status,
-        message: msg.to_string(),
-    }
-    .into_reply())
+    respond(
+        ApiError {
+            status,
+            message: msg.to_string(),
+        }
+        .into_reply(),
+    )
 }
 
 /// An admin time parameter: RFC 3339, a naive UTC `YYYY-MM-DDTHH:MM:SS[.fff]`, or epoch ms.
@@ -523,10 +557,14 @@ fn parse_time(s: &str) -> Option<i64> {
     if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
         return Some(dt.timestamp_millis());
     }
-    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"]
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
-        .map(|dt| dt.and_utc().timestamp_millis())
+    [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ]
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+    .map(|dt| dt.and_utc().timestamp_millis())
 }
 
 fn admin(req: &HttpRequest, body: &Bytes, shared: &Shared) -> HttpResponse {
@@ -545,14 +583,21 @@ fn admin(req: &HttpRequest, body: &Bytes, shared: &Shared) -> HttpResponse {
                 if let Some(v) = param(name) {
                     match parse_time(v) {
                         Some(ms) => *slot = Some(ms),
-                        None => return admin_error(400, &format!("Invalid time for '{name}': {v}")),
+                        None => {
+                            return admin_error(400, &format!("Invalid time for '{name}': {v}"));
+                        }
                     }
                 }
             }
             let field = match param("field") {
                 None | Some("LogEnd") => TimeField::LogEnd,
                 Some("LogStart") => TimeField::LogStart,
-                Some(other) => return admin_error(400, &format!("field must be LogEnd or LogStart, not {other}")),
+                Some(other) => {
+                    return admin_error(
+                        400,
+                        &format!("field must be LogEnd or LogStart, not {other}"),
+                    );
+                }
             };
             let limit = match param("limit").map(str::parse::<usize>) {
                 None => 100_000,
@@ -562,7 +607,9 @@ fn admin(req: &HttpRequest, body: &Bytes, shared: &Shared) -> HttpResponse {
             json_reply(&shared.truth(field, times[0], times[1], limit))
         }
         ("/_sim/stats", Method::GET) => json_reply(&shared.stats.snapshot()),
-        ("/_sim/faults", Method::GET) => json_reply(&serde_json::json!({ "active": shared.faults.list() })),
+        ("/_sim/faults", Method::GET) => {
+            json_reply(&serde_json::json!({ "active": shared.faults.list() }))
+        }
         ("/_sim/faults", Method::DELETE) => {
             shared.faults.clear();
             json_reply(&serde_json::json!({ "active": [] }))
@@ -610,7 +657,10 @@ fn admin(req: &HttpRequest, body: &Bytes, shared: &Shared) -> HttpResponse {
                 "basic_user": shared.auth.basic_user(),
             }))
         }
-        _ => admin_error(404, &format!("Unknown admin endpoint {} {path}", req.method())),
+        _ => admin_error(
+            404,
+            &format!("Unknown admin endpoint {} {path}", req.method()),
+        ),
     }
 }
 

@@ -32,12 +32,18 @@ async fn an_mpl_record_has_every_recorded_and_edmx_property_with_the_tenant_enco
         for k in ["Id", "Name", "Type", "PackageId", "PackageName"] {
             assert!(art[k].is_string(), "IntegrationArtifact.{k}");
         }
-        assert_eq!(art["__metadata"]["type"], "com.sap.hci.api.IntegrationArtifact");
+        assert_eq!(
+            art["__metadata"]["type"],
+            "com.sap.hci.api.IntegrationArtifact"
+        );
         assert_eq!(r["IntegrationFlowName"], art["Id"]);
         let guid = r["MessageGuid"].as_str().unwrap();
         assert_eq!(guid.len(), 28);
         let uri = r["__metadata"]["uri"].as_str().unwrap();
-        assert_eq!(uri, format!("{}/MessageProcessingLogs('{guid}')", sim.api_url()));
+        assert_eq!(
+            uri,
+            format!("{}/MessageProcessingLogs('{guid}')", sim.api_url())
+        );
         assert_eq!(r["__metadata"]["id"], r["__metadata"]["uri"]);
         assert_eq!(
             r["CustomHeaderProperties"]["__deferred"]["uri"],
@@ -66,7 +72,12 @@ async fn the_single_entity_and_children_match_the_edmx_and_examples() {
             .messages
             .iter()
             .find(|m| f(m))
-            .unwrap_or_else(|| panic!("no message of the wanted kind in {} messages", truth.messages.len()))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no message of the wanted kind in {} messages",
+                    truth.messages.len()
+                )
+            })
             .message_guid
             .clone()
     };
@@ -82,65 +93,102 @@ async fn the_single_entity_and_children_match_the_edmx_and_examples() {
     );
 
     // Custom header properties.
-    let v = c.json(&format!("MessageProcessingLogs('{any}')/CustomHeaderProperties")).await;
+    let v = c
+        .json(&format!(
+            "MessageProcessingLogs('{any}')/CustomHeaderProperties"
+        ))
+        .await;
     let h = first_result(&v);
     assert_matches_edmx(&edmx, "MessageProcessingLogCustomHeaderProperty", h);
     assert_has_fixture_keys(
         "custom header",
-        first_result(&fixture_json("examples/MessageProcessingLogs_GET_MessageProcessingLogs_id_CustomHeaderProperties_200.json")),
+        first_result(&fixture_json(
+            "examples/MessageProcessingLogs_GET_MessageProcessingLogs_id_CustomHeaderProperties_200.json",
+        )),
         h,
     );
 
     // Attachments.
     let with_att = pick(&|m| m.attachments > 0);
-    let v = c.json(&format!("MessageProcessingLogs('{with_att}')/Attachments")).await;
+    let v = c
+        .json(&format!("MessageProcessingLogs('{with_att}')/Attachments"))
+        .await;
     let a = first_result(&v);
     assert_matches_edmx(&edmx, "MessageProcessingLogAttachment", a);
     assert_has_fixture_keys(
         "attachment",
-        first_result(&fixture_json("examples/MessageProcessingLogs_GET_MessageProcessingLogs_id_Attachments_200.json")),
+        first_result(&fixture_json(
+            "examples/MessageProcessingLogs_GET_MessageProcessingLogs_id_Attachments_200.json",
+        )),
         a,
     );
-    assert!(a["__metadata"]["media_src"].as_str().unwrap().ends_with("/$value"));
+    assert!(
+        a["__metadata"]["media_src"]
+            .as_str()
+            .unwrap()
+            .ends_with("/$value")
+    );
 
     // Adapter attributes.
     let with_aa = pick(&|m| m.adapter_attributes > 0);
-    let v = c.json(&format!("MessageProcessingLogs('{with_aa}')/AdapterAttributes")).await;
+    let v = c
+        .json(&format!(
+            "MessageProcessingLogs('{with_aa}')/AdapterAttributes"
+        ))
+        .await;
     let aa = first_result(&v);
     assert_matches_edmx(&edmx, "MessageProcessingLogAdapterAttribute", aa);
     assert_has_fixture_keys(
         "adapter attribute",
-        first_result(&fixture_json("examples/MessageProcessingLogs_GET_MessageProcessingLogs_id_AdapterAttributes_200.json")),
+        first_result(&fixture_json(
+            "examples/MessageProcessingLogs_GET_MessageProcessingLogs_id_AdapterAttributes_200.json",
+        )),
         aa,
     );
 
     // Error information of a failed message.
     let failed = pick(&|m| m.status == domain::MessageStatus::Failed);
-    let v = c.json(&format!("MessageProcessingLogs('{failed}')/ErrorInformation")).await;
+    let v = c
+        .json(&format!(
+            "MessageProcessingLogs('{failed}')/ErrorInformation"
+        ))
+        .await;
     assert_matches_edmx(&edmx, "MessageProcessingLogErrorInformation", &v["d"]);
     assert_has_fixture_keys(
         "error information",
-        &fixture_json("examples/MessageProcessingLogs_GET_MessageProcessingLogs_id_ErrorInformation_200.json")["d"],
+        &fixture_json(
+            "examples/MessageProcessingLogs_GET_MessageProcessingLogs_id_ErrorInformation_200.json",
+        )["d"],
         &v["d"],
     );
 
     // Message store entries and their properties.
     let with_store = pick(&|m| m.store_entries > 0);
-    let v = c.json(&format!("MessageProcessingLogs('{with_store}')/MessageStoreEntries")).await;
+    let v = c
+        .json(&format!(
+            "MessageProcessingLogs('{with_store}')/MessageStoreEntries"
+        ))
+        .await;
     let e = first_result(&v);
     assert_matches_edmx(&edmx, "MessageStoreEntry", e);
     assert_has_fixture_keys(
         "message store entry",
-        first_result(&fixture_json("examples/MessageStore_GET_MessageProcessingLogs_id_MessageStoreEntries_200.json")),
+        first_result(&fixture_json(
+            "examples/MessageStore_GET_MessageProcessingLogs_id_MessageStoreEntries_200.json",
+        )),
         e,
     );
     let id = e["Id"].as_str().unwrap();
-    let props = c.json(&format!("MessageStoreEntries('{}')/Properties", enc(id))).await;
+    let props = c
+        .json(&format!("MessageStoreEntries('{}')/Properties", enc(id)))
+        .await;
     let p = first_result(&props);
     assert_matches_edmx(&edmx, "MessageStoreEntryProperty", p);
     assert_has_fixture_keys(
         "message store entry property",
-        first_result(&fixture_json("examples/MessageStore_GET_MessageStoreEntries_id_Properties_200.json")),
+        first_result(&fixture_json(
+            "examples/MessageStore_GET_MessageStoreEntries_id_Properties_200.json",
+        )),
         p,
     );
     let single_entry = c.json(&format!("MessageStoreEntries('{}')", enc(id))).await;
@@ -151,7 +199,9 @@ async fn the_single_entity_and_children_match_the_edmx_and_examples() {
     );
 
     // Runs, run steps (expanded properties).
-    let v = c.json(&format!("MessageProcessingLogs('{any}')/Runs")).await;
+    let v = c
+        .json(&format!("MessageProcessingLogs('{any}')/Runs"))
+        .await;
     let run = first_result(&v);
     assert_matches_edmx(&edmx, "MessageProcessingLogRun", run);
     let run_id = run["Id"].as_str().unwrap();
@@ -171,10 +221,22 @@ async fn content_runtime_and_keystore_match_sap_examples() {
     let c = Client::default_for(&sim);
 
     let cases = [
-        ("IntegrationPackages", "examples/IntegrationContent_GET_IntegrationPackages_200.json"),
-        ("IntegrationRuntimeArtifacts", "examples/IntegrationContent_GET_IntegrationRuntimeArtifacts_200.json"),
-        ("KeystoreEntries", "examples/SecurityContent_GET_KeystoreEntries_200.json"),
-        ("ValueMappingDesigntimeArtifacts", "examples/IntegrationContent_GET_ValueMappingDesigntimeArtifacts_200.json"),
+        (
+            "IntegrationPackages",
+            "examples/IntegrationContent_GET_IntegrationPackages_200.json",
+        ),
+        (
+            "IntegrationRuntimeArtifacts",
+            "examples/IntegrationContent_GET_IntegrationRuntimeArtifacts_200.json",
+        ),
+        (
+            "KeystoreEntries",
+            "examples/SecurityContent_GET_KeystoreEntries_200.json",
+        ),
+        (
+            "ValueMappingDesigntimeArtifacts",
+            "examples/IntegrationContent_GET_ValueMappingDesigntimeArtifacts_200.json",
+        ),
     ];
     for (path, fix) in cases {
         let ours = c.json(path).await;
@@ -185,21 +247,35 @@ async fn content_runtime_and_keystore_match_sap_examples() {
     }
     let pkg = c.json("IntegrationPackages").await;
     let pkg_id = first_result(&pkg)["Id"].as_str().unwrap().to_string();
-    let arts = c.json(&format!("IntegrationPackages('{pkg_id}')/IntegrationDesigntimeArtifacts")).await;
+    let arts = c
+        .json(&format!(
+            "IntegrationPackages('{pkg_id}')/IntegrationDesigntimeArtifacts"
+        ))
+        .await;
     assert_has_fixture_keys(
         "design-time artifact",
-        first_result(&fixture_json("examples/IntegrationContent_GET_IntegrationPackages_id_IntegrationDesigntimeArtifacts_200.json")),
+        first_result(&fixture_json(
+            "examples/IntegrationContent_GET_IntegrationPackages_id_IntegrationDesigntimeArtifacts_200.json",
+        )),
         first_result(&arts),
     );
-    let vms = c.json(&format!("IntegrationPackages('{pkg_id}')/ValueMappingDesigntimeArtifacts")).await;
+    let vms = c
+        .json(&format!(
+            "IntegrationPackages('{pkg_id}')/ValueMappingDesigntimeArtifacts"
+        ))
+        .await;
     assert_has_fixture_keys(
         "package value mapping",
-        first_result(&fixture_json("examples/IntegrationContent_GET_IntegrationPackages_id_ValueMappingDesigntimeArtifacts_200.json")),
+        first_result(&fixture_json(
+            "examples/IntegrationContent_GET_IntegrationPackages_id_ValueMappingDesigntimeArtifacts_200.json",
+        )),
         first_result(&vms),
     );
     let rt = c.json("IntegrationRuntimeArtifacts").await;
     let rt_id = first_result(&rt)["Id"].as_str().unwrap().to_string();
-    let single = c.json(&format!("IntegrationRuntimeArtifacts('{rt_id}')")).await;
+    let single = c
+        .json(&format!("IntegrationRuntimeArtifacts('{rt_id}')"))
+        .await;
     let recorded = fixture_json("recorded/piper_IntegrationRuntimeArtifacts_single.json");
     assert_has_fixture_keys("runtime artifact", &recorded["d"], &single["d"]);
     for k in ["id", "uri", "media_src", "edit_media"] {

@@ -52,7 +52,8 @@ impl CpiClient {
     /// `GET /MessageProcessingLogs('{guid}')`
     pub async fn mpl(&self, guid: &str) -> Result<MessageProcessingLog, CpiError> {
         let url = self.url(&mpl_path(guid), &[])?;
-        self.get_entity(ApiFamily::MessageProcessingLogs, &url).await
+        self.get_entity(ApiFamily::MessageProcessingLogs, &url)
+            .await
     }
 
     /// MPLs by id, for messages without dates or with pending details:
@@ -124,7 +125,11 @@ impl CpiClient {
 
     /// `GET /MessageProcessingLogs('{guid}')/ErrorInformation/$value`: the error text, cut at
     /// `cap` bytes. `None` when the tenant has none (404 or an empty body).
-    pub async fn mpl_error_text(&self, guid: &str, cap: u64) -> Result<Option<ErrorText>, CpiError> {
+    pub async fn mpl_error_text(
+        &self,
+        guid: &str,
+        cap: u64,
+    ) -> Result<Option<ErrorText>, CpiError> {
         let url = self.url(&format!("{}/ErrorInformation/$value", mpl_path(guid)), &[])?;
         let mut buf: Vec<u8> = Vec::new();
         let outcome = optional(
@@ -183,7 +188,10 @@ impl CpiClient {
         cap: u64,
     ) -> Result<DownloadOutcome, CpiError> {
         let url = self.url(
-            &format!("MessageProcessingLogAttachments({})/$value", quote_key(attachment_id)),
+            &format!(
+                "MessageProcessingLogAttachments({})/$value",
+                quote_key(attachment_id)
+            ),
             &[],
         )?;
         self.download_to(ApiFamily::Payloads, &url, writer, cap)
@@ -197,7 +205,10 @@ impl CpiClient {
         cap: u64,
     ) -> Result<Collected, CpiError> {
         let url = self.url(
-            &format!("MessageProcessingLogAttachments({})/$value", quote_key(attachment_id)),
+            &format!(
+                "MessageProcessingLogAttachments({})/$value",
+                quote_key(attachment_id)
+            ),
             &[],
         )?;
         self.download_collect(ApiFamily::Payloads, &url, cap).await
@@ -235,8 +246,13 @@ impl CpiClient {
 
     /// `GET /IntegrationPackages`
     pub async fn integration_packages(&self) -> Result<Vec<IntegrationPackage>, CpiError> {
-        self.get_all(ApiFamily::DesigntimeArtifacts, "IntegrationPackages", &[], None)
-            .await
+        self.get_all(
+            ApiFamily::DesigntimeArtifacts,
+            "IntegrationPackages",
+            &[],
+            None,
+        )
+        .await
     }
 
     /// `GET /IntegrationPackages('{id}')`
@@ -291,7 +307,10 @@ impl CpiClient {
         version: &str,
     ) -> Result<IntegrationDesigntimeArtifact, CpiError> {
         let url = self.url(
-            &format!("IntegrationDesigntimeArtifacts{}", artifact_key(id, version)),
+            &format!(
+                "IntegrationDesigntimeArtifacts{}",
+                artifact_key(id, version)
+            ),
             &[],
         )?;
         self.get_entity(ApiFamily::DesigntimeArtifacts, &url).await
@@ -349,11 +368,11 @@ impl CpiClient {
     }
 
     /// `GET /IntegrationRuntimeArtifacts('{id}')`
-    pub async fn runtime_artifact(
-        &self,
-        id: &str,
-    ) -> Result<IntegrationRuntimeArtifact, CpiError> {
-        let url = self.url(&format!("IntegrationRuntimeArtifacts({})", quote_key(id)), &[])?;
+    pub async fn runtime_artifact(&self, id: &str) -> Result<IntegrationRuntimeArtifact, CpiError> {
+        let url = self.url(
+            &format!("IntegrationRuntimeArtifacts({})", quote_key(id)),
+            &[],
+        )?;
         self.get_entity(ApiFamily::RuntimeArtifacts, &url).await
     }
 

@@ -203,7 +203,11 @@ impl CpiClient {
             Auth::OAuth2ClientCredentials { .. } => {
                 if let Some(tokens) = &inner.tokens {
                     let token = tokens
-                        .token(&inner.http, &inner.config.retry, inner.config.timeouts.request)
+                        .token(
+                            &inner.http,
+                            &inner.config.retry,
+                            inner.config.timeouts.request,
+                        )
                         .await?;
                     request = request.header(AUTHORIZATION, format!("Bearer {}", token.expose()));
                     used_token = Some(token);
@@ -274,7 +278,11 @@ impl CpiClient {
 
     /// Sleeps before the next try if the error is transient and tries are left; otherwise
     /// hands the error back.
-    pub(crate) async fn pause_or_fail(&self, error: CpiError, attempt: u32) -> Result<(), CpiError> {
+    pub(crate) async fn pause_or_fail(
+        &self,
+        error: CpiError,
+        attempt: u32,
+    ) -> Result<(), CpiError> {
         let policy = &self.inner.config.retry;
         if !error.is_retryable() || attempt >= policy.max_attempts.max(1) {
             return Err(error);
@@ -308,7 +316,14 @@ impl CpiClient {
                 Ok(body) => sniff(&body, ct.as_deref())
                     .and_then(|()| parse(&body))
                     .map_err(|e| {
-                        bad_response(e, status, ct.clone(), &body, url.as_str(), &self.secret_refs())
+                        bad_response(
+                            e,
+                            status,
+                            ct.clone(),
+                            &body,
+                            url.as_str(),
+                            &self.secret_refs(),
+                        )
                     }),
                 Err(e) => Err(e),
             };
@@ -387,7 +402,10 @@ impl CpiClient {
 
     pub(crate) fn next_url(&self, next: &str, current: &Url) -> Result<Url, CpiError> {
         self.resolve_next(next).ok_or_else(|| {
-            self.paging_error(current, "the __next link cannot be resolved against the service root")
+            self.paging_error(
+                current,
+                "the __next link cannot be resolved against the service root",
+            )
         })
     }
 

@@ -122,7 +122,10 @@ impl fmt::Debug for TlsConfig {
             .field("verify", &self.verify)
             .field(
                 "ca_cert_pem",
-                &self.ca_cert_pem.as_ref().map(|p| format!("{} bytes", p.len())),
+                &self
+                    .ca_cert_pem
+                    .as_ref()
+                    .map(|p| format!("{} bytes", p.len())),
             )
             .finish()
     }
@@ -310,10 +313,7 @@ mod tests {
                 "https://t.it-cpi001.cfapps.eu10.hana.ondemand.com",
                 "https://t.it-cpi001.cfapps.eu10.hana.ondemand.com/api/v1",
             ),
-            (
-                "https://t.example.com/",
-                "https://t.example.com/api/v1",
-            ),
+            ("https://t.example.com/", "https://t.example.com/api/v1"),
             (
                 "https://t.example.com/api/v1/",
                 "https://t.example.com/api/v1",
@@ -328,7 +328,9 @@ mod tests {
             assert_eq!(normalize_api_url(input).unwrap().as_str(), want, "{input}");
         }
         assert!(normalize_api_url("ftp://x").is_err());
-        let e = normalize_api_url("https://u:pw123456@h").unwrap_err().to_string();
+        let e = normalize_api_url("https://u:pw123456@h")
+            .unwrap_err()
+            .to_string();
         assert!(!e.contains("pw123456"), "{e}");
     }
 
@@ -383,6 +385,9 @@ mod tests {
 
     #[test]
     fn user_agent_names_integramon_and_version() {
-        assert_eq!(USER_AGENT, format!("IntegraMon/{}", env!("CARGO_PKG_VERSION")));
+        assert_eq!(
+            USER_AGENT,
+            format!("IntegraMon/{}", env!("CARGO_PKG_VERSION"))
+        );
     }
 }

@@ -255,7 +255,11 @@ mod tests {
         for _ in 0..50 {
             b.acquire().await;
         }
-        assert!(start.elapsed() >= Duration::from_millis(495), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() >= Duration::from_millis(495),
+            "{:?}",
+            start.elapsed()
+        );
     }
 
     #[tokio::test(start_paused = true)]

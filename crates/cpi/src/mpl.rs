@@ -296,9 +296,10 @@ impl MplPager {
                     let Some(window) = self.pending.pop() else {
                         return Ok(None);
                     };
-                    let url = self
-                        .client
-                        .url("MessageProcessingLogs", &self.query.params_for(&window, None))?;
+                    let url = self.client.url(
+                        "MessageProcessingLogs",
+                        &self.query.params_for(&window, None),
+                    )?;
                     Cursor {
                         window,
                         url,
@@ -311,7 +312,10 @@ impl MplPager {
             };
             let page = self
                 .client
-                .get_collection::<MessageProcessingLog>(ApiFamily::MessageProcessingLogs, &cursor.url)
+                .get_collection::<MessageProcessingLog>(
+                    ApiFamily::MessageProcessingLogs,
+                    &cursor.url,
+                )
                 .await?;
             if page.count.is_some() {
                 cursor.count = page.count;
@@ -341,7 +345,9 @@ impl MplPager {
             let next = if let Some(link) = page.next.as_deref() {
                 let next = self.client.next_url(link, &cursor.url)?;
                 if next == cursor.url {
-                    return Err(self.client.paging_error(&cursor.url, "the next link repeats itself"));
+                    return Err(self
+                        .client
+                        .paging_error(&cursor.url, "the next link repeats itself"));
                 }
                 Some(next)
             } else if n > 0 && cursor.count.is_some_and(|c| cursor.received < c) {
@@ -353,7 +359,9 @@ impl MplPager {
                 None
             };
             if cursor.pages > MAX_PAGES_PER_WINDOW {
-                return Err(self.client.paging_error(&cursor.url, "too many pages in one window"));
+                return Err(self
+                    .client
+                    .paging_error(&cursor.url, "too many pages in one window"));
             }
             let window = cursor.window;
             let window_total = cursor.count;
@@ -435,7 +443,10 @@ mod tests {
     fn windows_split_into_adjacent_halves_down_to_the_minimum() {
         let w = Window::new(t(10, 0, 0), t(10, 0, 4)).unwrap();
         let (a, b) = w.split(Duration::from_secs(1)).unwrap();
-        assert_eq!((a.from, a.to, b.from, b.to), (t(10, 0, 0), t(10, 0, 2), t(10, 0, 2), t(10, 0, 4)));
+        assert_eq!(
+            (a.from, a.to, b.from, b.to),
+            (t(10, 0, 0), t(10, 0, 2), t(10, 0, 2), t(10, 0, 4))
+        );
         let (c, _) = a.split(Duration::from_secs(1)).unwrap();
         assert!(c.split(Duration::from_secs(1)).is_none());
         let tiny = Window::new(t(10, 0, 0), t(10, 0, 0) + TimeDelta::milliseconds(1)).unwrap();
@@ -461,9 +472,15 @@ mod tests {
         );
         assert_eq!(get("$orderby"), Some("LogEnd"));
         assert_eq!(get("$inlinecount"), Some("allpages"));
-        assert_eq!(get("$select"), Some("MessageGuid,LogEnd,CustomHeaderProperties"));
+        assert_eq!(
+            get("$select"),
+            Some("MessageGuid,LogEnd,CustomHeaderProperties")
+        );
         assert_eq!(get("$expand"), Some("CustomHeaderProperties"));
-        assert_eq!(get("filterCustomHeaderProperties"), Some("'po_number' eq '12345'"));
+        assert_eq!(
+            get("filterCustomHeaderProperties"),
+            Some("'po_number' eq '12345'")
+        );
         assert_eq!(get("$top"), Some("1000"));
         assert_eq!(get("$skip"), Some("2000"));
     }

@@ -204,7 +204,10 @@ pub fn parse_entity<T: Entity>(body: &[u8]) -> Result<T, ParseError> {
         other => {
             return Err(ParseError::new(
                 BadResponseKind::UnexpectedShape,
-                format!("expected an entity object in \"d\", got {}", json_kind(&other)),
+                format!(
+                    "expected an entity object in \"d\", got {}",
+                    json_kind(&other)
+                ),
             ));
         }
     };
@@ -708,9 +711,19 @@ mod tests {
         assert_eq!(parse_odata_date("/Date(-1000)/"), Some(ms(-1000)));
         assert_eq!(
             parse_odata_date("2021-02-25T12:49:48.83"),
-            Some(Utc.with_ymd_and_hms(2021, 2, 25, 12, 49, 48).unwrap() + chrono::Duration::milliseconds(830))
+            Some(
+                Utc.with_ymd_and_hms(2021, 2, 25, 12, 49, 48).unwrap()
+                    + chrono::Duration::milliseconds(830)
+            )
         );
-        for bad in ["", "/Date()/", "/Date(abc)/", "/Date(1+00)/", "yesterday", "/Date(1"] {
+        for bad in [
+            "",
+            "/Date()/",
+            "/Date(abc)/",
+            "/Date(1+00)/",
+            "yesterday",
+            "/Date(1",
+        ] {
             assert_eq!(parse_odata_date(bad), None, "{bad}");
         }
     }
@@ -774,7 +787,10 @@ mod tests {
         assert_eq!(k(b"", None), BadResponseKind::Empty);
         assert_eq!(k(b"  \n", None), BadResponseKind::Empty);
         assert_eq!(k(b"<!DOCTYPE html><html>", None), BadResponseKind::HtmlPage);
-        assert_eq!(k(b"<?xml version='1.0'?><feed/>", None), BadResponseKind::Xml);
+        assert_eq!(
+            k(b"<?xml version='1.0'?><feed/>", None),
+            BadResponseKind::Xml
+        );
         assert_eq!(k(b"Login", Some("text/html")), BadResponseKind::HtmlPage);
         assert_eq!(k(b"hello", None), BadResponseKind::NotJson);
         assert!(sniff(b"\xEF\xBB\xBF {}", None).is_ok());
@@ -792,7 +808,10 @@ mod tests {
             s: Option<String>,
         }
         let r: R = serde_json::from_str(r#"{"i":"26","b":"false","s":5}"#).unwrap();
-        assert_eq!((r.i, r.b, r.s.as_deref()), (Some(26), Some(false), Some("5")));
+        assert_eq!(
+            (r.i, r.b, r.s.as_deref()),
+            (Some(26), Some(false), Some("5"))
+        );
         let r: R = serde_json::from_str(r#"{"i":26,"b":true,"s":null}"#).unwrap();
         assert_eq!((r.i, r.b, r.s), (Some(26), Some(true), None));
         let r: R = serde_json::from_str(r#"{"i":"7875L"}"#).unwrap();

@@ -40,9 +40,7 @@ impl RetryPolicy {
     /// The exponential backoff ceiling before retry number `retry` (1 = first retry).
     pub fn backoff_ceiling(&self, retry: u32) -> Duration {
         let factor = 2u32.saturating_pow(retry.saturating_sub(1).min(30));
-        self.base_delay
-            .saturating_mul(factor)
-            .min(self.max_delay)
+        self.base_delay.saturating_mul(factor).min(self.max_delay)
     }
 
     /// Backoff with "equal jitter": half the ceiling fixed, half random, so clients that failed

@@ -31,7 +31,12 @@ fn read(sub: &str, name: &str) -> Vec<u8> {
 fn files(sub: &str) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(shared_dir(sub))
         .unwrap_or_else(|e| panic!("cannot list {sub}: {e}"))
-        .map(|e| e.expect("dir entry").file_name().to_string_lossy().into_owned())
+        .map(|e| {
+            e.expect("dir entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     names.sort();
     names
@@ -82,59 +87,206 @@ enum Use {
 fn example_table() -> BTreeMap<&'static str, Use> {
     use Use::*;
     BTreeMap::from([
-        ("IntegrationContent_DELETE_ValueMappingDesigntimeArtifacts_key_400.json", ErrorBody),
-        ("IntegrationContent_DELETE_ValueMappingDesigntimeArtifacts_key_500.json", ErrorBody),
-        ("IntegrationContent_GET_BuildAndDeployStatus_key_200.json", RawEntity),
-        ("IntegrationContent_GET_IntegrationDesigntimeArtifacts_key_200.json", Designtime),
-        ("IntegrationContent_GET_IntegrationDesigntimeArtifacts_key_Configurations_200.json", RawCollection),
-        ("IntegrationContent_GET_IntegrationDesigntimeArtifacts_key_DesignGuidelineExecutionResults_200.json", RawCollection),
-        ("IntegrationContent_GET_IntegrationDesigntimeArtifacts_key_DesignGuidelineExecutionResults_id_200.json", RawCollection),
-        ("IntegrationContent_GET_IntegrationDesigntimeArtifacts_key_Resources_200.json", RawCollection),
-        ("IntegrationContent_GET_IntegrationDesigntimeArtifacts_key_Resources_key_200.json", RawEntity),
-        ("IntegrationContent_GET_IntegrationPackages_200.json", Packages),
-        ("IntegrationContent_GET_IntegrationPackages_id_200.json", Package),
-        ("IntegrationContent_GET_IntegrationPackages_id_CustomTags_200.json", RawCollection),
-        ("IntegrationContent_GET_IntegrationPackages_id_IntegrationDesigntimeArtifacts_200.json", DesigntimeList),
-        ("IntegrationContent_GET_IntegrationPackages_id_IntegrationDesigntimeArtifacts_key_200.json", Designtime),
+        (
+            "IntegrationContent_DELETE_ValueMappingDesigntimeArtifacts_key_400.json",
+            ErrorBody,
+        ),
+        (
+            "IntegrationContent_DELETE_ValueMappingDesigntimeArtifacts_key_500.json",
+            ErrorBody,
+        ),
+        (
+            "IntegrationContent_GET_BuildAndDeployStatus_key_200.json",
+            RawEntity,
+        ),
+        (
+            "IntegrationContent_GET_IntegrationDesigntimeArtifacts_key_200.json",
+            Designtime,
+        ),
+        (
+            "IntegrationContent_GET_IntegrationDesigntimeArtifacts_key_Configurations_200.json",
+            RawCollection,
+        ),
+        (
+            "IntegrationContent_GET_IntegrationDesigntimeArtifacts_key_DesignGuidelineExecutionResults_200.json",
+            RawCollection,
+        ),
+        (
+            "IntegrationContent_GET_IntegrationDesigntimeArtifacts_key_DesignGuidelineExecutionResults_id_200.json",
+            RawCollection,
+        ),
+        (
+            "IntegrationContent_GET_IntegrationDesigntimeArtifacts_key_Resources_200.json",
+            RawCollection,
+        ),
+        (
+            "IntegrationContent_GET_IntegrationDesigntimeArtifacts_key_Resources_key_200.json",
+            RawEntity,
+        ),
+        (
+            "IntegrationContent_GET_IntegrationPackages_200.json",
+            Packages,
+        ),
+        (
+            "IntegrationContent_GET_IntegrationPackages_id_200.json",
+            Package,
+        ),
+        (
+            "IntegrationContent_GET_IntegrationPackages_id_CustomTags_200.json",
+            RawCollection,
+        ),
+        (
+            "IntegrationContent_GET_IntegrationPackages_id_IntegrationDesigntimeArtifacts_200.json",
+            DesigntimeList,
+        ),
+        (
+            "IntegrationContent_GET_IntegrationPackages_id_IntegrationDesigntimeArtifacts_key_200.json",
+            Designtime,
+        ),
         // Same shape as integration design-time artifacts.
-        ("IntegrationContent_GET_IntegrationPackages_id_MessageMappingDesigntimeArtifacts_200.json", DesigntimeList),
-        ("IntegrationContent_GET_IntegrationPackages_id_MessageMappingDesigntimeArtifacts_key_200.json", Designtime),
-        ("IntegrationContent_GET_IntegrationPackages_id_ScriptCollectionDesigntimeArtifacts_200.json", DesigntimeList),
-        ("IntegrationContent_GET_IntegrationPackages_id_ScriptCollectionDesigntimeArtifacts_key_200.json", Designtime),
-        ("IntegrationContent_GET_IntegrationPackages_id_ValueMappingDesigntimeArtifacts_200.json", ValueMappings),
-        ("IntegrationContent_GET_IntegrationPackages_id_ValueMappingDesigntimeArtifacts_key_200.json", ValueMapping),
-        ("IntegrationContent_GET_IntegrationPackages_id_value_500.json", ErrorBody),
-        ("IntegrationContent_GET_IntegrationRuntimeArtifacts_200.json", RuntimeArtifacts),
-        ("IntegrationContent_GET_IntegrationRuntimeArtifacts_id_200.json", RuntimeArtifact),
-        ("IntegrationContent_GET_MessageMappingDesigntimeArtifacts_key_value_400.json", ErrorBody),
-        ("IntegrationContent_GET_ServiceEndpoints_200.json", RawCollection),
-        ("IntegrationContent_GET_ValueMappingDesigntimeArtifacts_200.json", ValueMappings),
-        ("IntegrationContent_POST_ExecuteIntegrationDesigntimeArtifactsGuidelines_500.json", ErrorBody),
-        ("IntegrationContent_POST_IntegrationAdapterDesigntimeArtifacts_500.json", ErrorBody),
-        ("IntegrationContent_POST_IntegrationDesigntimeArtifacts_400.json", ErrorBody),
-        ("IntegrationContent_POST_IntegrationDesigntimeArtifacts_500.json", ErrorBody),
+        (
+            "IntegrationContent_GET_IntegrationPackages_id_MessageMappingDesigntimeArtifacts_200.json",
+            DesigntimeList,
+        ),
+        (
+            "IntegrationContent_GET_IntegrationPackages_id_MessageMappingDesigntimeArtifacts_key_200.json",
+            Designtime,
+        ),
+        (
+            "IntegrationContent_GET_IntegrationPackages_id_ScriptCollectionDesigntimeArtifacts_200.json",
+            DesigntimeList,
+        ),
+        (
+            "IntegrationContent_GET_IntegrationPackages_id_ScriptCollectionDesigntimeArtifacts_key_200.json",
+            Designtime,
+        ),
+        (
+            "IntegrationContent_GET_IntegrationPackages_id_ValueMappingDesigntimeArtifacts_200.json",
+            ValueMappings,
+        ),
+        (
+            "IntegrationContent_GET_IntegrationPackages_id_ValueMappingDesigntimeArtifacts_key_200.json",
+            ValueMapping,
+        ),
+        (
+            "IntegrationContent_GET_IntegrationPackages_id_value_500.json",
+            ErrorBody,
+        ),
+        (
+            "IntegrationContent_GET_IntegrationRuntimeArtifacts_200.json",
+            RuntimeArtifacts,
+        ),
+        (
+            "IntegrationContent_GET_IntegrationRuntimeArtifacts_id_200.json",
+            RuntimeArtifact,
+        ),
+        (
+            "IntegrationContent_GET_MessageMappingDesigntimeArtifacts_key_value_400.json",
+            ErrorBody,
+        ),
+        (
+            "IntegrationContent_GET_ServiceEndpoints_200.json",
+            RawCollection,
+        ),
+        (
+            "IntegrationContent_GET_ValueMappingDesigntimeArtifacts_200.json",
+            ValueMappings,
+        ),
+        (
+            "IntegrationContent_POST_ExecuteIntegrationDesigntimeArtifactsGuidelines_500.json",
+            ErrorBody,
+        ),
+        (
+            "IntegrationContent_POST_IntegrationAdapterDesigntimeArtifacts_500.json",
+            ErrorBody,
+        ),
+        (
+            "IntegrationContent_POST_IntegrationDesigntimeArtifacts_400.json",
+            ErrorBody,
+        ),
+        (
+            "IntegrationContent_POST_IntegrationDesigntimeArtifacts_500.json",
+            ErrorBody,
+        ),
         ("LogFiles_GET_LogFiles_200.json", RawCollection),
-        ("MessageProcessingLogs_GET_MessageProcessingLogs_200.json", Mpls),
-        ("MessageProcessingLogs_GET_MessageProcessingLogs_id_200.json", Mpl),
-        ("MessageProcessingLogs_GET_MessageProcessingLogs_id_AdapterAttributes_200.json", AdapterAttributes),
-        ("MessageProcessingLogs_GET_MessageProcessingLogs_id_Attachments_200.json", Attachments),
-        ("MessageProcessingLogs_GET_MessageProcessingLogs_id_CustomHeaderProperties_200.json", CustomHeaders),
-        ("MessageProcessingLogs_GET_MessageProcessingLogs_id_ErrorInformation_200.json", ErrorInformation),
-        ("MessageStore_GET_MessageProcessingLogs_id_MessageStoreEntries_200.json", StoreEntries),
-        ("MessageStore_GET_MessageStoreEntries_id_200.json", StoreEntry),
-        ("MessageStore_GET_MessageStoreEntries_id_Attachments_200.json", RawCollection),
-        ("MessageStore_GET_MessageStoreEntries_id_Properties_200.json", RawCollection),
-        ("MessageStore_GET_MessageStoreEntryAttachmentProperties_key_200.json", RawEntity),
-        ("MessageStore_GET_MessageStoreEntryAttachments_id_200.json", RawEntity),
-        ("MessageStore_GET_MessageStoreEntryAttachments_id_Properties_200.json", RawCollection),
-        ("MessageStore_GET_MessageStoreEntryProperties_key_200.json", RawEntity),
-        ("SecurityContent_GET_CertificateUserMappings_200.json", RawCollection),
+        (
+            "MessageProcessingLogs_GET_MessageProcessingLogs_200.json",
+            Mpls,
+        ),
+        (
+            "MessageProcessingLogs_GET_MessageProcessingLogs_id_200.json",
+            Mpl,
+        ),
+        (
+            "MessageProcessingLogs_GET_MessageProcessingLogs_id_AdapterAttributes_200.json",
+            AdapterAttributes,
+        ),
+        (
+            "MessageProcessingLogs_GET_MessageProcessingLogs_id_Attachments_200.json",
+            Attachments,
+        ),
+        (
+            "MessageProcessingLogs_GET_MessageProcessingLogs_id_CustomHeaderProperties_200.json",
+            CustomHeaders,
+        ),
+        (
+            "MessageProcessingLogs_GET_MessageProcessingLogs_id_ErrorInformation_200.json",
+            ErrorInformation,
+        ),
+        (
+            "MessageStore_GET_MessageProcessingLogs_id_MessageStoreEntries_200.json",
+            StoreEntries,
+        ),
+        (
+            "MessageStore_GET_MessageStoreEntries_id_200.json",
+            StoreEntry,
+        ),
+        (
+            "MessageStore_GET_MessageStoreEntries_id_Attachments_200.json",
+            RawCollection,
+        ),
+        (
+            "MessageStore_GET_MessageStoreEntries_id_Properties_200.json",
+            RawCollection,
+        ),
+        (
+            "MessageStore_GET_MessageStoreEntryAttachmentProperties_key_200.json",
+            RawEntity,
+        ),
+        (
+            "MessageStore_GET_MessageStoreEntryAttachments_id_200.json",
+            RawEntity,
+        ),
+        (
+            "MessageStore_GET_MessageStoreEntryAttachments_id_Properties_200.json",
+            RawCollection,
+        ),
+        (
+            "MessageStore_GET_MessageStoreEntryProperties_key_200.json",
+            RawEntity,
+        ),
+        (
+            "SecurityContent_GET_CertificateUserMappings_200.json",
+            RawCollection,
+        ),
         ("SecurityContent_GET_KeystoreEntries_200.json", Keystore),
-        ("SecurityContent_GET_KeystoreEntries_69645F727361_Sshkey_value_400.json", ErrorBody),
-        ("SecurityContent_GET_KeystoreEntries_id_200.json", KeystoreEntry),
-        ("SecurityContent_GET_KeystoreEntries_id_Certificate_value_500.json", ErrorBody),
+        (
+            "SecurityContent_GET_KeystoreEntries_69645F727361_Sshkey_value_400.json",
+            ErrorBody,
+        ),
+        (
+            "SecurityContent_GET_KeystoreEntries_id_200.json",
+            KeystoreEntry,
+        ),
+        (
+            "SecurityContent_GET_KeystoreEntries_id_Certificate_value_500.json",
+            ErrorBody,
+        ),
         // Chain certificates carry the keystore entry fields (plus Index).
-        ("SecurityContent_GET_KeystoreEntries_id_ChainCertificates_200.json", Keystore),
+        (
+            "SecurityContent_GET_KeystoreEntries_id_ChainCertificates_200.json",
+            Keystore,
+        ),
     ])
 }
 
@@ -142,10 +294,16 @@ fn example_table() -> BTreeMap<&'static str, Use> {
 fn every_example_file_is_classified_and_parses() {
     let table = example_table();
     let on_disk = files("examples");
-    assert!(on_disk.len() >= 40, "only {} example files found", on_disk.len());
+    assert!(
+        on_disk.len() >= 40,
+        "only {} example files found",
+        on_disk.len()
+    );
     for name in &on_disk {
         let Some(usage) = table.get(name.as_str()) else {
-            panic!("examples/{name} is not classified in this test: decide how IntegraMon reads it");
+            panic!(
+                "examples/{name} is not classified in this test: decide how IntegraMon reads it"
+            );
         };
         let n = |c: usize| assert!(c > 0, "examples/{name}: no records");
         match usage {
@@ -159,19 +317,21 @@ fn every_example_file_is_classified_and_parses() {
             Use::StoreEntry => drop(one::<MessageStoreEntry>("examples", name)),
             Use::Packages => n(coll::<IntegrationPackage>("examples", name).results.len()),
             Use::Package => drop(one::<IntegrationPackage>("examples", name)),
-            Use::DesigntimeList => {
-                n(coll::<IntegrationDesigntimeArtifact>("examples", name).results.len())
-            }
+            Use::DesigntimeList => n(coll::<IntegrationDesigntimeArtifact>("examples", name)
+                .results
+                .len()),
             Use::Designtime => drop(one::<IntegrationDesigntimeArtifact>("examples", name)),
-            Use::ValueMappings => {
-                n(coll::<ValueMappingDesigntimeArtifact>("examples", name).results.len())
-            }
+            Use::ValueMappings => n(coll::<ValueMappingDesigntimeArtifact>("examples", name)
+                .results
+                .len()),
             Use::ValueMapping => drop(one::<ValueMappingDesigntimeArtifact>("examples", name)),
-            Use::RuntimeArtifacts => {
-                n(coll::<IntegrationRuntimeArtifact>("examples", name).results.len())
-            }
+            Use::RuntimeArtifacts => n(coll::<IntegrationRuntimeArtifact>("examples", name)
+                .results
+                .len()),
             Use::RuntimeArtifact => drop(one::<IntegrationRuntimeArtifact>("examples", name)),
-            Use::Keystore => n(coll::<integramon_cpi::KeystoreEntry>("examples", name).results.len()),
+            Use::Keystore => n(coll::<integramon_cpi::KeystoreEntry>("examples", name)
+                .results
+                .len()),
             Use::KeystoreEntry => drop(one::<integramon_cpi::KeystoreEntry>("examples", name)),
             Use::ErrorBody => {
                 let body = read("examples", name);
@@ -195,13 +355,19 @@ fn every_example_file_is_classified_and_parses() {
 
 #[test]
 fn mpl_example_values_are_read_correctly() {
-    let page = coll::<MessageProcessingLog>("examples", "MessageProcessingLogs_GET_MessageProcessingLogs_200.json");
+    let page = coll::<MessageProcessingLog>(
+        "examples",
+        "MessageProcessingLogs_GET_MessageProcessingLogs_200.json",
+    );
     assert_eq!(page.results.len(), 2);
     assert_eq!(page.count, None);
     assert_eq!(page.next, None);
     let m = &page.results[0];
     assert_eq!(m.message_guid, "AFq478Bblxi4wCjBcDb_G0vAGGZG");
-    assert_eq!(m.correlation_id.as_deref(), Some("AFq478Bmn-aPieAWVy0mMGPLWsjx"));
+    assert_eq!(
+        m.correlation_id.as_deref(),
+        Some("AFq478Bmn-aPieAWVy0mMGPLWsjx")
+    );
     assert_eq!(m.application_message_id, None);
     assert_eq!(m.log_start, ms(1522069440003));
     assert_eq!(m.log_end, ms(1522069440200));
@@ -213,35 +379,65 @@ fn mpl_example_values_are_read_correctly() {
     assert_eq!(m.archiving_sender_channel_messages, Some(false));
     assert_eq!(m.archiving_persisted_messages, Some(false));
     let a = m.integration_artifact.as_ref().expect("artifact");
-    assert_eq!(a.id.as_deref(), Some("IntegrationFlow_AdapterData_FAILED_PROCESSING"));
+    assert_eq!(
+        a.id.as_deref(),
+        Some("IntegrationFlow_AdapterData_FAILED_PROCESSING")
+    );
     assert_eq!(a.artifact_type.as_deref(), Some("INTEGRATION_FLOW"));
     assert_eq!(a.package_id.as_deref(), Some("PackageId"));
     assert_eq!(a.package_name.as_deref(), Some("PackageName"));
-    assert_eq!(m.transaction_id.as_deref(), Some("636260297acc487198a65955d3648c49"));
+    assert_eq!(
+        m.transaction_id.as_deref(),
+        Some("636260297acc487198a65955d3648c49")
+    );
     assert_eq!(m.local_component_name.as_deref(), Some("CPI_cpisbsa1"));
     assert_eq!(m.origin_component_name, None);
-    assert_eq!(m.custom_header_properties, None, "deferred navigation is not expanded data");
+    assert_eq!(
+        m.custom_header_properties, None,
+        "deferred navigation is not expanded data"
+    );
 }
 
 #[test]
 fn child_examples_values() {
-    let att = coll::<MplAttachment>("examples", "MessageProcessingLogs_GET_MessageProcessingLogs_id_Attachments_200.json");
+    let att = coll::<MplAttachment>(
+        "examples",
+        "MessageProcessingLogs_GET_MessageProcessingLogs_id_Attachments_200.json",
+    );
     assert_eq!(att.results[0].payload_size, Some(26));
     assert_eq!(att.results[1].payload_size, Some(56));
     assert_eq!(att.results[0].time_stamp, ms(1522069440106));
     assert!(att.results[0].id.contains(':'));
 
-    let headers = coll::<CustomHeaderProperty>("examples", "MessageProcessingLogs_GET_MessageProcessingLogs_id_CustomHeaderProperties_200.json");
-    assert_eq!(headers.results[0].name.as_deref(), Some("myCustomHeaderProperty"));
+    let headers = coll::<CustomHeaderProperty>(
+        "examples",
+        "MessageProcessingLogs_GET_MessageProcessingLogs_id_CustomHeaderProperties_200.json",
+    );
+    assert_eq!(
+        headers.results[0].name.as_deref(),
+        Some("myCustomHeaderProperty")
+    );
 
-    let aa = coll::<AdapterAttribute>("examples", "MessageProcessingLogs_GET_MessageProcessingLogs_id_AdapterAttributes_200.json");
+    let aa = coll::<AdapterAttribute>(
+        "examples",
+        "MessageProcessingLogs_GET_MessageProcessingLogs_id_AdapterAttributes_200.json",
+    );
     assert_eq!(aa.results[0].adapter_id.as_deref(), Some("AS2 Receiver"));
 
-    let ei = one::<MplErrorInformation>("examples", "MessageProcessingLogs_GET_MessageProcessingLogs_id_ErrorInformation_200.json");
+    let ei = one::<MplErrorInformation>(
+        "examples",
+        "MessageProcessingLogs_GET_MessageProcessingLogs_id_ErrorInformation_200.json",
+    );
     assert_eq!(ei.mime_type.as_deref(), Some("text/plain"));
-    assert_eq!(ei.last_error_model_step_id.as_deref(), Some("MessageFlow_11"));
+    assert_eq!(
+        ei.last_error_model_step_id.as_deref(),
+        Some("MessageFlow_11")
+    );
 
-    let se = coll::<MessageStoreEntry>("examples", "MessageStore_GET_MessageProcessingLogs_id_MessageStoreEntries_200.json");
+    let se = coll::<MessageStoreEntry>(
+        "examples",
+        "MessageStore_GET_MessageProcessingLogs_id_MessageStoreEntries_200.json",
+    );
     assert_eq!(se.results[1].message_store_id.as_deref(), Some("Persist2"));
     assert_eq!(se.results[1].has_attachments, Some(true));
     assert_eq!(se.results[1].time_stamp, ms(1522134926543));
@@ -249,33 +445,57 @@ fn child_examples_values() {
 
 #[test]
 fn content_and_keystore_example_values() {
-    let p = coll::<IntegrationPackage>("examples", "IntegrationContent_GET_IntegrationPackages_200.json");
+    let p = coll::<IntegrationPackage>(
+        "examples",
+        "IntegrationContent_GET_IntegrationPackages_200.json",
+    );
     let first = &p.results[0];
     assert_eq!(first.id, "CloudPlatformAPITestPackage");
     assert_eq!(first.creation_date, ms(1521116198486), "epoch-ms string");
     assert_eq!(first.mode.as_deref(), Some("EDIT_ALLOWED"));
 
-    let rt = coll::<IntegrationRuntimeArtifact>("examples", "IntegrationContent_GET_IntegrationRuntimeArtifacts_200.json");
+    let rt = coll::<IntegrationRuntimeArtifact>(
+        "examples",
+        "IntegrationContent_GET_IntegrationRuntimeArtifacts_200.json",
+    );
     assert_eq!(rt.results[0].status, Some(RuntimeArtifactStatus::Started));
     assert_eq!(rt.results[1].status, Some(RuntimeArtifactStatus::Error));
     assert_eq!(rt.results[0].deployed_on, ms(1521463557739));
 
-    let vm = coll::<ValueMappingDesigntimeArtifact>("examples", "IntegrationContent_GET_ValueMappingDesigntimeArtifacts_200.json");
+    let vm = coll::<ValueMappingDesigntimeArtifact>(
+        "examples",
+        "IntegrationContent_GET_ValueMappingDesigntimeArtifacts_200.json",
+    );
     assert_eq!(vm.results[1].version.as_deref(), Some("1.1.0"));
 
-    let d = one::<IntegrationDesigntimeArtifact>("examples", "IntegrationContent_GET_IntegrationDesigntimeArtifacts_key_200.json");
+    let d = one::<IntegrationDesigntimeArtifact>(
+        "examples",
+        "IntegrationContent_GET_IntegrationDesigntimeArtifacts_key_200.json",
+    );
     assert_eq!(d.package_id.as_deref(), Some("PackageforAdapterTest"));
     assert_eq!(d.artifact_content, None);
 
-    let ks = coll::<integramon_cpi::KeystoreEntry>("examples", "SecurityContent_GET_KeystoreEntries_200.json");
+    let ks = coll::<integramon_cpi::KeystoreEntry>(
+        "examples",
+        "SecurityContent_GET_KeystoreEntries_200.json",
+    );
     let k = &ks.results[1];
     assert_eq!(k.alias.as_deref(), Some("sap_test_certificate"));
-    assert_eq!(k.key().as_deref(), Some("7361705F746573745F6365727469666963617465"));
-    assert_eq!(k.key().as_deref(), Some(integramon_cpi::odata::hex_alias("sap_test_certificate").as_str()));
+    assert_eq!(
+        k.key().as_deref(),
+        Some("7361705F746573745F6365727469666963617465")
+    );
+    assert_eq!(
+        k.key().as_deref(),
+        Some(integramon_cpi::odata::hex_alias("sap_test_certificate").as_str())
+    );
     assert_eq!(k.key_size, Some(2048));
     assert_eq!(k.valid_not_after, ms(2143324799000));
     assert_eq!(k.entry_type.as_deref(), Some("Certificate"));
-    assert_eq!(k.subject_dn.as_deref().map(|s| s.starts_with("CN=sandbox")), Some(true));
+    assert_eq!(
+        k.subject_dn.as_deref().map(|s| s.starts_with("CN=sandbox")),
+        Some(true)
+    );
 }
 
 #[test]
@@ -288,23 +508,44 @@ fn recorded_responses_parse() {
     assert_eq!(m.message_guid, "AGAS1GcWkfBv-ZtpS6j7TKjReO7t");
     assert_eq!(m.status, Some(MessageStatus::Completed));
     assert_eq!(m.log_end, ms(1611846759032));
-    assert_eq!(m.metadata.as_ref().and_then(|x| x.type_name.as_deref()), Some("com.sap.hci.api.MessageProcessingLog"));
-    assert_eq!(m.integration_artifact, None, "the trimmed record has no IntegrationArtifact");
+    assert_eq!(
+        m.metadata.as_ref().and_then(|x| x.type_name.as_deref()),
+        Some("com.sap.hci.api.MessageProcessingLog")
+    );
+    assert_eq!(
+        m.integration_artifact, None,
+        "the trimmed record has no IntegrationArtifact"
+    );
     assert_eq!(m.artifact_id(), Some("flow1"));
 
-    let rt = one::<IntegrationRuntimeArtifact>("recorded", "piper_IntegrationRuntimeArtifacts_single.json");
+    let rt = one::<IntegrationRuntimeArtifact>(
+        "recorded",
+        "piper_IntegrationRuntimeArtifacts_single.json",
+    );
     assert_eq!(rt.id, "smtp");
     assert_eq!(rt.status, Some(RuntimeArtifactStatus::Started));
-    assert!(rt.metadata.as_ref().and_then(|m| m.media_src.as_deref()).is_some_and(|s| s.ends_with("/$value")));
+    assert!(
+        rt.metadata
+            .as_ref()
+            .and_then(|m| m.media_src.as_deref())
+            .is_some_and(|s| s.ends_with("/$value"))
+    );
 
-    let err = RuntimeArtifactErrorInfo::parse(&read("recorded", "piper_IntegrationRuntimeArtifacts_ErrorInformation_value.json"));
-    assert_eq!(err.message.as_deref(), Some("java.lang.IllegalStateException: No credentials for 'smtp' found"));
+    let err = RuntimeArtifactErrorInfo::parse(&read(
+        "recorded",
+        "piper_IntegrationRuntimeArtifacts_ErrorInformation_value.json",
+    ));
+    assert_eq!(
+        err.message.as_deref(),
+        Some("java.lang.IllegalStateException: No credentials for 'smtp' found")
+    );
     assert!(err.raw.contains("No credentials"));
 
     let se = coll::<RawEntity>("recorded", "piper_ServiceEndpoints_expand_EntryPoints.json");
     assert_eq!(se.results.len(), 1);
 
-    let e = parse_error_body(&read("recorded", "piper_error_400_mock.json")).expect("piper error body");
+    let e =
+        parse_error_body(&read("recorded", "piper_error_400_mock.json")).expect("piper error body");
     assert_eq!(e.code.as_deref(), Some("Bad Request"));
     assert_eq!(e.message.as_deref(), Some("Invalid order by expression"));
 }
@@ -318,7 +559,9 @@ fn wrong_entity_type_in_metadata_is_rejected() {
         e.kind == BadResponseKind::WrongEntityType || e.kind == BadResponseKind::UnexpectedShape,
         "{e:?}"
     );
-    let body = String::from_utf8(body).expect("utf8").replace("\"MessageGuid\"", "\"Id\"");
+    let body = String::from_utf8(body)
+        .expect("utf8")
+        .replace("\"MessageGuid\"", "\"Id\"");
     let e = parse_collection::<integramon_cpi::model::MplAttachment>(body.as_bytes()).unwrap_err();
     assert_eq!(e.kind, BadResponseKind::WrongEntityType, "{e:?}");
     // A single entity asked for as a collection is not "zero results".
@@ -374,7 +617,10 @@ fn sample(edm: &str, variant: u8) -> serde_json::Value {
     match edm {
         "Edm.String" => json!(format!("sample-{variant}")),
         "Edm.DateTime" | "Edm.DateTimeOffset" => {
-            json!(format!("/Date({})/", 1_600_000_000_000i64 + i64::from(variant)))
+            json!(format!(
+                "/Date({})/",
+                1_600_000_000_000i64 + i64::from(variant)
+            ))
         }
         "Edm.Boolean" => json!(variant % 2 == 1),
         "Edm.Int32" => json!(i32::from(variant) + 7),
@@ -403,7 +649,11 @@ fn assert_entity_covers<T: Entity + PartialEq + Debug>(edmx: &str, entity: &str,
     for (name, ty) in &props {
         let mut with = base.clone();
         with.insert(name.clone(), sample(ty, 1));
-        assert_ne!(parse(&with), baseline, "{entity}.{name} ({ty}) is not mapped by the parser");
+        assert_ne!(
+            parse(&with),
+            baseline,
+            "{entity}.{name} ({ty}) is not mapped by the parser"
+        );
     }
 }
 
@@ -414,33 +664,60 @@ fn model_covers_every_property_of_the_tenant_metadata() {
         .into_iter()
         .map(|(n, _)| n)
         .collect();
-    for must in ["PredecessorMessageGuid", "ArchivingLogAttachments", "IntegrationArtifact", "LogEnd"] {
+    for must in [
+        "PredecessorMessageGuid",
+        "ArchivingLogAttachments",
+        "IntegrationArtifact",
+        "LogEnd",
+    ] {
         assert!(mpl_props.iter().any(|p| p == must), "EDMX lacks {must}");
     }
     // Every MPL property is also in the $select list of all columns.
     for p in &mpl_props {
-        assert!(MessageProcessingLog::ALL_COLUMNS.contains(&p.as_str()), "{p} missing from ALL_COLUMNS");
+        assert!(
+            MessageProcessingLog::ALL_COLUMNS.contains(&p.as_str()),
+            "{p} missing from ALL_COLUMNS"
+        );
     }
     assert_entity_covers::<MessageProcessingLog>(&edmx, "MessageProcessingLog", &["MessageGuid"]);
-    assert_entity_covers::<CustomHeaderProperty>(&edmx, "MessageProcessingLogCustomHeaderProperty", &["Id"]);
-    assert_entity_covers::<AdapterAttribute>(&edmx, "MessageProcessingLogAdapterAttribute", &["Id"]);
+    assert_entity_covers::<CustomHeaderProperty>(
+        &edmx,
+        "MessageProcessingLogCustomHeaderProperty",
+        &["Id"],
+    );
+    assert_entity_covers::<AdapterAttribute>(
+        &edmx,
+        "MessageProcessingLogAdapterAttribute",
+        &["Id"],
+    );
     assert_entity_covers::<MplAttachment>(&edmx, "MessageProcessingLogAttachment", &["Id"]);
-    assert_entity_covers::<MplErrorInformation>(&edmx, "MessageProcessingLogErrorInformation", &["MessageGuid"]);
+    assert_entity_covers::<MplErrorInformation>(
+        &edmx,
+        "MessageProcessingLogErrorInformation",
+        &["MessageGuid"],
+    );
     assert_entity_covers::<MessageStoreEntry>(&edmx, "MessageStoreEntry", &["Id"]);
     assert_entity_covers::<MplRun>(&edmx, "MessageProcessingLogRun", &["Id"]);
-    assert_entity_covers::<MplRunStep>(&edmx, "MessageProcessingLogRunStep", &["RunId", "ChildCount"]);
+    assert_entity_covers::<MplRunStep>(
+        &edmx,
+        "MessageProcessingLogRunStep",
+        &["RunId", "ChildCount"],
+    );
     assert_entity_covers::<RunStepProperty>(&edmx, "MessageProcessingLogRunStepProperty", &[]);
 
     // The complex type inside the MPL: each of its properties must change the parsed record.
     let artifact = edmx_properties(&edmx, "ComplexType", "IntegrationArtifact");
     assert!(artifact.iter().any(|(n, _)| n == "PackageName"));
-    let base = parse_entity::<MessageProcessingLog>(br#"{"d":{"MessageGuid":"G","IntegrationArtifact":{}}}"#)
-        .expect("base");
+    let base = parse_entity::<MessageProcessingLog>(
+        br#"{"d":{"MessageGuid":"G","IntegrationArtifact":{}}}"#,
+    )
+    .expect("base");
     for (name, ty) in artifact {
         let mut art = serde_json::Map::new();
         art.insert(name.clone(), sample(&ty, 1));
         let body = serde_json::json!({"d": {"MessageGuid": "G", "IntegrationArtifact": art}});
-        let parsed = parse_entity::<MessageProcessingLog>(body.to_string().as_bytes()).expect("parse");
+        let parsed =
+            parse_entity::<MessageProcessingLog>(body.to_string().as_bytes()).expect("parse");
         assert_ne!(parsed, base, "IntegrationArtifact.{name} is not mapped");
     }
 }

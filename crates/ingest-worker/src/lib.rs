@@ -11,11 +11,15 @@ pub const SPEC: Spec = Spec {
     listen_env: "INGEST_WORKER_LISTEN",
 };
 
-pub const ABOUT: &str = "IntegraMon ingest worker: consumes collection jobs and writes what the tenant returns";
+pub const ABOUT: &str =
+    "IntegraMon ingest worker: consumes collection jobs and writes what the tenant returns";
 
 /// Run until shutdown. Called after the migration gate has opened.
 pub async fn run(ctx: Context) -> anyhow::Result<()> {
-    tracing::info!(component = SPEC.component, "ready; no collection jobs are implemented in this version");
+    tracing::info!(
+        component = SPEC.component,
+        "ready; no collection jobs are implemented in this version"
+    );
     ctx.shutdown.cancelled().await;
     Ok(())
 }

@@ -1,1 +1,5 @@
+//! The `integramon` command: the all-in-one mode (every daemon in one process) and the admin
+//! commands. It composes the daemons' libraries and the store; it has no logic of its own.
 
+pub mod admin;
+pub mod up;

@@ -15,7 +15,10 @@ pub const ABOUT: &str = "IntegraMon metrics: metric and storage snapshots";
 
 /// Run until shutdown. Called after the migration gate has opened.
 pub async fn run(ctx: Context) -> anyhow::Result<()> {
-    tracing::info!(component = SPEC.component, "ready; no metric snapshots are implemented in this version");
+    tracing::info!(
+        component = SPEC.component,
+        "ready; no metric snapshots are implemented in this version"
+    );
     ctx.shutdown.cancelled().await;
     Ok(())
 }

@@ -47,7 +47,11 @@ fn main() -> ExitCode {
             Command::Status => integramon_migrate::status(&settings).await.map(|rows| {
                 let pending = rows.iter().filter(|r| !r.applied).count();
                 for r in &rows {
-                    println!("{} {}", if r.applied { "applied" } else { "pending" }, r.name);
+                    println!(
+                        "{} {}",
+                        if r.applied { "applied" } else { "pending" },
+                        r.name
+                    );
                 }
                 println!("{} applied, {pending} pending", rows.len() - pending);
             }),

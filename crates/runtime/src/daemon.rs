@@ -177,7 +177,9 @@ pub fn log_database_choice(settings: &Settings) {
 impl Cli {
     fn try_parse_from_about(about: &'static str) -> Result<Self, clap::Error> {
         use clap::{CommandFactory, FromArgMatches};
-        let cmd = Self::command().about(about).version(env!("CARGO_PKG_VERSION"));
+        let cmd = Self::command()
+            .about(about)
+            .version(env!("CARGO_PKG_VERSION"));
         let matches = cmd.try_get_matches()?;
         Self::from_arg_matches(&matches)
     }
@@ -190,7 +192,8 @@ pub fn probe_ready(listen: SocketAddr) -> Result<(), String> {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
     let timeout = Duration::from_secs(5);
-    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("{addr}: {e}"))?;
+    let mut stream =
+        TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("{addr}: {e}"))?;
     stream.set_read_timeout(Some(timeout)).ok();
     stream
         .write_all(b"GET /readyz HTTP/1.0\r\nHost: localhost\r\n\r\n")

@@ -20,24 +20,24 @@ pub fn init(settings: &Settings, process: &str) -> LogGuard {
         LogFormat::Text => fmt::layer().with_target(false).boxed(),
         LogFormat::Json => fmt::layer().json().flatten_event(true).boxed(),
     };
-    let (file_layer, guard) = if settings.log_to_file
-        && std::fs::create_dir_all(&settings.log_dir).is_ok()
-    {
-        let appender = tracing_appender::rolling::daily(&settings.log_dir, format!("{process}.log"));
-        let (writer, guard) = tracing_appender::non_blocking(appender);
-        (
-            Some(
-                fmt::layer()
-                    .json()
-                    .with_writer(writer)
-                    .with_filter(filter())
-                    .boxed(),
-            ),
-            Some(guard),
-        )
-    } else {
-        (None, None)
-    };
+    let (file_layer, guard) =
+        if settings.log_to_file && std::fs::create_dir_all(&settings.log_dir).is_ok() {
+            let appender =
+                tracing_appender::rolling::daily(&settings.log_dir, format!("{process}.log"));
+            let (writer, guard) = tracing_appender::non_blocking(appender);
+            (
+                Some(
+                    fmt::layer()
+                        .json()
+                        .with_writer(writer)
+                        .with_filter(filter())
+                        .boxed(),
+                ),
+                Some(guard),
+            )
+        } else {
+            (None, None)
+        };
     // A second init (tests, the all-in-one mode) keeps the first subscriber.
     let _ = tracing_subscriber::registry()
         .with(stdout.with_filter(filter()))

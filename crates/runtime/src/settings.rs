@@ -177,7 +177,11 @@ impl Settings {
             .raw("LOG_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| self.data_dir.join("logs"));
-        self.log_format = match self.raw("LOG_FORMAT").as_deref().map(str::to_ascii_lowercase) {
+        self.log_format = match self
+            .raw("LOG_FORMAT")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+        {
             None => LogFormat::Text,
             Some(v) if v == "text" => LogFormat::Text,
             Some(v) if v == "json" => LogFormat::Json,
@@ -280,7 +284,10 @@ fn normalise_base_path(raw: &str) -> String {
     }
 }
 
-type FileLayer = (Option<File<config::FileSourceString, FileFormat>>, Option<String>);
+type FileLayer = (
+    Option<File<config::FileSourceString, FileFormat>>,
+    Option<String>,
+);
 
 fn file_layer(env: &HashMap<String, String>) -> Result<FileLayer, SettingsError> {
     let nonempty = |k: &str| env.get(k).filter(|v| !v.trim().is_empty()).cloned();

@@ -96,8 +96,9 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest, StoreError> {
         "reading {}",
         dir.join(MANIFEST_FILE).display()
     )))?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| StoreError::Command(format!("{} is not a backup manifest: {e}", dir.display())))
+    serde_json::from_slice(&bytes).map_err(|e| {
+        StoreError::Command(format!("{} is not a backup manifest: {e}", dir.display()))
+    })
 }
 
 /// A command ready to run, with secrets only in its environment (so printing `args` is safe).
@@ -105,8 +106,8 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest, StoreError> {
 pub struct ExternalCommand {
     pub program: String,
     pub args: Vec<String>,
-    secret_env: Vec<(String, String)>,
-    pub env: Vec<(String, String)>,
+    secret_env: EnvVars,
+    pub env: EnvVars,
 }
 
 impl ExternalCommand {
@@ -126,8 +127,14 @@ impl ExternalCommand {
     }
 }
 
-fn pg_env(settings: &DbSettings) -> (Vec<(String, String)>, Vec<(String, String)>) {
-    let env = vec![("PGSSLMODE".to_string(), settings.sslmode.as_str().to_string())];
+type EnvVars = Vec<(String, String)>;
+
+/// (plain environment, secret environment) for the PostgreSQL client tools.
+fn pg_env(settings: &DbSettings) -> (EnvVars, EnvVars) {
+    let env = vec![(
+        "PGSSLMODE".to_string(),
+        settings.sslmode.as_str().to_string(),
+    )];
     let secret = settings
         .password
         .iter()
@@ -294,6 +301,9 @@ mod tests {
         assert!(shown.contains("PGPASSWORD=\"$DB_PASSWORD\""), "{shown}");
         assert!(shown.contains("--host db.example --port 5433"), "{shown}");
         assert!(shown.contains("--format=custom"), "{shown}");
-        assert_eq!(cmd.secret_env, vec![("PGPASSWORD".into(), "s3cr3t!".into())]);
+        assert_eq!(
+            cmd.secret_env,
+            vec![("PGPASSWORD".into(), "s3cr3t!".into())]
+        );
     }
 }

@@ -14,7 +14,10 @@ pub enum StoreError {
     #[error("database unreachable: {0}")]
     Unreachable(String),
     #[error("database did not answer within {waited_secs}s (DB_WAIT_TIMEOUT): {last_error}")]
-    WaitTimedOut { waited_secs: u64, last_error: String },
+    WaitTimedOut {
+        waited_secs: u64,
+        last_error: String,
+    },
     #[error("database error: {0}")]
     Db(#[from] sea_orm::DbErr),
     #[error("{what}: {source}")]

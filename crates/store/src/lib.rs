@@ -4,6 +4,7 @@
 
 pub mod backup;
 pub mod connect;
+pub mod entity;
 pub mod error;
 pub mod lock;
 pub mod maintenance;

@@ -57,7 +57,11 @@ pub async fn maintain(db: &Db, opts: &MaintenanceOptions) -> Result<MaintenanceR
                 }
                 opts.tables.clone()
             };
-            let how = if opts.full { "FULL, ANALYZE" } else { "ANALYZE" };
+            let how = if opts.full {
+                "FULL, ANALYZE"
+            } else {
+                "ANALYZE"
+            };
             for t in tables {
                 // Names come from the catalogue (checked above), quoted as identifiers.
                 let sql = format!("VACUUM ({how}) \"{}\"", t.replace('"', "\"\""));

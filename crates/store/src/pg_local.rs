@@ -132,7 +132,10 @@ impl LocalCluster {
 
     pub async fn is_running(&self) -> Result<bool, StoreError> {
         let out = self
-            .run("pg_ctl", &["status".into(), "-D".into(), path(&self.data_dir)])
+            .run(
+                "pg_ctl",
+                &["status".into(), "-D".into(), path(&self.data_dir)],
+            )
             .await?;
         Ok(out.status.success())
     }

@@ -15,14 +15,24 @@ use crate::marker::{self, Marker};
 /// Why a daemon may or may not start work. Every variant but `Ready` is a reason to wait.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GateState {
-    Ready { version: String },
-    NoMarker { path: String },
+    Ready {
+        version: String,
+    },
+    NoMarker {
+        path: String,
+    },
     BadMarker(String),
     /// The marker was written for an older schema than this binary needs.
-    StaleMarker { found: String, expected: String },
+    StaleMarker {
+        found: String,
+        expected: String,
+    },
     /// The marker names a migration this binary does not know: the binary is older than the
     /// schema (for example during a rolling upgrade) and must not touch it.
-    UnknownSchema { found: String, expected: String },
+    UnknownSchema {
+        found: String,
+        expected: String,
+    },
     Pending(Vec<String>),
     Unreachable(String),
 }

@@ -19,7 +19,9 @@ pub const BACKEND_VALUES: &[&str] = &[
 pub enum Backend {
     Sqlite,
     /// PostgreSQL; `neon` marks the hosted variants, which require TLS unless told otherwise.
-    Postgres { neon: bool },
+    Postgres {
+        neon: bool,
+    },
 }
 
 impl Backend {
@@ -264,10 +266,16 @@ mod tests {
         assert_eq!(Backend::parse("sqlite").unwrap(), Backend::Sqlite);
         assert_eq!(Backend::parse("SQLite").unwrap(), Backend::Sqlite);
         for pg in ["postgresql", "postgres", "PostgreSQL", " postgres "] {
-            assert_eq!(Backend::parse(pg).unwrap(), Backend::Postgres { neon: false });
+            assert_eq!(
+                Backend::parse(pg).unwrap(),
+                Backend::Postgres { neon: false }
+            );
         }
         for neon in ["postgres_neon", "postgresql_neon", "neon", "NEON"] {
-            assert_eq!(Backend::parse(neon).unwrap(), Backend::Postgres { neon: true });
+            assert_eq!(
+                Backend::parse(neon).unwrap(),
+                Backend::Postgres { neon: true }
+            );
         }
         for v in BACKEND_VALUES {
             assert!(Backend::parse(v).is_ok(), "{v}");
@@ -286,7 +294,12 @@ mod tests {
     #[test]
     fn sslmode_and_channel_binding_reject_unknown_values() {
         assert_eq!(SslMode::parse("verify-full").unwrap(), SslMode::VerifyFull);
-        assert!(SslMode::parse("required").unwrap_err().to_string().contains("verify-ca"));
+        assert!(
+            SslMode::parse("required")
+                .unwrap_err()
+                .to_string()
+                .contains("verify-ca")
+        );
         assert_eq!(
             ChannelBinding::parse("REQUIRE").unwrap(),
             ChannelBinding::Require

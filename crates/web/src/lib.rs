@@ -15,7 +15,10 @@ pub const ABOUT: &str = "IntegraMon web UI and JSON API";
 
 /// Run until shutdown. Called after the migration gate has opened.
 pub async fn run(ctx: Context) -> anyhow::Result<()> {
-    tracing::info!(component = SPEC.component, "ready; the UI and JSON API are not part of this version yet");
+    tracing::info!(
+        component = SPEC.component,
+        "ready; the UI and JSON API are not part of this version yet"
+    );
     ctx.shutdown.cancelled().await;
     Ok(())
 }

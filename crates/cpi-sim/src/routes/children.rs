@@ -25,7 +25,10 @@ fn write_header(out: &mut Vec<u8>, root: &str, c: &Core, k: usize, name: &str, v
     let id = details::header_id(c, k).to_string();
     let uri = entity_uri(root, "MessageProcessingLogCustomHeaderProperties", &id);
     let mut o = Obj::open(out);
-    o.metadata(&uri, "com.sap.hci.api.MessageProcessingLogCustomHeaderProperty");
+    o.metadata(
+        &uri,
+        "com.sap.hci.api.MessageProcessingLogCustomHeaderProperty",
+    );
     o.str("Id", &id);
     o.str("Name", name);
     o.str("Value", value);
@@ -50,7 +53,11 @@ fn write_adapter_attribute(out: &mut Vec<u8>, root: &str, a: &details::AdapterAt
 fn write_attachment(out: &mut Vec<u8>, root: &str, guid: &str, a: &Attachment) {
     let uri = entity_uri(root, "MessageProcessingLogAttachments", &a.id);
     let mut o = Obj::open(out);
-    o.media_metadata(&uri, "com.sap.hci.api.MessageProcessingLogAttachment", a.content_type);
+    o.media_metadata(
+        &uri,
+        "com.sap.hci.api.MessageProcessingLogAttachment",
+        a.content_type,
+    );
     o.str("Id", &a.id);
     o.str("MessageGuid", guid);
     o.date("TimeStamp", a.timestamp);
@@ -71,8 +78,18 @@ fn write_run(out: &mut Vec<u8>, t: &Tenant, root: &str, c: &Core, r: &RunInfo) {
     o.str("LogLevel", LOG_LEVELS[usize::from(c.level)]);
     o.str("OverallState", r.state.as_str());
     let mut pid = [0u8; 32];
-    crate::generate::hex_into(&t.traffic.detail_hash(c.idx, 600 + u64::from(r.no)).to_be_bytes(), &mut pid[..16]);
-    crate::generate::hex_into(&t.traffic.detail_hash(c.idx, 700 + u64::from(r.no)).to_be_bytes(), &mut pid[16..]);
+    crate::generate::hex_into(
+        &t.traffic
+            .detail_hash(c.idx, 600 + u64::from(r.no))
+            .to_be_bytes(),
+        &mut pid[..16],
+    );
+    crate::generate::hex_into(
+        &t.traffic
+            .detail_hash(c.idx, 700 + u64::from(r.no))
+            .to_be_bytes(),
+        &mut pid[16..],
+    );
     o.ascii("ProcessId", &pid);
     o.deferred("RunSteps", &uri);
     o.close();
@@ -127,7 +144,14 @@ fn write_step(
     o.close();
 }
 
-fn write_step_property(out: &mut Vec<u8>, root: &str, run_id: &str, n: u32, name: &str, value: &str) {
+fn write_step_property(
+    out: &mut Vec<u8>,
+    root: &str,
+    run_id: &str,
+    n: u32,
+    name: &str,
+    value: &str,
+) {
     let mut uri = Vec::with_capacity(root.len() + 96);
     uri.extend_from_slice(root.as_bytes());
     uri.extend_from_slice(b"/MessageProcessingLogRunStepProperties(RunId='");
@@ -149,10 +173,17 @@ fn write_step_property(out: &mut Vec<u8>, root: &str, run_id: &str, n: u32, name
 fn write_error_info(out: &mut Vec<u8>, t: &Tenant, root: &str, guid: &str, c: &Core) {
     let uri = entity_uri(root, "MessageProcessingLogErrorInformations", guid);
     let mut o = Obj::open(out);
-    o.media_metadata(&uri, "com.sap.hci.api.MessageProcessingLogErrorInformation", "text/plain");
+    o.media_metadata(
+        &uri,
+        "com.sap.hci.api.MessageProcessingLogErrorInformation",
+        "text/plain",
+    );
     o.str("MessageGuid", guid);
     o.str("Type", "text/plain");
-    o.str("LastErrorModelStepId", &details::last_error_step(&t.traffic, c));
+    o.str(
+        "LastErrorModelStepId",
+        &details::last_error_step(&t.traffic, c),
+    );
     o.close();
 }
 
@@ -171,7 +202,14 @@ fn write_store_entry(out: &mut Vec<u8>, root: &str, guid: &str, e: &StoreEntry) 
 }
 
 /// An expanded navigation property of an MPL: `{"results":[…]}`.
-pub(crate) fn write_expanded(t: &Tenant, out: &mut Vec<u8>, nav: &str, c: &Core, root: &str, now: i64) {
+pub(crate) fn write_expanded(
+    t: &Tenant,
+    out: &mut Vec<u8>,
+    nav: &str,
+    c: &Core,
+    root: &str,
+    now: i64,
+) {
     out.extend_from_slice(b"{\"results\":[");
     match nav {
         "CustomHeaderProperties" => {
@@ -183,7 +221,10 @@ pub(crate) fn write_expanded(t: &Tenant, out: &mut Vec<u8>, nav: &str, c: &Core,
             }
         }
         "AdapterAttributes" => {
-            for (k, a) in details::adapter_attributes(&t.traffic, c).iter().enumerate() {
+            for (k, a) in details::adapter_attributes(&t.traffic, c)
+                .iter()
+                .enumerate()
+            {
                 if k > 0 {
                     out.push(b',');
                 }
@@ -229,21 +270,36 @@ pub(crate) fn mpl_nav(
     Ok(match nav {
         MplNav::CustomHeaderProperties => {
             let items: Vec<(usize, (&str, String))> = details::headers(g, &c).enumerate().collect();
-            small_collection(&items, q, ctx, &path("CustomHeaderProperties"), t.page_size, |out, (k, (n, v))| {
-                write_header(out, root, &c, *k, n, v)
-            })
+            small_collection(
+                &items,
+                q,
+                ctx,
+                &path("CustomHeaderProperties"),
+                t.page_size,
+                |out, (k, (n, v))| write_header(out, root, &c, *k, n, v),
+            )
         }
         MplNav::AdapterAttributes => {
             let items = details::adapter_attributes(g, &c);
-            small_collection(&items, q, ctx, &path("AdapterAttributes"), t.page_size, |out, a| {
-                write_adapter_attribute(out, root, a)
-            })
+            small_collection(
+                &items,
+                q,
+                ctx,
+                &path("AdapterAttributes"),
+                t.page_size,
+                |out, a| write_adapter_attribute(out, root, a),
+            )
         }
         MplNav::Attachments => {
             let items = details::attachments(g, &c);
-            small_collection(&items, q, ctx, &path("Attachments"), t.page_size, |out, a| {
-                write_attachment(out, root, guid, a)
-            })
+            small_collection(
+                &items,
+                q,
+                ctx,
+                &path("Attachments"),
+                t.page_size,
+                |out, a| write_attachment(out, root, guid, a),
+            )
         }
         MplNav::Runs => {
             let items = g.runs(&c, ctx.now_ms);
@@ -253,9 +309,14 @@ pub(crate) fn mpl_nav(
         }
         MplNav::MessageStoreEntries => {
             let items = details::store_entries(g, &c);
-            small_collection(&items, q, ctx, &path("MessageStoreEntries"), t.page_size, |out, e| {
-                write_store_entry(out, root, guid, e)
-            })
+            small_collection(
+                &items,
+                q,
+                ctx,
+                &path("MessageStoreEntries"),
+                t.page_size,
+                |out, e| write_store_entry(out, root, guid, e),
+            )
         }
         MplNav::ErrorInformation => {
             if !g.state(&c, ctx.now_ms).status.has_error() {
@@ -313,7 +374,12 @@ fn expand_step_properties(q: &QueryOptions) -> Result<bool, ApiError> {
     }
 }
 
-pub(crate) fn run_steps(t: &Tenant, id: &str, q: &QueryOptions, ctx: &RequestCtx<'_>) -> Result<Reply, ApiError> {
+pub(crate) fn run_steps(
+    t: &Tenant,
+    id: &str,
+    q: &QueryOptions,
+    ctx: &RequestCtx<'_>,
+) -> Result<Reply, ApiError> {
     let (c, r) = find_run(t, id, ctx.now_ms)?;
     let expand = expand_step_properties(q)?;
     let total = t.traffic.step_count(c.idx) as usize;
@@ -328,8 +394,13 @@ pub(crate) fn run_steps(t: &Tenant, id: &str, q: &QueryOptions, ctx: &RequestCtx
         let step = details::run_step(&t.traffic, &c, &r, (w.start + n + 1) as u32, ctx.now_ms);
         write_step(&mut out, ctx.root, id, &c, &step, expand);
     }
-    let path = format!("MessageProcessingLogRuns('{}')/RunSteps", odata::key_escaped(id));
-    let next = w.next_token.map(|tok| query::next_link(ctx.next_root(), &path, q, tok));
+    let path = format!(
+        "MessageProcessingLogRuns('{}')/RunSteps",
+        odata::key_escaped(id)
+    );
+    let next = w
+        .next_token
+        .map(|tok| query::next_link(ctx.next_root(), &path, q, tok));
     odata::end_collection(&mut out, next.as_deref());
     Ok(Reply::json(out))
 }
@@ -345,13 +416,26 @@ fn find_step(t: &Tenant, id: &str, n: u32, now: i64) -> Result<(Core, details::R
     Ok((c, step))
 }
 
-pub(crate) fn run_step(t: &Tenant, id: &str, n: u32, q: &QueryOptions, ctx: &RequestCtx<'_>) -> Result<Reply, ApiError> {
+pub(crate) fn run_step(
+    t: &Tenant,
+    id: &str,
+    n: u32,
+    q: &QueryOptions,
+    ctx: &RequestCtx<'_>,
+) -> Result<Reply, ApiError> {
     let expand = expand_step_properties(q)?;
     let (c, step) = find_step(t, id, n, ctx.now_ms)?;
-    Ok(single_entity(|out| write_step(out, ctx.root, id, &c, &step, expand)))
+    Ok(single_entity(|out| {
+        write_step(out, ctx.root, id, &c, &step, expand)
+    }))
 }
 
-pub(crate) fn run_step_properties(t: &Tenant, id: &str, n: u32, ctx: &RequestCtx<'_>) -> Result<Reply, ApiError> {
+pub(crate) fn run_step_properties(
+    t: &Tenant,
+    id: &str,
+    n: u32,
+    ctx: &RequestCtx<'_>,
+) -> Result<Reply, ApiError> {
     let (c, step) = find_step(t, id, n, ctx.now_ms)?;
     let props = details::run_step_properties(&c, &step);
     let mut out = Vec::with_capacity(512);
@@ -390,33 +474,55 @@ pub(crate) fn attachment(t: &Tenant, id: &str, ctx: &RequestCtx<'_>) -> Result<R
     let (c, k) = find_resource(t, id, 0, ctx.now_ms)?;
     let a = details::attachment(&t.traffic, &c, k);
     let guid = t.traffic.guid(&c);
-    Ok(single_entity(|out| write_attachment(out, ctx.root, &guid, &a)))
+    Ok(single_entity(|out| {
+        write_attachment(out, ctx.root, &guid, &a)
+    }))
 }
 
-pub(crate) fn attachment_value(t: &Tenant, id: &str, ctx: &RequestCtx<'_>) -> Result<Reply, ApiError> {
+pub(crate) fn attachment_value(
+    t: &Tenant,
+    id: &str,
+    ctx: &RequestCtx<'_>,
+) -> Result<Reply, ApiError> {
     let (c, k) = find_resource(t, id, 0, ctx.now_ms)?;
     let a = details::attachment(&t.traffic, &c, k);
     let guid = t.traffic.guid(&c);
     let seed = t.traffic.detail_hash(c.idx, 800 + u64::from(k));
-    Ok(Reply::bytes(a.content_type, details::payload(&guid, a.content_type, a.size, seed)))
+    Ok(Reply::bytes(
+        a.content_type,
+        details::payload(&guid, a.content_type, a.size, seed),
+    ))
 }
 
 pub(crate) fn store_entry(t: &Tenant, id: &str, ctx: &RequestCtx<'_>) -> Result<Reply, ApiError> {
     let (c, k) = find_resource(t, id, 1, ctx.now_ms)?;
     let e = details::store_entry(&t.traffic, &c, k);
     let guid = t.traffic.guid(&c);
-    Ok(single_entity(|out| write_store_entry(out, ctx.root, &guid, &e)))
+    Ok(single_entity(|out| {
+        write_store_entry(out, ctx.root, &guid, &e)
+    }))
 }
 
-pub(crate) fn store_entry_value(t: &Tenant, id: &str, ctx: &RequestCtx<'_>) -> Result<Reply, ApiError> {
+pub(crate) fn store_entry_value(
+    t: &Tenant,
+    id: &str,
+    ctx: &RequestCtx<'_>,
+) -> Result<Reply, ApiError> {
     let (c, k) = find_resource(t, id, 1, ctx.now_ms)?;
     let e = details::store_entry(&t.traffic, &c, k);
     let guid = t.traffic.guid(&c);
     let seed = t.traffic.detail_hash(c.idx, 900 + u64::from(k));
-    Ok(Reply::bytes(e.content_type, details::payload(&guid, e.content_type, e.size, seed)))
+    Ok(Reply::bytes(
+        e.content_type,
+        details::payload(&guid, e.content_type, e.size, seed),
+    ))
 }
 
-pub(crate) fn store_entry_properties(t: &Tenant, id: &str, ctx: &RequestCtx<'_>) -> Result<Reply, ApiError> {
+pub(crate) fn store_entry_properties(
+    t: &Tenant,
+    id: &str,
+    ctx: &RequestCtx<'_>,
+) -> Result<Reply, ApiError> {
     let (c, k) = find_resource(t, id, 1, ctx.now_ms)?;
     let e = details::store_entry(&t.traffic, &c, k);
     let props = details::store_entry_properties(&t.traffic, &t.catalog, &c, &e);
@@ -444,7 +550,11 @@ pub(crate) fn store_entry_properties(t: &Tenant, id: &str, ctx: &RequestCtx<'_>)
     Ok(Reply::json(out))
 }
 
-pub(crate) fn store_entry_attachments(t: &Tenant, id: &str, ctx: &RequestCtx<'_>) -> Result<Reply, ApiError> {
+pub(crate) fn store_entry_attachments(
+    t: &Tenant,
+    id: &str,
+    ctx: &RequestCtx<'_>,
+) -> Result<Reply, ApiError> {
     // Simulated store entries have no attachments (HasAttachments is false).
     find_resource(t, id, 1, ctx.now_ms)?;
     let mut out = Vec::new();

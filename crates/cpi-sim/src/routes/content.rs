@@ -64,7 +64,10 @@ fn write_package(out: &mut Vec<u8>, root: &str, p: &Package) {
     o.media_metadata(&uri, "com.sap.hci.api.IntegrationPackage", OCTET);
     o.str("Id", &p.id);
     o.str("Name", &p.name);
-    o.str("ResourceId", &format!("{:032x}", crate::generate::mix64(p.created_ms as u64)));
+    o.str(
+        "ResourceId",
+        &format!("{:032x}", crate::generate::mix64(p.created_ms as u64)),
+    );
     o.str("Description", &p.description);
     o.str("ShortText", &p.short_text);
     o.str("Version", &p.version);
@@ -105,11 +108,20 @@ fn find_package<'a>(t: &'a Tenant, id: &str) -> Result<&'a Package, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("Integration package '{id}' not found")))
 }
 
-pub(crate) fn packages(t: &Tenant, q: &QueryOptions, ctx: &RequestCtx<'_>) -> Result<Reply, ApiError> {
+pub(crate) fn packages(
+    t: &Tenant,
+    q: &QueryOptions,
+    ctx: &RequestCtx<'_>,
+) -> Result<Reply, ApiError> {
     let items = filtered(t.catalog.packages.iter(), q, package_lookup)?;
-    Ok(small_collection(&items, q, ctx, "IntegrationPackages", t.page_size, |out, p| {
-        write_package(out, ctx.root, p)
-    }))
+    Ok(small_collection(
+        &items,
+        q,
+        ctx,
+        "IntegrationPackages",
+        t.page_size,
+        |out, p| write_package(out, ctx.root, p),
+    ))
 }
 
 pub(crate) fn package(t: &Tenant, id: &str, ctx: &RequestCtx<'_>) -> Result<Reply, ApiError> {
@@ -194,12 +206,22 @@ pub(crate) fn package_designtime(
         "IntegrationPackages('{}')/IntegrationDesigntimeArtifacts",
         crate::odata::key_escaped(id)
     );
-    Ok(small_collection(&flows, q, ctx, &path, t.page_size, |out, f| {
-        write_designtime(out, t, ctx.root, f)
-    }))
+    Ok(small_collection(
+        &flows,
+        q,
+        ctx,
+        &path,
+        t.page_size,
+        |out, f| write_designtime(out, t, ctx.root, f),
+    ))
 }
 
-pub(crate) fn designtime(t: &Tenant, id: &str, version: &str, ctx: &RequestCtx<'_>) -> Result<Reply, ApiError> {
+pub(crate) fn designtime(
+    t: &Tenant,
+    id: &str,
+    version: &str,
+    ctx: &RequestCtx<'_>,
+) -> Result<Reply, ApiError> {
     let f = find_iflow(t, id, version)?;
     Ok(single(|out| write_designtime(out, t, ctx.root, f)))
 }
@@ -221,7 +243,10 @@ fn iflow_zip(f: &IFlow) -> Vec<u8> {
     details::zip(&[
         ("META-INF/MANIFEST.MF", manifest.into_bytes()),
         (
-            &format!("src/main/resources/scenarioflows/integrationflow/{}.iflow", f.id),
+            &format!(
+                "src/main/resources/scenarioflows/integrationflow/{}.iflow",
+                f.id
+            ),
             iflow.into_bytes(),
         ),
         ("src/main/resources/parameters.prop", params.into_bytes()),
@@ -238,7 +263,11 @@ pub(crate) fn designtime_value(t: &Tenant, id: &str, version: &str) -> Result<Re
 fn write_value_mapping(out: &mut Vec<u8>, t: &Tenant, root: &str, v: &ValueMapping) {
     let uri = composite_uri(root, "ValueMappingDesigntimeArtifacts", &v.id, &v.version);
     let mut o = Obj::open(out);
-    o.media_metadata(&uri, "com.sap.hci.api.ValueMappingDesigntimeArtifact", OCTET);
+    o.media_metadata(
+        &uri,
+        "com.sap.hci.api.ValueMappingDesigntimeArtifact",
+        OCTET,
+    );
     o.str("Id", &v.id);
     o.str("Version", &v.version);
     o.str("PackageId", &t.catalog.packages[v.package].id);
@@ -249,7 +278,11 @@ fn write_value_mapping(out: &mut Vec<u8>, t: &Tenant, root: &str, v: &ValueMappi
     o.close();
 }
 
-fn find_value_mapping<'a>(t: &'a Tenant, id: &str, version: &str) -> Result<&'a ValueMapping, ApiError> {
+fn find_value_mapping<'a>(
+    t: &'a Tenant,
+    id: &str,
+    version: &str,
+) -> Result<&'a ValueMapping, ApiError> {
     t.catalog
         .value_mappings
         .iter()
@@ -261,11 +294,20 @@ fn find_value_mapping<'a>(t: &'a Tenant, id: &str, version: &str) -> Result<&'a 
         })
 }
 
-pub(crate) fn value_mappings(t: &Tenant, q: &QueryOptions, ctx: &RequestCtx<'_>) -> Result<Reply, ApiError> {
+pub(crate) fn value_mappings(
+    t: &Tenant,
+    q: &QueryOptions,
+    ctx: &RequestCtx<'_>,
+) -> Result<Reply, ApiError> {
     let items: Vec<&ValueMapping> = t.catalog.value_mappings.iter().collect();
-    Ok(small_collection(&items, q, ctx, "ValueMappingDesigntimeArtifacts", t.page_size, |out, v| {
-        write_value_mapping(out, t, ctx.root, v)
-    }))
+    Ok(small_collection(
+        &items,
+        q,
+        ctx,
+        "ValueMappingDesigntimeArtifacts",
+        t.page_size,
+        |out, v| write_value_mapping(out, t, ctx.root, v),
+    ))
 }
 
 pub(crate) fn package_value_mappings(
@@ -275,17 +317,31 @@ pub(crate) fn package_value_mappings(
     ctx: &RequestCtx<'_>,
 ) -> Result<Reply, ApiError> {
     let p = find_package(t, id)?;
-    let items: Vec<&ValueMapping> = p.value_mappings.iter().map(|v| &t.catalog.value_mappings[*v]).collect();
+    let items: Vec<&ValueMapping> = p
+        .value_mappings
+        .iter()
+        .map(|v| &t.catalog.value_mappings[*v])
+        .collect();
     let path = format!(
         "IntegrationPackages('{}')/ValueMappingDesigntimeArtifacts",
         crate::odata::key_escaped(id)
     );
-    Ok(small_collection(&items, q, ctx, &path, t.page_size, |out, v| {
-        write_value_mapping(out, t, ctx.root, v)
-    }))
+    Ok(small_collection(
+        &items,
+        q,
+        ctx,
+        &path,
+        t.page_size,
+        |out, v| write_value_mapping(out, t, ctx.root, v),
+    ))
 }
 
-pub(crate) fn value_mapping(t: &Tenant, id: &str, version: &str, ctx: &RequestCtx<'_>) -> Result<Reply, ApiError> {
+pub(crate) fn value_mapping(
+    t: &Tenant,
+    id: &str,
+    version: &str,
+    ctx: &RequestCtx<'_>,
+) -> Result<Reply, ApiError> {
     let v = find_value_mapping(t, id, version)?;
     Ok(single(|out| write_value_mapping(out, t, ctx.root, v)))
 }
@@ -339,14 +395,25 @@ fn find_runtime<'a>(t: &'a Tenant, id: &str) -> Result<&'a IFlow, ApiError> {
     t.catalog
         .iflow_by_id(id)
         .map(|f| &t.catalog.iflows[f])
-        .ok_or_else(|| ApiError::not_found(format!("Integration runtime artifact '{id}' not found")))
+        .ok_or_else(|| {
+            ApiError::not_found(format!("Integration runtime artifact '{id}' not found"))
+        })
 }
 
-pub(crate) fn runtimes(t: &Tenant, q: &QueryOptions, ctx: &RequestCtx<'_>) -> Result<Reply, ApiError> {
+pub(crate) fn runtimes(
+    t: &Tenant,
+    q: &QueryOptions,
+    ctx: &RequestCtx<'_>,
+) -> Result<Reply, ApiError> {
     let items = filtered(t.catalog.iflows.iter(), q, runtime_lookup)?;
-    Ok(small_collection(&items, q, ctx, "IntegrationRuntimeArtifacts", t.page_size, |out, f| {
-        write_runtime(out, ctx.root, f)
-    }))
+    Ok(small_collection(
+        &items,
+        q,
+        ctx,
+        "IntegrationRuntimeArtifacts",
+        t.page_size,
+        |out, f| write_runtime(out, ctx.root, f),
+    ))
 }
 
 pub(crate) fn runtime_count(t: &Tenant, q: &QueryOptions) -> Result<Reply, ApiError> {
@@ -371,7 +438,11 @@ pub(crate) fn runtime_error(t: &Tenant, id: &str, ctx: &RequestCtx<'_>) -> Resul
     let uri = entity_uri(ctx.root, "RuntimeArtifactErrorInformations", &f.id);
     Ok(single(|out| {
         let mut o = Obj::open(out);
-        o.media_metadata(&uri, "com.sap.hci.api.RuntimeArtifactErrorInformation", OCTET);
+        o.media_metadata(
+            &uri,
+            "com.sap.hci.api.RuntimeArtifactErrorInformation",
+            OCTET,
+        );
         o.str("Id", &f.id);
         o.close();
     }))
@@ -379,6 +450,9 @@ pub(crate) fn runtime_error(t: &Tenant, id: &str, ctx: &RequestCtx<'_>) -> Resul
 
 pub(crate) fn runtime_error_value(t: &Tenant, id: &str) -> Result<Reply, ApiError> {
     let f = find_runtime(t, id)?;
-    let text = f.runtime_error.clone().ok_or_else(|| no_runtime_error(id))?;
+    let text = f
+        .runtime_error
+        .clone()
+        .ok_or_else(|| no_runtime_error(id))?;
     Ok(Reply::bytes("application/json", text.into_bytes()))
 }

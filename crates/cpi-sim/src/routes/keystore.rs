@@ -50,9 +50,14 @@ fn entries<'a>(t: &'a Tenant, q: &QueryOptions) -> Result<&'a [KeyEntry], ApiErr
 
 pub(crate) fn list(t: &Tenant, q: &QueryOptions, ctx: &RequestCtx<'_>) -> Result<Reply, ApiError> {
     let items = entries(t, q)?;
-    Ok(small_collection(items, q, ctx, "KeystoreEntries", t.page_size, |out, k| {
-        write_entry(out, ctx.root, k)
-    }))
+    Ok(small_collection(
+        items,
+        q,
+        ctx,
+        "KeystoreEntries",
+        t.page_size,
+        |out, k| write_entry(out, ctx.root, k),
+    ))
 }
 
 pub(crate) fn count(t: &Tenant, q: &QueryOptions) -> Result<Reply, ApiError> {

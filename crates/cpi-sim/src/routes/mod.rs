@@ -12,7 +12,6 @@ use crate::query::{self, QueryOptions};
 use crate::reply::{ApiError, Reply};
 use crate::tenant::{RequestCtx, Tenant};
 
-
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum MplNav {
     CustomHeaderProperties,
@@ -227,7 +226,8 @@ fn percent_decode(s: &str) -> Result<String, ApiError> {
         out.push(b[i]);
         i += 1;
     }
-    String::from_utf8(out).map_err(|_| ApiError::bad_request("The resource path is not valid UTF-8"))
+    String::from_utf8(out)
+        .map_err(|_| ApiError::bad_request("The resource path is not valid UTF-8"))
 }
 
 /// `Name`, `Name('k')`, `Name(A='x',B=3)`.
@@ -389,15 +389,11 @@ pub(crate) fn parse_route(path: &str) -> Result<Route, ApiError> {
             }
         }
         (["MessageProcessingLogAttachments"], [true]) => R::Attachment(k0()?),
-        (["MessageProcessingLogAttachments", "$value"], [true, false]) => {
-            R::AttachmentValue(k0()?)
-        }
+        (["MessageProcessingLogAttachments", "$value"], [true, false]) => R::AttachmentValue(k0()?),
         (["MessageStoreEntries"], [true]) => R::StoreEntry(k0()?),
         (["MessageStoreEntries", "$value"], [true, false]) => R::StoreEntryValue(k0()?),
         (["MessageStoreEntries", "Properties"], [true, false]) => R::StoreEntryProperties(k0()?),
-        (["MessageStoreEntries", "Attachments"], [true, false]) => {
-            R::StoreEntryAttachments(k0()?)
-        }
+        (["MessageStoreEntries", "Attachments"], [true, false]) => R::StoreEntryAttachments(k0()?),
         (["IntegrationPackages"], [false]) => R::Packages,
         (["IntegrationPackages"], [true]) => R::Package(k0()?),
         (["IntegrationPackages", "$value"], [true, false]) => R::PackageValue(k0()?),
@@ -539,8 +535,7 @@ mod tests {
             Route::StoreEntryValue("sap-it-res:msg:ab:12".into())
         );
         assert_eq!(
-            parse_route("IntegrationDesigntimeArtifacts(Id='a.b',Version='1.0.0')/$value")
-                .unwrap(),
+            parse_route("IntegrationDesigntimeArtifacts(Id='a.b',Version='1.0.0')/$value").unwrap(),
             Route::DesigntimeValue("a.b".into(), "1.0.0".into())
         );
         assert_eq!(
@@ -554,7 +549,9 @@ mod tests {
         );
         assert_eq!(parse_route("Nope").unwrap_err().status, 404);
         assert_eq!(
-            parse_route("MessageProcessingLogs('x')/Nope").unwrap_err().status,
+            parse_route("MessageProcessingLogs('x')/Nope")
+                .unwrap_err()
+                .status,
             404
         );
         assert_eq!(

@@ -72,7 +72,11 @@ pub(crate) struct MplWriter<'a> {
 }
 
 impl<'a> MplWriter<'a> {
-    pub(crate) fn new(t: &'a Tenant, q: &QueryOptions, ctx: &'a RequestCtx<'_>) -> Result<Self, ApiError> {
+    pub(crate) fn new(
+        t: &'a Tenant,
+        q: &QueryOptions,
+        ctx: &'a RequestCtx<'_>,
+    ) -> Result<Self, ApiError> {
         let select = match &q.select {
             None => u32::MAX,
             Some(list) if list.iter().any(|s| s == "*") => u32::MAX,

@@ -26,7 +26,12 @@ pub(crate) fn service_document() -> Reply {
 }
 
 /// (entity type, key properties, properties as (name, EDM type), navigation properties)
-type TypeSpec = (&'static str, &'static [&'static str], &'static [(&'static str, &'static str)], &'static [&'static str]);
+type TypeSpec = (
+    &'static str,
+    &'static [&'static str],
+    &'static [(&'static str, &'static str)],
+    &'static [&'static str],
+);
 
 const TYPES: [TypeSpec; 9] = [
     (
@@ -70,7 +75,11 @@ const TYPES: [TypeSpec; 9] = [
     (
         "MessageProcessingLogCustomHeaderProperty",
         &["Id"],
-        &[("Id", "Edm.String"), ("Name", "Edm.String"), ("Value", "Edm.String")],
+        &[
+            ("Id", "Edm.String"),
+            ("Name", "Edm.String"),
+            ("Value", "Edm.String"),
+        ],
         &["Log"],
     ),
     (
@@ -153,7 +162,11 @@ const TYPES: [TypeSpec; 9] = [
     (
         "MessageStoreEntryProperty",
         &["MessageId", "Name"],
-        &[("MessageId", "Edm.String"), ("Name", "Edm.String"), ("Value", "Edm.String")],
+        &[
+            ("MessageId", "Edm.String"),
+            ("Name", "Edm.String"),
+            ("Value", "Edm.String"),
+        ],
         &[],
     ),
 ];
@@ -180,7 +193,9 @@ pub(crate) fn metadata() -> Reply {
     }
     x.push_str("<ComplexType Name=\"IntegrationArtifact\">");
     for p in ["Id", "Name", "Type", "PackageId", "PackageName"] {
-        x.push_str(&format!("<Property Name=\"{p}\" Type=\"Edm.String\" Nullable=\"true\"/>"));
+        x.push_str(&format!(
+            "<Property Name=\"{p}\" Type=\"Edm.String\" Nullable=\"true\"/>"
+        ));
     }
     x.push_str("</ComplexType>\n<EntityContainer Name=\"DefaultContainer\" m:IsDefaultEntityContainer=\"true\">\n");
     for set in ENTITY_SETS {

@@ -121,7 +121,9 @@ impl Conn {
                 if self.buf.is_empty() {
                     return Ok(Outcome::NoResponse);
                 }
-                return Err(std::io::Error::other("connection closed inside the headers"));
+                return Err(std::io::Error::other(
+                    "connection closed inside the headers",
+                ));
             }
         };
         let head = String::from_utf8_lossy(&self.buf[..head_end]).into_owned();
@@ -172,8 +174,9 @@ impl Conn {
                     }
                 };
                 let size_text = String::from_utf8_lossy(&self.buf[..line_end]).into_owned();
-                let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-                    .map_err(|_| std::io::Error::other("bad chunk size"))?;
+                let size =
+                    usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+                        .map_err(|_| std::io::Error::other("bad chunk size"))?;
                 self.buf.drain(..line_end + 2);
                 while self.buf.len() < size + 2 {
                     if self.fill().await? == 0 {
@@ -216,7 +219,9 @@ pub async fn request(
     body: &[u8],
 ) -> Outcome {
     let mut c = Conn::connect(addr).await.expect("connect");
-    c.send(method, target, headers, body).await.expect("request")
+    c.send(method, target, headers, body)
+        .await
+        .expect("request")
 }
 
 /// `Authorization` value for HTTP Basic.

@@ -43,7 +43,9 @@ pub fn manual_config(rate: f64, history: Duration) -> (SimConfig, ManualClock) {
 }
 
 pub async fn start(cfg: SimConfig) -> SimHandle {
-    Sim::start(cfg, "127.0.0.1:0").await.expect("simulator starts")
+    Sim::start(cfg, "127.0.0.1:0")
+        .await
+        .expect("simulator starts")
 }
 
 /// Sends GETs with one Authorization header.
@@ -69,7 +71,17 @@ impl Client {
     /// absolute path (`/api/v1/...`) or a full URL.
     pub async fn outcome(&self, target: &str) -> Outcome {
         let path = to_path(target);
-        request(self.addr, "GET", &path, &[("Authorization", &self.auth), ("Accept", "application/json")], b"").await
+        request(
+            self.addr,
+            "GET",
+            &path,
+            &[
+                ("Authorization", &self.auth),
+                ("Accept", "application/json"),
+            ],
+            b"",
+        )
+        .await
     }
 
     pub async fn get(&self, target: &str) -> Resp {
@@ -87,7 +99,9 @@ impl Client {
 /// Turns a relative target, absolute path or full URL into the request target.
 pub fn to_path(target: &str) -> String {
     if let Some(rest) = target.strip_prefix("http://") {
-        rest.find('/').map(|p| rest[p..].to_string()).unwrap_or_else(|| "/".into())
+        rest.find('/')
+            .map(|p| rest[p..].to_string())
+            .unwrap_or_else(|| "/".into())
     } else if target.starts_with('/') {
         target.to_string()
     } else {
@@ -100,9 +114,19 @@ pub fn enc(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'\'' | b'(' | b')' | b',' | b':' | b'/' => {
-                out.push(b as char)
-            }
+            b'A'..=b'Z'
+            | b'a'..=b'z'
+            | b'0'..=b'9'
+            | b'-'
+            | b'_'
+            | b'.'
+            | b'~'
+            | b'\''
+            | b'('
+            | b')'
+            | b','
+            | b':'
+            | b'/' => out.push(b as char),
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }
@@ -138,7 +162,9 @@ pub async fn read_all(client: &Client, first: &str) -> (Vec<Value>, Option<u64>,
 
 /// `/Date(ms)/` -> ms.
 pub fn date_ms(v: &Value) -> i64 {
-    let s = v.as_str().unwrap_or_else(|| panic!("not a date string: {v}"));
+    let s = v
+        .as_str()
+        .unwrap_or_else(|| panic!("not a date string: {v}"));
     s.strip_prefix("/Date(")
         .and_then(|r| r.strip_suffix(")/"))
         .and_then(|n| n.parse().ok())
@@ -151,7 +177,10 @@ pub fn edmx_type(edmx: &str, name: &str) -> (Vec<(String, String)>, Vec<String>)
     let start = edmx
         .find(&start_tag)
         .unwrap_or_else(|| panic!("entity type {name} not in the EDMX"));
-    let end = start + edmx[start..].find("</EntityType>").expect("EntityType closes");
+    let end = start
+        + edmx[start..]
+            .find("</EntityType>")
+            .expect("EntityType closes");
     let body = &edmx[start..end];
     let attr = |tag: &str, a: &str| -> Option<String> {
         let key = format!("{a}=\"");
@@ -180,14 +209,31 @@ pub fn assert_edm_type(entity: &str, prop: &str, edm: &str, v: &Value) {
             date_ms(v);
         }
         "Edm.Int64" => {
-            let s = v.as_str().unwrap_or_else(|| panic!("{entity}.{prop}: Int64 must be a JSON string, got {v}"));
-            assert!(s.parse::<i64>().is_ok(), "{entity}.{prop}: Int64 string {s:?}");
+            let s = v
+                .as_str()
+                .unwrap_or_else(|| panic!("{entity}.{prop}: Int64 must be a JSON string, got {v}"));
+            assert!(
+                s.parse::<i64>().is_ok(),
+                "{entity}.{prop}: Int64 string {s:?}"
+            );
         }
-        "Edm.Int32" => assert!(v.is_i64(), "{entity}.{prop}: Int32 must be a JSON number, got {v}"),
-        "Edm.Boolean" => assert!(v.is_boolean(), "{entity}.{prop}: Boolean must be a JSON bool, got {v}"),
-        "Edm.String" => assert!(v.is_string(), "{entity}.{prop}: String must be a JSON string, got {v}"),
+        "Edm.Int32" => assert!(
+            v.is_i64(),
+            "{entity}.{prop}: Int32 must be a JSON number, got {v}"
+        ),
+        "Edm.Boolean" => assert!(
+            v.is_boolean(),
+            "{entity}.{prop}: Boolean must be a JSON bool, got {v}"
+        ),
+        "Edm.String" => assert!(
+            v.is_string(),
+            "{entity}.{prop}: String must be a JSON string, got {v}"
+        ),
         other if other.starts_with("com.sap.hci.api.") => {
-            assert!(v.is_object(), "{entity}.{prop}: complex type must be an object, got {v}")
+            assert!(
+                v.is_object(),
+                "{entity}.{prop}: complex type must be an object, got {v}"
+            )
         }
         other => panic!("{entity}.{prop}: unexpected EDM type {other}"),
     }
@@ -225,7 +271,9 @@ pub fn assert_matches_edmx(edmx: &str, type_name: &str, entity: &Value) {
 /// Asserts every key of `fixture` exists in `ours` with the same JSON kind (a null in the fixture
 /// accepts anything; a string "true"/"false" in SAP's old examples accepts a bool).
 pub fn assert_has_fixture_keys(what: &str, fixture: &Value, ours: &Value) {
-    let fix = fixture.as_object().unwrap_or_else(|| panic!("{what}: fixture record is not an object"));
+    let fix = fixture
+        .as_object()
+        .unwrap_or_else(|| panic!("{what}: fixture record is not an object"));
     for (k, fv) in fix {
         if k == "__metadata" {
             continue;

@@ -97,7 +97,10 @@ pub struct IntegrationDesigntimeArtifact {
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub comment: Option<String>,
 }
-entity!(IntegrationDesigntimeArtifact, "IntegrationDesigntimeArtifact");
+entity!(
+    IntegrationDesigntimeArtifact,
+    "IntegrationDesigntimeArtifact"
+);
 
 /// `com.sap.hci.api.ValueMappingDesigntimeArtifact`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -118,7 +121,10 @@ pub struct ValueMappingDesigntimeArtifact {
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub artifact_content: Option<String>,
 }
-entity!(ValueMappingDesigntimeArtifact, "ValueMappingDesigntimeArtifact");
+entity!(
+    ValueMappingDesigntimeArtifact,
+    "ValueMappingDesigntimeArtifact"
+);
 
 /// Deployment state of a runtime artifact. Open: SAP adds values (`STARTING` was seen).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

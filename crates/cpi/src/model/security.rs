@@ -33,7 +33,11 @@ pub struct KeystoreEntry {
     pub elliptic_curve: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub validity: Option<String>,
-    #[serde(default, rename = "SubjectDN", deserialize_with = "lenient::opt_string")]
+    #[serde(
+        default,
+        rename = "SubjectDN",
+        deserialize_with = "lenient::opt_string"
+    )]
     pub subject_dn: Option<String>,
     #[serde(default, rename = "IssuerDN", deserialize_with = "lenient::opt_string")]
     pub issuer_dn: Option<String>,

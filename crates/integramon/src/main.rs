@@ -1,0 +1,138 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use integramon::admin;
+use store::maintenance::MaintenanceOptions;
+
+/// IntegraMon: monitoring for SAP Cloud Integration. `integramon up` runs everything in one
+/// process on SQLite; the other commands administer an installation.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every daemon in this process (all-in-one mode).
+    Up {
+        /// Where the UI answers (default 127.0.0.1:8080, or WEB_LISTEN).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
+    /// Database administration.
+    #[command(subcommand)]
+    Db(DbCommand),
+    /// Print the resolved settings (secrets masked).
+    Config,
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Backend, schema state, size and row counts.
+    Status,
+    /// Reclaim space and refresh statistics (SQLite: checkpoint + VACUUM; PostgreSQL: VACUUM ANALYZE).
+    Maintain {
+        /// PostgreSQL only: VACUUM FULL (takes an exclusive lock on each table while it runs).
+        #[arg(long)]
+        full: bool,
+        /// PostgreSQL only: limit to these tables (repeatable).
+        #[arg(long = "table", value_name = "TABLE")]
+        tables: Vec<String>,
+    },
+    /// Consistent backup while IntegraMon runs (SQLite: VACUUM INTO; PostgreSQL: pg_dump).
+    Backup {
+        /// New directory for the backup (default DATA_DIR/backups/integramon-<time>).
+        #[arg(long, value_name = "DIR")]
+        dest: Option<PathBuf>,
+        /// Also copy DATA_DIR/<tenant>/archive/.
+        #[arg(long)]
+        with_archives: bool,
+        /// Also copy LOG_DIR.
+        #[arg(long)]
+        with_logs: bool,
+        /// PostgreSQL: print the pg_dump command instead of running it.
+        #[arg(long)]
+        print: bool,
+    },
+    /// Restore a backup directory into the configured database and check its row counts.
+    Restore {
+        dir: PathBuf,
+        /// SQLite: replace an existing database file (stop IntegraMon first).
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match runtime::Settings::load() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("integramon: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Command::Config = cli.command {
+        admin::show_config(&settings);
+        return ExitCode::SUCCESS;
+    }
+    store::install_tls_provider();
+    let _log = runtime::logging::init(&settings, "integramon");
+    runtime::daemon::log_database_choice(&settings);
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("integramon: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::Up { listen } => {
+                let spec = runtime::Spec {
+                    component: "integramon",
+                    default_listen: "127.0.0.1:8080",
+                    listen_env: "WEB_LISTEN",
+                };
+                let addr = runtime::daemon::listen_addr(&settings, listen.as_deref(), &spec)
+                    .map_err(anyhow::Error::msg)?;
+                integramon::up::run(settings, addr).await
+            }
+            Command::Db(DbCommand::Status) => admin::status(&settings).await,
+            Command::Db(DbCommand::Maintain { full, tables }) => {
+                admin::maintain(&settings, MaintenanceOptions { tables, full }).await
+            }
+            Command::Db(DbCommand::Backup {
+                dest,
+                with_archives,
+                with_logs,
+                print,
+            }) => {
+                admin::backup(
+                    &settings,
+                    admin::BackupArgs {
+                        dest,
+                        with_archives,
+                        with_logs,
+                        print_only: print,
+                    },
+                )
+                .await
+            }
+            Command::Db(DbCommand::Restore { dir, force }) => {
+                admin::restore(&settings, &dir, force).await
+            }
+            Command::Config => Ok(()),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("integramon: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

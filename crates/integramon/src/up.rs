@@ -1,0 +1,67 @@
+//! `integramon up`: migrate, then run every daemon's work in this one process, sharing one database
+//! pool and one HTTP endpoint. The daemons' code is the same as in the multi-process mode.
+
+use std::net::SocketAddr;
+
+use anyhow::Context as _;
+use runtime::{Context, Health, Settings, Shutdown};
+
+pub async fn run(settings: Settings, listen: SocketAddr) -> anyhow::Result<()> {
+    let shutdown = Shutdown::new();
+    runtime::shutdown::on_signals(shutdown.clone());
+    integramon_migrate::apply(&settings)
+        .await
+        .context("migrating the database")?;
+    let db = store::connect(&settings.db)?;
+    let health = Health::new("integramon", db.clone());
+    let endpoint = runtime::health::serve(listen, health.clone(), |_| {})
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let ctx = Context {
+        settings,
+        db: db.clone(),
+        health: health.clone(),
+        shutdown: shutdown.clone(),
+    };
+    if !runtime::gate::wait(&ctx.db, &ctx.settings.migrate_marker, &health, &shutdown).await {
+        endpoint.stop().await;
+        return Ok(());
+    }
+    println!(
+        "IntegraMon is running at http://{}/ (readiness: /readyz). Press Ctrl-C to stop.",
+        endpoint.addr
+    );
+    println!("Data is kept in {}.", ctx.settings.data_dir.display());
+    let result = tokio::try_join!(
+        supervise("web", integramon_web::run(ctx.clone()), &shutdown),
+        supervise(
+            "ingest-worker",
+            integramon_ingest_worker::run(ctx.clone()),
+            &shutdown
+        ),
+        supervise(
+            "controller",
+            integramon_controller::run(ctx.clone()),
+            &shutdown
+        ),
+        supervise("archiver", integramon_archiver::run(ctx.clone()), &shutdown),
+        supervise("metrics", integramon_metrics::run(ctx.clone()), &shutdown),
+    );
+    endpoint.stop().await;
+    db.close().await;
+    result.map(|_| ())
+}
+
+/// One failing daemon stops the whole process rather than leaving it half running.
+async fn supervise(
+    name: &str,
+    work: impl std::future::Future<Output = anyhow::Result<()>>,
+    shutdown: &Shutdown,
+) -> anyhow::Result<()> {
+    let result = work
+        .await
+        .with_context(|| format!("{name} stopped with an error"));
+    if result.is_err() {
+        shutdown.cancel();
+    }
+    result
+}
