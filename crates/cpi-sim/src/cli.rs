@@ -202,15 +202,24 @@ pub fn main() -> ExitCode {
                 let _ = e.print();
                 return ExitCode::SUCCESS;
             }
-            // clap's message spans several lines (usage, hints); keep the reason only.
+            // clap's message spans several lines (reason, usage, hints); keep the reason, on
+            // one line.
             let text = e.to_string();
-            let line = text
+            let reason: Vec<&str> = text
                 .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid arguments")
-                .trim_start_matches("error: ")
-                .to_string();
-            return fail(line);
+                .map(str::trim)
+                .take_while(|l| {
+                    !l.starts_with("Usage:") && !l.starts_with("tip:") && !l.starts_with("For more")
+                })
+                .filter(|l| !l.is_empty())
+                .collect();
+            let line = reason.join(" ");
+            let line = line.trim_start_matches("error: ");
+            return fail(if line.is_empty() {
+                "invalid arguments"
+            } else {
+                line
+            });
         }
     };
     let listen = args.listen.clone();
@@ -221,7 +230,8 @@ pub fn main() -> ExitCode {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                // actix-server announces itself too; one start line is enough.
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,actix_server=warn")),
         )
         .with_writer(std::io::stderr)
         .try_init();

@@ -101,7 +101,7 @@ pub(crate) fn store_entry(traffic: &Generator, c: &Core, k: u8) -> StoreEntry {
     StoreEntry {
         id: traffic.resource_id(c.idx, 1, k),
         store_id: format!("Persist{}", k + 1),
-        content_type: if c.iflow % 2 == 0 {
+        content_type: if c.iflow.is_multiple_of(2) {
             "application/xml"
         } else {
             "application/json"

@@ -577,7 +577,7 @@ impl Generator {
     /// Predecessor in a correlated group: the message before it in the group.
     pub(crate) fn predecessor(&self, i: u64) -> Option<u64> {
         match self.corr_key(i) {
-            CorrKey::Group(_) if i % 4 != 0 => Some(i - 1),
+            CorrKey::Group(_) if !i.is_multiple_of(4) => Some(i - 1),
             _ => None,
         }
     }

@@ -65,15 +65,14 @@ pub(crate) fn parse(raw: &str) -> Result<QueryOptions, ApiError> {
             },
             "$select" => q.select = Some(list(&v)),
             "$expand" => q.expand = list(&v),
-            "$format" => {
-                // JSON is all the simulator speaks; `json` is accepted, Atom is refused clearly.
-                if v != "json" {
-                    return Err(ApiError {
-                        status: 406,
-                        message: format!("The simulator only serves JSON, not $format={v}"),
-                    });
-                }
+            // JSON is all the simulator speaks; `json` is accepted, Atom is refused clearly.
+            "$format" if v != "json" => {
+                return Err(ApiError {
+                    status: 406,
+                    message: format!("The simulator only serves JSON, not $format={v}"),
+                });
             }
+            "$format" => {}
             "filterCustomHeaderProperties" => q.custom_header = Some(v),
             "keystoreName" => q.keystore_name = Some(v),
             k if k.starts_with('$') => {

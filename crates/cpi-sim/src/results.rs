@@ -16,8 +16,8 @@ use crate::plan::{Msg, Plan, Ranges, eval};
 /// Frozen boundaries move in steps of this, so a cached part stays usable for a while.
 const FREEZE_STEP_MS: i64 = 60_000;
 const CACHE_ENTRIES: usize = 16;
-/// Larger frozen parts are not cached (they would cost too much memory).
-const CACHE_MAX_LEN: usize = 8_000_000;
+/// Indices held by the whole cache (8 bytes each: 128 MiB). Larger parts are not cached.
+const CACHE_BUDGET: usize = 16_000_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Order {
@@ -103,7 +103,7 @@ impl Engine {
             hit
         } else {
             let data = Arc::new(collect(traffic, catalog, plan, &frozen_ranges, now, by_end));
-            if data.len() <= CACHE_MAX_LEN {
+            if data.len() <= CACHE_BUDGET / 2 {
                 self.store(CacheEntry {
                     key: plan.key.clone(),
                     by_end,
@@ -135,7 +135,10 @@ impl Engine {
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         // A newer boundary for the same query replaces the older one.
         cache.retain(|e| !(e.key == entry.key && e.by_end == entry.by_end));
-        if cache.len() >= CACHE_ENTRIES {
+        let held = |c: &VecDeque<CacheEntry>| c.iter().map(|e| e.data.len()).sum::<usize>();
+        while !cache.is_empty()
+            && (cache.len() >= CACHE_ENTRIES || held(&cache) + entry.data.len() > CACHE_BUDGET)
+        {
             cache.pop_front();
         }
         cache.push_back(entry);
@@ -321,7 +324,7 @@ mod tests {
     fn frozen_parts_are_cached_and_reused() {
         let (traffic, catalog, now) = setup();
         let engine = Engine::new();
-        let plan = Plan::window(&traffic, true, now - 3 * 3600_000, now + 1);
+        let plan = Plan::window(&traffic, true, now - 3 * 3_600_000, now + 1);
         let a = engine.run(&traffic, &catalog, &plan, Order::EndAsc, now);
         let b = engine.run(&traffic, &catalog, &plan, Order::EndDesc, now + 10);
         assert!(Arc::ptr_eq(&a.frozen, &b.frozen));

@@ -9,6 +9,16 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cpi-sim");
 
+/// Kills the child when the test ends, also when an assertion fails first.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn help_lists_the_auth_traffic_paging_and_fault_options() {
     let out = Command::new(BIN).arg("--help").output().unwrap();
@@ -57,25 +67,27 @@ fn bad_arguments_exit_non_zero_with_one_line() {
 
 #[test]
 fn it_serves_basic_auth_and_logs_its_url_without_the_password() {
-    let mut child = Command::new(BIN)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--user",
-            "alice",
-            "--password",
-            "pa55-word-xyz",
-            "--history",
-            "10m",
-            "--workers",
-            "1",
-        ])
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
+    let mut child = KillOnDrop(
+        Command::new(BIN)
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--user",
+                "alice",
+                "--password",
+                "pa55-word-xyz",
+                "--history",
+                "10m",
+                "--workers",
+                "1",
+            ])
+            .env_remove("RUST_LOG")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = child.0.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -87,7 +99,7 @@ fn it_serves_basic_auth_and_logs_its_url_without_the_password() {
         let l = rx
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             .expect("start line");
-        if l.contains("listening on") {
+        if l.contains("cpi-sim listening on") {
             break l;
         }
     };
@@ -131,6 +143,5 @@ fn it_serves_basic_auth_and_logs_its_url_without_the_password() {
     assert_eq!(ok.status, 200);
     assert_eq!(ok.json()["d"]["results"].as_array().unwrap().len(), 1);
     assert_eq!(denied.status, 401);
-    child.kill().unwrap();
-    let _ = child.wait();
+    drop(child);
 }

@@ -12,7 +12,7 @@ use domain::MessageStatus;
 
 #[tokio::test]
 async fn a_processing_message_turns_final_later_and_a_log_end_window_sees_it_then() {
-    let (cfg, clock) = manual_config(5.0, Duration::from_secs(3600));
+    let (cfg, clock) = manual_config(2.0, Duration::from_secs(3600));
     let sim = start(cfg).await;
     let c = Client::default_for(&sim);
     let truth = sim.truth();

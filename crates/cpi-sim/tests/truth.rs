@@ -10,7 +10,7 @@ use common::*;
 
 #[tokio::test]
 async fn a_full_paging_read_of_a_window_agrees_with_ground_truth() {
-    let (cfg, _clock) = manual_config(3.0, Duration::from_secs(3 * 3600));
+    let (cfg, _clock) = manual_config(2.0, Duration::from_secs(3 * 3600));
     let sim = start(cfg).await;
     let c = Client::default_for(&sim);
     // A window that ends in the still-moving recent past, like a poller's.

@@ -23,16 +23,17 @@ pub mod mpl;
 pub mod odata;
 pub mod retry;
 
+pub use api::ErrorText;
 pub use auth::{basic_header, refresh_after};
 pub use client::{ClientStats, CpiClient, resolve_next};
 pub use config::{
     Auth, Secret, ServiceKey, TenantConfig, Timeouts, TlsConfig, USER_AGENT, normalize_api_url,
 };
-pub use conntest::{CheckOutcome, CheckResult, ConnectionReport};
+pub use conntest::{Check, CheckOutcome, CheckResult, ConnectionReport};
 pub use download::{Collected, DownloadOutcome};
 pub use error::{BadResponseKind, CpiError};
 pub use limits::{ApiFamily, LimitsConfig, RateLimits};
 pub use model::*;
-pub use mpl::{MplPage, MplPager, MplQuery, Window, WindowOptions};
+pub use mpl::{MplPage, MplPager, MplQuery, Window, WindowOptions, next_window};
 pub use odata::{Collection, ParseError};
 pub use retry::RetryPolicy;

@@ -293,7 +293,7 @@ async fn retry_after_on_429_is_honoured() {
     c.mpl("G1").await.expect("after the pause");
     let took = started.elapsed();
     assert!(took >= Duration::from_millis(990), "waited only {took:?}");
-    assert!(took < Duration::from_secs(3), "waited {took:?}");
+    assert!(took < Duration::from_secs(4), "waited {took:?}");
     assert_eq!(c.stats().retries, 1);
 }
 
@@ -1163,7 +1163,7 @@ async fn slow_answers_time_out() {
         .await
         .unwrap_err();
     assert!(matches!(e, CpiError::Timeout { .. }), "{e:?}");
-    assert!(started.elapsed() < Duration::from_millis(1500));
+    assert!(started.elapsed() < Duration::from_millis(1900));
 }
 
 // --- politeness ----------------------------------------------------------------------------
@@ -1232,7 +1232,7 @@ async fn rate_limit_per_api_family_spaces_requests() {
         c.mpl("G1").await.expect("mpl");
     }
     assert!(
-        started.elapsed() < Duration::from_millis(800),
+        started.elapsed() < Duration::from_millis(2000),
         "MPL family is unlimited here"
     );
     let started = Instant::now();

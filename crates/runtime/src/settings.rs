@@ -1,14 +1,15 @@
 //! Layered settings: compiled-in defaults < one optional file < environment. The file is the first
 //! present of `INTEGRAMON_CONFIG` (TOML, YAML or JSON by extension), `CONFIG_JSON_B64` (the
 //! earlier version's bootstrap JSON, base64) and `/run/secrets/app-config.json`. Keys in a file
-//! are the variable names (any case). Values are parsed here, so a bad one names its variable.
+//! are the variable names (any case), flat. Values are parsed here, so a bad one names its
+//! variable.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine as _;
-use config::{Config, Environment, File, FileFormat};
+use config::{Config, File, FileFormat};
 use store::settings::{Backend, ChannelBinding, DbSettings, PoolSettings, Source, SslMode};
 
 pub const SECRETS_FILE: &str = "/run/secrets/app-config.json";
@@ -56,7 +57,8 @@ pub struct Settings {
     pub frontend_base_url: Option<String>,
     /// Which file layer was used, in words.
     pub file_source: Option<String>,
-    merged: Config,
+    /// Layered raw values, keys lower-cased.
+    values: HashMap<String, String>,
     env: HashMap<String, String>,
 }
 
@@ -68,17 +70,11 @@ impl Settings {
 
     /// From a given environment: what tests use.
     pub fn from_env(env: HashMap<String, String>) -> Result<Self, SettingsError> {
-        let (file, file_source) = file_layer(&env)?;
-        let mut builder = Config::builder();
-        if let Some(file) = file {
-            builder = builder.add_source(file);
+        let (file_values, file_source) = file_layer(&env)?;
+        let mut values = file_values;
+        for (k, v) in &env {
+            values.insert(k.to_ascii_lowercase(), v.clone());
         }
-        builder = builder.add_source(Environment::default().source(Some(env.clone())));
-        let merged = builder.build().map_err(|e| SettingsError::BadFile {
-            source_name: file_source.clone().unwrap_or_else(|| "environment".into()),
-            format: "settings",
-            reason: e.to_string(),
-        })?;
         let mut s = Self {
             data_dir: PathBuf::new(),
             log_dir: PathBuf::new(),
@@ -90,7 +86,7 @@ impl Settings {
             app_base_path: String::new(),
             frontend_base_url: None,
             file_source,
-            merged,
+            values,
             env,
         };
         s.resolve()?;
@@ -99,10 +95,10 @@ impl Settings {
 
     /// A raw value by variable name (case-insensitive), after layering.
     pub fn raw(&self, key: &str) -> Option<String> {
-        self.merged
-            .get_string(&key.to_ascii_lowercase())
-            .ok()
-            .filter(|v| !v.is_empty())
+        self.values
+            .get(&key.to_ascii_lowercase())
+            .filter(|v| !v.trim().is_empty())
+            .cloned()
     }
 
     /// A typed daemon-specific value; `Ok(None)` when unset.
@@ -284,10 +280,7 @@ fn normalise_base_path(raw: &str) -> String {
     }
 }
 
-type FileLayer = (
-    Option<File<config::FileSourceString, FileFormat>>,
-    Option<String>,
-);
+type FileLayer = (HashMap<String, String>, Option<String>);
 
 fn file_layer(env: &HashMap<String, String>) -> Result<FileLayer, SettingsError> {
     let nonempty = |k: &str| env.get(k).filter(|v| !v.trim().is_empty()).cloned();
@@ -309,7 +302,7 @@ fn file_layer(env: &HashMap<String, String>) -> Result<FileLayer, SettingsError>
             reason: e.to_string(),
         })?;
         let name = format!("INTEGRAMON_CONFIG={path}");
-        return Ok((Some(checked(text, format, &name)?), Some(name)));
+        return Ok((flat_values(text, format, &name)?, Some(name)));
     }
     if let Some(b64) = nonempty("CONFIG_JSON_B64") {
         let bytes = base64::engine::general_purpose::STANDARD
@@ -321,7 +314,7 @@ fn file_layer(env: &HashMap<String, String>) -> Result<FileLayer, SettingsError>
             reason: "not UTF-8".into(),
         })?;
         let name = "CONFIG_JSON_B64".to_string();
-        return Ok((Some(checked(text, FileFormat::Json, &name)?), Some(name)));
+        return Ok((flat_values(text, FileFormat::Json, &name)?, Some(name)));
     }
     let secrets = nonempty("APP_CONFIG_FILE").unwrap_or_else(|| SECRETS_FILE.to_string());
     if Path::new(&secrets).is_file() {
@@ -330,19 +323,20 @@ fn file_layer(env: &HashMap<String, String>) -> Result<FileLayer, SettingsError>
             reason: e.to_string(),
         })?;
         return Ok((
-            Some(checked(text, FileFormat::Json, &secrets)?),
+            flat_values(text, FileFormat::Json, &secrets)?,
             Some(secrets),
         ));
     }
-    Ok((None, None))
+    Ok((HashMap::new(), None))
 }
 
-/// Parse once up front so a broken file stops start-up with its own error, not a vague one later.
-fn checked(
+/// Parse a settings file with the `config` crate into flat, lower-cased keys. A broken file stops
+/// start-up with its own error rather than a vague one later.
+fn flat_values(
     text: String,
     format: FileFormat,
     name: &str,
-) -> Result<File<config::FileSourceString, FileFormat>, SettingsError> {
+) -> Result<HashMap<String, String>, SettingsError> {
     let bad = |reason: String| SettingsError::BadFile {
         source_name: name.to_string(),
         format: match format {
@@ -359,9 +353,20 @@ fn checked(
             return Err(bad("expected a JSON object of settings".into()));
         }
     }
-    Config::builder()
+    let parsed = Config::builder()
         .add_source(File::from_str(&text, format))
         .build()
         .map_err(|e| bad(e.to_string()))?;
-    Ok(File::from_str(&text, format))
+    let table: HashMap<String, config::Value> =
+        parsed.try_deserialize().map_err(|e| bad(e.to_string()))?;
+    let mut values = HashMap::new();
+    for (key, value) in table {
+        let text = value.into_string().map_err(|_| {
+            bad(format!(
+                "{key} must be a plain value (text, number or boolean), not a list or table"
+            ))
+        })?;
+        values.insert(key.to_ascii_lowercase(), text);
+    }
+    Ok(values)
 }

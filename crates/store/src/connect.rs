@@ -57,7 +57,7 @@ pub fn connect(settings: &DbSettings) -> Result<Db, StoreError> {
                 .min_connections(settings.pool.min)
                 .acquire_timeout(settings.pool.acquire_timeout)
                 .idle_timeout(settings.pool.idle_timeout)
-                .max_lifetime(settings.pool.max_lifetime)
+                .max_lifetime(postgres_max_lifetime(settings))
                 .connect_lazy_with(postgres_options(settings)?);
             SqlxPostgresConnector::from_sqlx_postgres_pool(pool)
         }
@@ -66,6 +66,18 @@ pub fn connect(settings: &DbSettings) -> Result<Db, StoreError> {
         conn,
         settings: settings.clone(),
     })
+}
+
+/// sqlx prepares every statement under a name. With the cache off (behind a pooler) those names
+/// are never closed, so connections are recycled often enough to keep the server's (and the
+/// pooler's) per-connection statement list short.
+fn postgres_max_lifetime(settings: &DbSettings) -> Option<Duration> {
+    const POOLER_MAX_LIFETIME: Duration = Duration::from_secs(300);
+    match (settings.pool.pgbouncer, settings.pool.max_lifetime) {
+        (true, Some(d)) => Some(d.min(POOLER_MAX_LIFETIME)),
+        (true, None) => Some(POOLER_MAX_LIFETIME),
+        (false, d) => d,
+    }
 }
 
 pub(crate) fn sqlite_options(settings: &DbSettings) -> SqliteConnectOptions {

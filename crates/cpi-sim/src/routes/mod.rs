@@ -520,6 +520,59 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_route_has_a_counted_label() {
+        let paths = [
+            "",
+            "$metadata",
+            "MessageProcessingLogs",
+            "MessageProcessingLogs/$count",
+            "MessageProcessingLogs('g')",
+            "MessageProcessingLogs('g')/CustomHeaderProperties",
+            "MessageProcessingLogs('g')/Runs",
+            "MessageProcessingLogs('g')/ErrorInformation",
+            "MessageProcessingLogs('g')/Attachments",
+            "MessageProcessingLogs('g')/AdapterAttributes",
+            "MessageProcessingLogs('g')/MessageStoreEntries",
+            "MessageProcessingLogs('g')/ErrorInformation/$value",
+            "MessageProcessingLogRuns('r')",
+            "MessageProcessingLogRuns('r')/RunSteps",
+            "MessageProcessingLogRunSteps(RunId='r',ChildCount=1)",
+            "MessageProcessingLogRunSteps(RunId='r',ChildCount=1)/RunStepProperties",
+            "MessageProcessingLogAttachments('a')",
+            "MessageProcessingLogAttachments('a')/$value",
+            "MessageStoreEntries('e')",
+            "MessageStoreEntries('e')/$value",
+            "MessageStoreEntries('e')/Properties",
+            "MessageStoreEntries('e')/Attachments",
+            "IntegrationPackages",
+            "IntegrationPackages('p')",
+            "IntegrationPackages('p')/$value",
+            "IntegrationPackages('p')/IntegrationDesigntimeArtifacts",
+            "IntegrationPackages('p')/ValueMappingDesigntimeArtifacts",
+            "IntegrationDesigntimeArtifacts(Id='i',Version='1')",
+            "IntegrationDesigntimeArtifacts(Id='i',Version='1')/$value",
+            "ValueMappingDesigntimeArtifacts",
+            "ValueMappingDesigntimeArtifacts(Id='v',Version='1')",
+            "ValueMappingDesigntimeArtifacts(Id='v',Version='1')/$value",
+            "IntegrationRuntimeArtifacts",
+            "IntegrationRuntimeArtifacts/$count",
+            "IntegrationRuntimeArtifacts('i')",
+            "IntegrationRuntimeArtifacts('i')/ErrorInformation",
+            "IntegrationRuntimeArtifacts('i')/ErrorInformation/$value",
+            "KeystoreEntries",
+            "KeystoreEntries/$count",
+            "KeystoreEntries('6869')",
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for p in paths {
+            let label = parse_route(p).unwrap().label();
+            assert!(ROUTE_LABELS.contains(&label), "{label} is not counted");
+            seen.insert(label);
+        }
+        assert_eq!(seen.len(), ROUTE_LABELS.len(), "every label is reachable");
+    }
+
+    #[test]
     fn parses_the_tenant_paths() {
         assert_eq!(parse_route("").unwrap(), Route::ServiceDocument);
         assert_eq!(
