@@ -264,3 +264,25 @@ fn a_waiting_daemon_stops_cleanly_on_sigterm() {
     let status = d.proc.wait(20);
     assert!(status.success(), "exit {status}:\n{}", d.proc.output());
 }
+
+#[test]
+fn a_running_daemon_reports_not_ready_once_the_schema_moves_past_it() {
+    let t = Target::sqlite();
+    let (status, out) = migrate(&t);
+    assert!(status.success(), "{out}");
+    let d = start_daemon("integramon-metrics", &t);
+    wait_ready(&d);
+    // What a newer migrate run leaves behind.
+    let text = std::fs::read_to_string(t.marker()).unwrap();
+    std::fs::write(
+        t.marker(),
+        text.replace(migration::latest_version(), "m29990101_000001_future"),
+    )
+    .unwrap();
+    let (code, body) = readyz(&d);
+    assert_eq!(code, 503, "{body}");
+    assert!(
+        body.contains("the schema is now m29990101_000001_future"),
+        "{body}"
+    );
+}

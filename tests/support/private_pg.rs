@@ -143,6 +143,18 @@ impl PrivateCluster {
         env
     }
 
+    /// IntegraMon's server connections now (`application_name = 'integramon'`): `(over TLS,
+    /// in plain text)`.
+    pub fn integramon_backends(&self) -> (u32, u32) {
+        let row = self.psql(
+            "SELECT count(*) FILTER (WHERE s.ssl), count(*) FILTER (WHERE NOT s.ssl) \
+             FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+             WHERE a.application_name = 'integramon'",
+        );
+        let (tls, plain) = row.split_once('|').expect("two counts");
+        (tls.parse().expect("count"), plain.parse().expect("count"))
+    }
+
     /// Stop the server (fast shutdown: clients are disconnected).
     pub fn stop(&mut self) {
         run_ok(as_postgres(
@@ -161,8 +173,9 @@ impl PrivateCluster {
         self.running = false;
     }
 
-    /// Start it again after [`stop`](Self::stop), on the same port.
-    pub fn start(&mut self) {
+    /// Start it again after [`stop`](Self::stop), on the same port. (Not `start`: that name is
+    /// the constructor's.)
+    pub fn start_again(&mut self) {
         self.start_server();
     }
 
@@ -333,6 +346,32 @@ impl Drop for PrivateCluster {
     }
 }
 
+/// The five daemon binaries.
+pub const DAEMONS: &[&str] = &[
+    "integramon-web",
+    "integramon-ingest-worker",
+    "integramon-controller",
+    "integramon-archiver",
+    "integramon-metrics",
+];
+
+/// Set `key` in an environment list, replacing any earlier value.
+pub fn set(env: &mut Vec<(String, String)>, key: &str, value: &str) {
+    env.retain(|(k, _)| k != key);
+    env.push((key.into(), value.into()));
+}
+
+/// The line a binary prints last when it fails (`name: reason`). Assertions look at it rather
+/// than at the whole output, whose log lines mention sslmode and the like whatever happens.
+pub fn failure_line(output: &str, program: &str) -> String {
+    let prefix = format!("{program}: ");
+    output
+        .lines()
+        .rfind(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("{program} printed no `{prefix}…` failure line:\n{output}"))
+        .to_string()
+}
+
 /// A CA certificate (self-signed, CA:TRUE) and its key.
 pub fn make_ca(key: &Path, crt: &Path, name: &str) {
     openssl(&[
@@ -366,7 +405,7 @@ fn openssl(args: &[&str]) {
 }
 
 /// A PostgreSQL server program run as the `postgres` OS user (they refuse to run as root).
-fn as_postgres(program: &str, args: &[&str]) -> Command {
+pub fn as_postgres(program: &str, args: &[&str]) -> Command {
     let mut cmd = Command::new("runuser");
     cmd.args(["-u", OS_USER, "--"])
         .arg(Path::new(PG_BIN_DIR).join(program))

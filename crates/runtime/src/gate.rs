@@ -21,7 +21,7 @@ pub async fn wait(db: &Db, marker: &Path, health: &Health, shutdown: &Shutdown) 
     loop {
         let state = check_gate::<Migrator>(db, marker).await;
         if let GateState::Ready { version } = &state {
-            health.set_gate_passed();
+            health.set_gate_passed(marker);
             tracing::info!(schema = %version, "schema is migrated; starting work");
             return true;
         }

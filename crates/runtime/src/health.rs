@@ -23,6 +23,7 @@ struct Inner {
     started: Instant,
     db: Db,
     gate: Mutex<Result<(), String>>,
+    marker: Mutex<Option<std::path::PathBuf>>,
     checks: Mutex<Vec<(String, Check)>>,
 }
 
@@ -34,6 +35,7 @@ impl Health {
                 started: Instant::now(),
                 db,
                 gate: Mutex::new(Err("starting".into())),
+                marker: Mutex::new(None),
                 checks: Mutex::new(Vec::new()),
             }),
         }
@@ -48,8 +50,11 @@ impl Health {
         *lock(&self.inner.gate) = Err(reason.into());
     }
 
-    pub fn set_gate_passed(&self) {
+    /// The gate has opened. From now on readiness also rereads the marker, so a daemon left
+    /// running after a newer `migrate` reports that it no longer matches the schema.
+    pub fn set_gate_passed(&self, marker: &std::path::Path) {
         *lock(&self.inner.gate) = Ok(());
+        *lock(&self.inner.marker) = Some(marker.to_path_buf());
     }
 
     pub fn add_check(&self, name: &str, check: Check) {
@@ -59,6 +64,23 @@ impl Health {
     /// `Ok` when ready; otherwise the first reason it is not.
     pub async fn readiness(&self) -> Result<(), String> {
         lock(&self.inner.gate).clone()?;
+        let marker = lock(&self.inner.marker).clone();
+        if let Some(path) = marker {
+            let expected = store::schema::expected_version::<migration::Migrator>();
+            match store::marker::read(&path) {
+                Ok(Some(m)) if Some(&m.schema_version) == expected.as_ref() => {}
+                Ok(Some(m)) => {
+                    return Err(format!(
+                        "the schema is now {}, this binary was built for {}; restart it with \
+                         the matching version",
+                        m.schema_version,
+                        expected.unwrap_or_default()
+                    ));
+                }
+                Ok(None) => return Err(format!("migration marker {} is gone", path.display())),
+                Err(e) => return Err(e.to_string()),
+            }
+        }
         self.inner
             .db
             .ping()
