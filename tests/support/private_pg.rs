@@ -84,19 +84,23 @@ impl PrivateCluster {
 
         let owner = match &cluster.options.scram_password_user {
             Some((user, password)) => {
-                cluster.psql(&format!(
-                    "CREATE ROLE {} LOGIN PASSWORD {}",
-                    ident(user),
-                    literal(password)
-                ));
+                cluster.psql_in(
+                    "postgres",
+                    &format!(
+                        "CREATE ROLE {} LOGIN PASSWORD {}",
+                        ident(user),
+                        literal(password)
+                    ),
+                );
                 user.clone()
             }
             None => SUPERUSER.to_string(),
         };
-        cluster.psql(&format!(
-            "CREATE DATABASE {DB_NAME} OWNER {}",
-            ident(&owner)
-        ));
+        // The cluster's database does not exist yet: connect to the maintenance one.
+        cluster.psql_in(
+            "postgres",
+            &format!("CREATE DATABASE {DB_NAME} OWNER {}", ident(&owner)),
+        );
         cluster
     }
 

@@ -370,3 +370,107 @@ fn flat_values(
     }
     Ok(values)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        Settings::from_env(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn defaults_are_sqlite_under_data_dir_with_documented_values() {
+        let s = load(&[("APP_CONFIG_FILE", "/nonexistent/app-config.json")]).unwrap();
+        assert_eq!(s.data_dir, PathBuf::from("./data"));
+        assert_eq!(s.log_dir, PathBuf::from("./data/logs"));
+        assert_eq!(s.db.backend, Backend::Sqlite);
+        assert_eq!(s.db.backend_source, Source::Default);
+        assert_eq!(s.db.sqlite_path, PathBuf::from("./data/integramon.sqlite3"));
+        assert_eq!(s.db.sqlite_timeout, Duration::from_secs(20));
+        assert_eq!(s.db.wait_timeout, Duration::from_secs(60));
+        assert_eq!(s.db.pool.max, 10);
+        assert!(!s.db.pool.pgbouncer);
+        assert!(!s.db.local);
+        assert_eq!(s.migrate_marker, PathBuf::from("./data/run/migrate.done"));
+        assert_eq!(s.amqp_url, "amqp://guest:guest@127.0.0.1:5672/%2f");
+        assert_eq!(s.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn data_dir_moves_everything_that_derives_from_it() {
+        let s = load(&[("DATA_DIR", "/srv/im")]).unwrap();
+        assert_eq!(s.log_dir, PathBuf::from("/srv/im/logs"));
+        assert_eq!(
+            s.db.sqlite_path,
+            PathBuf::from("/srv/im/integramon.sqlite3")
+        );
+        assert_eq!(s.migrate_marker, PathBuf::from("/srv/im/run/migrate.done"));
+    }
+
+    #[test]
+    fn neon_defaults_to_tls_and_explicit_sslmode_wins() {
+        let s = load(&[("DB_BACKEND", "neon")]).unwrap();
+        assert_eq!(s.db.sslmode, SslMode::Require);
+        assert_eq!(s.db.backend_source, Source::Environment);
+        let s = load(&[("DB_BACKEND", "postgres")]).unwrap();
+        assert_eq!(s.db.sslmode, SslMode::Prefer);
+        let s = load(&[("DB_BACKEND", "neon"), ("DB_SSLMODE", "verify-full")]).unwrap();
+        assert_eq!(s.db.sslmode, SslMode::VerifyFull);
+    }
+
+    #[test]
+    fn a_bootstrap_json_is_a_config_file_layer_under_the_environment() {
+        use base64::Engine as _;
+        let json = r#"{"DB_BACKEND": "postgresql", "DB_PORT": 6543, "db_pgbouncer": true}"#;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(json);
+        let s = load(&[("CONFIG_JSON_B64", &b64)]).unwrap();
+        assert_eq!(s.db.backend, Backend::Postgres { neon: false });
+        assert_eq!(
+            s.db.backend_source,
+            Source::ConfigFile("CONFIG_JSON_B64".into())
+        );
+        assert_eq!(s.db.port, 6543);
+        assert!(s.db.pool.pgbouncer);
+        let s = load(&[("CONFIG_JSON_B64", &b64), ("DB_PORT", "7000")]).unwrap();
+        assert_eq!(s.db.port, 7000);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable_and_what_was_expected() {
+        let err = load(&[("DB_PORT", "99999")]).unwrap_err().to_string();
+        assert!(
+            err.contains("DB_PORT=\"99999\"") && err.contains("port"),
+            "{err}"
+        );
+        let err = load(&[("LOG_FORMAT", "xml")]).unwrap_err().to_string();
+        assert!(
+            err.contains("LOG_FORMAT") && err.contains("text or json"),
+            "{err}"
+        );
+        let err = load(&[("DB_POOL_MIN", "5"), ("DB_POOL_MAX", "2")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("DB_POOL_MAX"), "{err}");
+    }
+
+    #[test]
+    fn the_base_path_is_normalised() {
+        assert_eq!(normalise_base_path(""), "");
+        assert_eq!(normalise_base_path("/"), "");
+        assert_eq!(normalise_base_path("integramon/"), "/integramon");
+        assert_eq!(normalise_base_path("/a/b/"), "/a/b");
+    }
+
+    #[test]
+    fn zero_pool_timeouts_mean_never() {
+        let s = load(&[("DB_POOL_IDLE_TIMEOUT", "0"), ("DB_POOL_MAX_LIFETIME", "0")]).unwrap();
+        assert_eq!(s.db.pool.idle_timeout, None);
+        assert_eq!(s.db.pool.max_lifetime, None);
+    }
+}
