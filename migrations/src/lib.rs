@@ -17,6 +17,7 @@ mod m20261126_000002_messages;
 mod m20261126_000003_packages_artifacts;
 mod m20261126_000004_job_runs;
 mod m20261126_000005_users;
+mod m20261126_000006_collection;
 
 pub use m20261126_000002_messages::HEADER_VALUE_PREFIX_CHARS;
 
@@ -27,6 +28,7 @@ const VERSIONS: &[&str] = &[
     "m20261126_000003_packages_artifacts",
     "m20261126_000004_job_runs",
     "m20261126_000005_users",
+    "m20261126_000006_collection",
 ];
 
 pub struct Migrator;
@@ -39,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000003_packages_artifacts::Migration),
             Box::new(m20261126_000004_job_runs::Migration),
             Box::new(m20261126_000005_users::Migration),
+            Box::new(m20261126_000006_collection::Migration),
         ]
     }
 }
@@ -64,6 +67,7 @@ mod tests {
             m20261126_000003_packages_artifacts::tables(),
             m20261126_000004_job_runs::tables(),
             m20261126_000005_users::tables(),
+            m20261126_000006_collection::tables(),
         ]
         .concat()
     }
@@ -75,6 +79,7 @@ mod tests {
             m20261126_000003_packages_artifacts::indexes(),
             m20261126_000004_job_runs::indexes(),
             m20261126_000005_users::indexes(),
+            m20261126_000006_collection::indexes(),
         ]
         .concat()
     }

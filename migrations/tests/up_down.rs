@@ -37,6 +37,7 @@ const TABLES: &[&str] = &[
     "users",
     "sessions",
     "api_tokens",
+    "job_firings",
 ];
 
 fn pg_admin_url() -> String {
@@ -315,6 +316,25 @@ async fn check_constraints(db: &DatabaseConnection) {
         "fk_message_runs_message_id must refuse an orphan"
     );
 
+    let firing = |slot: &str| {
+        Query::insert()
+            .into_table("job_firings")
+            .columns(["tenant_id", "job_type", "slot_key", "fired_at", "job_id"])
+            .values_panic([
+                1.into(),
+                "messages_hot".into(),
+                slot.into(),
+                now(),
+                "0b8f3c1e-6a53-4c1e-9d8e-0c1f6c1d2e3f".into(),
+            ])
+            .to_owned()
+    };
+    exec(db, &firing("2026-11-26T04:00:00Z")).await;
+    assert!(
+        db.execute(&firing("2026-11-26T04:00:00Z")).await.is_err(),
+        "uq_job_firings_tenant_id_job_type_slot_key must reject a second firing of a slot"
+    );
+
     db.execute_unprepared("DELETE FROM tenants WHERE id = 1")
         .await
         .expect("delete tenant");
@@ -325,6 +345,7 @@ async fn check_constraints(db: &DatabaseConnection) {
         "custom_header_properties",
         "message_errors",
         "payloads",
+        "job_firings",
     ] {
         assert_eq!(
             count(db, &format!("SELECT COUNT(*) FROM {table}")).await,

@@ -29,7 +29,6 @@ pub struct PrivateCluster {
     socket_dir: PathBuf,
     log_file: PathBuf,
     ca_cert: Option<PathBuf>,
-    running: bool,
     // Dropped after `Drop::drop` has stopped the server.
     root: tempfile::TempDir,
     _socket_root: tempfile::TempDir,
@@ -59,7 +58,6 @@ impl PrivateCluster {
             socket_dir,
             log_file,
             ca_cert: None,
-            running: false,
             options,
             root,
             _socket_root: socket_root,
@@ -174,7 +172,6 @@ impl PrivateCluster {
                 &path(&self.data_dir),
             ],
         ));
-        self.running = false;
     }
 
     /// Start it again after [`stop`](Self::stop), on the same port. (Not `start`: that name is
@@ -231,7 +228,6 @@ impl PrivateCluster {
             String::from_utf8_lossy(&out.stderr),
             self.log()
         );
-        self.running = true;
     }
 
     /// A CA and a server certificate it signs, with 127.0.0.1 and localhost as subject
@@ -339,8 +335,9 @@ impl PrivateCluster {
 
 impl Drop for PrivateCluster {
     fn drop(&mut self) {
-        if self.running {
-            // Immediate: nothing to keep, and a test that panicked should not wait.
+        // Whether or not start-up got as far as knowing it: a server runs while its pid file is
+        // there. Immediate: nothing to keep, and a test that panicked should not wait.
+        if self.data_dir.join("postmaster.pid").exists() {
             let _ = as_postgres(
                 "pg_ctl",
                 &["stop", "-w", "-m", "immediate", "-D", &path(&self.data_dir)],

@@ -10,6 +10,7 @@ pub mod lock;
 pub mod maintenance;
 pub mod marker;
 pub mod pg_local;
+pub mod repo;
 pub mod schema;
 pub mod settings;
 

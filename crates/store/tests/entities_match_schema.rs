@@ -480,6 +480,18 @@ async fn entities_match(db: &DatabaseConnection) {
         },
     )
     .await;
+    check::<job_firings::Entity>(
+        db,
+        job_firings::Model {
+            id: 1,
+            tenant_id: 1,
+            job_type: "job_firings.job_type".to_owned(),
+            slot_key: "job_firings.slot_key".to_owned(),
+            fired_at: at,
+            job_id: "job_firings.job_id".to_owned(),
+        },
+    )
+    .await;
     check::<users::Entity>(
         db,
         users::Model {
@@ -544,6 +556,7 @@ async fn entities_match(db: &DatabaseConnection) {
         runtime_artifacts::Entity.table_name(),
         keystore_entries::Entity.table_name(),
         job_runs::Entity.table_name(),
+        job_firings::Entity.table_name(),
         users::Entity.table_name(),
         sessions::Entity.table_name(),
         api_tokens::Entity.table_name(),

@@ -23,6 +23,7 @@ pub mod attachments;
 pub mod correlations;
 pub mod custom_header_properties;
 pub mod design_artifacts;
+pub mod job_firings;
 pub mod job_runs;
 pub mod keystore_entries;
 pub mod message_errors;
@@ -47,6 +48,7 @@ pub mod prelude {
     pub use super::correlations::Entity as Correlations;
     pub use super::custom_header_properties::Entity as CustomHeaderProperties;
     pub use super::design_artifacts::Entity as DesignArtifacts;
+    pub use super::job_firings::Entity as JobFirings;
     pub use super::job_runs::Entity as JobRuns;
     pub use super::keystore_entries::Entity as KeystoreEntries;
     pub use super::message_errors::Entity as MessageErrors;

@@ -1,0 +1,1146 @@
+//! Message processing logs and their details.
+//!
+//! [`upsert_messages`] takes one OData page and writes it in one transaction with a handful of
+//! statements whatever the page size: one `SELECT` of what is stored for those GUIDs, one
+//! multi-row `INSERT … ON CONFLICT DO UPDATE … RETURNING` per chunk, one multi-row upsert of the
+//! correlation counts. A stored row is rewritten only when a field differs and the incoming
+//! snapshot is not older than the stored one (`LogEnd` does not move backwards), so re-reading
+//! an overlap window costs no writes, and a slow worker committing an older snapshot after a
+//! faster one cannot regress a message from COMPLETED back to PROCESSING.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use domain::MessageStatus;
+use domain::message::{
+    AdapterAttribute, AttachmentMeta, CustomHeader, ErrorInfo, Message, MessageDetails,
+    PayloadEntry, Run, RunStep,
+};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, Value,
+};
+
+use super::{Bulk, Sql, clean, delete_in, distinct, get, max_params, opt, text};
+use crate::connect::Db;
+use crate::entity::{
+    adapter_attributes, attachments, custom_header_properties, message_errors, message_logs,
+    message_run_steps, message_runs, payloads,
+};
+use crate::error::StoreError;
+
+/// What happened to one message of a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Inserted,
+    Updated,
+    Unchanged,
+}
+
+/// One message of a page with its database id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpsertedRow {
+    pub id: i64,
+    pub guid: String,
+    pub change: Change,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpsertOutcome {
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    /// `(message id, guid, status)` of the messages whose details should be fetched: first
+    /// sight, or an update into a status that [`MessageStatus::wants_details`] whose details
+    /// were not yet fetched for that status.
+    pub needs_details: Vec<(i64, String, MessageStatus)>,
+    /// Every message of the page once (a GUID repeated within the page counts once, the copy
+    /// with the latest `LogEnd` wins), in page order. Use it to write headers only for
+    /// `Inserted`/`Updated` rows.
+    pub rows: Vec<UpsertedRow>,
+}
+
+/// A stored message with what the store keeps about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub message: Message,
+    pub details_status: Option<MessageStatus>,
+    pub details_fetched_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Rows written by [`write_details`], per part (parts left `None` count 0).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DetailsOutcome {
+    pub headers: usize,
+    pub runs: usize,
+    pub steps: usize,
+    pub attachments: usize,
+    pub adapter_attributes: usize,
+    pub payloads: usize,
+}
+
+/// `message_logs` columns a page writes, after `tenant_id` and before the timestamps, in
+/// binding order. `message_guid` must stay first: the conflict target.
+const MESSAGE_COLUMNS: [&str; 24] = [
+    "message_guid",
+    "correlation_id",
+    "application_message_id",
+    "application_message_type",
+    "predecessor_message_guid",
+    "log_start",
+    "log_end",
+    "sender",
+    "receiver",
+    "iflow_id",
+    "iflow_name",
+    "artifact_type",
+    "package_id",
+    "package_name",
+    "status",
+    "custom_status",
+    "log_level",
+    "alternate_web_link",
+    "transaction_id",
+    "archiving_status",
+    "origin_component_name",
+    "local_component_name",
+    "previous_component_name",
+    "duration_ms",
+];
+
+fn message_values(m: &Message) -> [Value; 24] {
+    [
+        text(Some(&m.guid)),
+        text(m.correlation_id.as_deref()),
+        text(m.application_message_id.as_deref()),
+        text(m.application_message_type.as_deref()),
+        text(m.predecessor_guid.as_deref()),
+        opt(m.log_start),
+        opt(m.log_end),
+        text(m.sender.as_deref()),
+        text(m.receiver.as_deref()),
+        text(m.iflow_id.as_deref()),
+        text(m.iflow_name.as_deref()),
+        text(m.artifact_type.as_deref()),
+        text(m.package_id.as_deref()),
+        text(m.package_name.as_deref()),
+        text(status_text(&m.status)),
+        text(m.custom_status.as_deref()),
+        text(m.log_level.as_deref()),
+        text(m.alternate_web_link.as_deref()),
+        text(m.transaction_id.as_deref()),
+        text(m.archiving_status.as_deref()),
+        text(m.origin_component_name.as_deref()),
+        text(m.local_component_name.as_deref()),
+        text(m.previous_component_name.as_deref()),
+        opt(m.duration_ms()),
+    ]
+}
+
+/// A missing status (`Other("")`) is stored as NULL.
+fn status_text(s: &MessageStatus) -> Option<&str> {
+    Some(s.as_str()).filter(|s| !s.is_empty())
+}
+
+fn status_from(s: Option<String>) -> MessageStatus {
+    s.map_or_else(|| MessageStatus::Other(String::new()), |s| MessageStatus::parse(&s))
+}
+
+/// The `INSERT … ON CONFLICT … RETURNING` head and tail for a page.
+fn upsert_sql(backend: DbBackend) -> (String, String) {
+    let cols = MESSAGE_COLUMNS.join(", ");
+    let head = format!("INSERT INTO message_logs (tenant_id, {cols}, created_at, updated_at)");
+    let set: Vec<String> = MESSAGE_COLUMNS[1..]
+        .iter()
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    let op = distinct(backend);
+    let differs: Vec<String> = MESSAGE_COLUMNS[1..]
+        .iter()
+        .map(|c| format!("message_logs.{c} {op} excluded.{c}"))
+        .collect();
+    // xmax = 0 marks a row this statement inserted (not one it updated). It is exact under
+    // concurrency, where the SELECT before the upsert may be stale. SQLite's write lock makes
+    // that SELECT exact there.
+    let returning = match backend {
+        DbBackend::Postgres => "id, message_guid, (xmax = 0) AS inserted",
+        _ => "id, message_guid, NULL AS inserted",
+    };
+    let tail = format!(
+        "ON CONFLICT (tenant_id, message_guid) DO UPDATE SET {set}, updated_at = excluded.updated_at \
+         WHERE (message_logs.log_end IS NULL OR (excluded.log_end IS NOT NULL AND excluded.log_end >= message_logs.log_end)) \
+         AND ({differs}) RETURNING {returning}",
+        set = set.join(", "),
+        differs = differs.join(" OR "),
+    );
+    (head, tail)
+}
+
+/// What is stored for a GUID before the upsert.
+struct Before {
+    id: i64,
+    details_status: Option<String>,
+    correlation_id: Option<String>,
+}
+
+/// Write one page of messages for a tenant in one transaction (see the module doc).
+pub async fn upsert_messages(
+    db: &Db,
+    tenant_id: i64,
+    messages: &[Message],
+) -> Result<UpsertOutcome, StoreError> {
+    let txn = db.begin_write().await?;
+    let out = upsert_messages_in(&txn, tenant_id, messages).await?;
+    txn.commit().await?;
+    Ok(out)
+}
+
+/// [`upsert_messages`] inside a transaction the caller holds (on SQLite it must be a write
+/// transaction from [`Db::begin_write`]).
+pub async fn upsert_messages_in<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: i64,
+    messages: &[Message],
+) -> Result<UpsertOutcome, StoreError> {
+    let backend = conn.get_database_backend();
+    let now = Utc::now();
+
+    // One row per GUID: PostgreSQL refuses to update a row twice in one statement. The copy
+    // with the latest LogEnd wins, later copies on ties.
+    let mut order: Vec<&str> = Vec::with_capacity(messages.len());
+    let mut latest: HashMap<&str, &Message> = HashMap::with_capacity(messages.len());
+    for m in messages {
+        match latest.get(m.guid.as_str()) {
+            None => {
+                order.push(&m.guid);
+                latest.insert(&m.guid, m);
+            }
+            Some(prev) if m.log_end >= prev.log_end => {
+                latest.insert(&m.guid, m);
+            }
+            Some(_) => {}
+        }
+    }
+    if order.is_empty() {
+        return Ok(UpsertOutcome::default());
+    }
+    // Sorted by GUID so concurrent writers lock rows in the same order (no deadlocks).
+    let mut rows: Vec<&Message> = order.iter().map(|g| latest[g]).collect();
+    rows.sort_by(|a, b| a.guid.cmp(&b.guid));
+
+    let before = stored_before(conn, tenant_id, &order).await?;
+
+    let (head, tail) = upsert_sql(backend);
+    let bulk = Bulk {
+        head: &head,
+        tail: &tail,
+        per_row: MESSAGE_COLUMNS.len(),
+        shared: vec![Value::from(tenant_id), Value::from(now)],
+    };
+    let mut written: HashMap<String, (i64, Option<bool>)> = HashMap::with_capacity(rows.len());
+    for stmt in bulk.statements(backend, &rows, |t, m, shared| {
+        t.raw(&shared[0]);
+        for v in message_values(m) {
+            t.bind(v);
+        }
+        t.raw(&shared[1]).raw(&shared[1]);
+    }) {
+        for row in conn.query_all_raw(stmt).await? {
+            let id: i64 = get(&row, "id")?;
+            let guid: String = get(&row, "message_guid")?;
+            let inserted: Option<bool> = get(&row, "inserted")?;
+            written.insert(guid, (id, inserted));
+        }
+    }
+
+    // Rows neither written nor seen before: inserted by a concurrent writer after our SELECT
+    // and left alone by our upsert. Their ids are looked up (rare).
+    let unseen: Vec<&str> = order
+        .iter()
+        .copied()
+        .filter(|g| !written.contains_key(*g) && !before.contains_key(*g))
+        .collect();
+    let late = if unseen.is_empty() {
+        HashMap::new()
+    } else {
+        stored_before(conn, tenant_id, &unseen).await?
+    };
+
+    let mut out = UpsertOutcome::default();
+    let mut correlations: BTreeMap<String, CorrelationDelta> = BTreeMap::new();
+    let mut decrements: Vec<String> = Vec::new();
+    for guid in &order {
+        let m = latest[guid];
+        let prev = before.get(*guid);
+        let (id, change) = match (written.get(*guid), prev) {
+            (Some(&(id, inserted)), _) => {
+                let inserted = inserted.unwrap_or(prev.is_none());
+                (id, if inserted { Change::Inserted } else { Change::Updated })
+            }
+            (None, Some(p)) => (p.id, Change::Unchanged),
+            (None, None) => match late.get(*guid) {
+                Some(p) => (p.id, Change::Unchanged),
+                None => {
+                    return Err(DbErr::RecordNotFound(format!(
+                        "message {guid} of tenant {tenant_id} vanished during the upsert"
+                    ))
+                    .into());
+                }
+            },
+        };
+        match change {
+            Change::Inserted => {
+                out.inserted += 1;
+                out.needs_details.push((id, m.guid.clone(), m.status.clone()));
+                if let Some(c) = &m.correlation_id {
+                    correlations.entry(clean(c)).or_default().add(m, 1);
+                }
+            }
+            Change::Updated => {
+                out.updated += 1;
+                let fetched_for = prev.and_then(|p| p.details_status.as_deref());
+                if m.status.wants_details() && fetched_for != status_text(&m.status) {
+                    out.needs_details.push((id, m.guid.clone(), m.status.clone()));
+                }
+                let old = prev.and_then(|p| p.correlation_id.clone());
+                let new = m.correlation_id.as_deref().map(clean);
+                match (&old, &new) {
+                    (o, Some(n)) if o.as_deref() == Some(n.as_str()) => {
+                        correlations.entry(n.clone()).or_default().add(m, 0);
+                    }
+                    _ => {
+                        // The correlation id changed (or was unknown to us): move the count.
+                        if let (Some(o), Some(_)) = (&old, prev) {
+                            decrements.push(o.clone());
+                        }
+                        if let Some(n) = new {
+                            correlations.entry(n).or_default().add(m, 1);
+                        }
+                    }
+                }
+            }
+            Change::Unchanged => out.unchanged += 1,
+        }
+        out.rows.push(UpsertedRow {
+            id,
+            guid: m.guid.clone(),
+            change,
+        });
+    }
+    upsert_correlations(conn, tenant_id, &correlations, &decrements).await?;
+    Ok(out)
+}
+
+async fn stored_before<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: i64,
+    guids: &[&str],
+) -> Result<HashMap<String, Before>, DbErr> {
+    let backend = conn.get_database_backend();
+    let mut found = HashMap::with_capacity(guids.len());
+    for chunk in guids.chunks(max_params(backend) - 1) {
+        let mut sql = Sql::new(backend);
+        sql.push("SELECT id, message_guid, details_status, correlation_id FROM message_logs WHERE tenant_id = ")
+            .bind(tenant_id)
+            .push(" AND message_guid IN ")
+            .bind_list(chunk.iter().map(|g| clean(g)));
+        for row in conn.query_all_raw(sql.statement()).await? {
+            found.insert(
+                get::<String>(&row, "message_guid")?,
+                Before {
+                    id: get(&row, "id")?,
+                    details_status: get(&row, "details_status")?,
+                    correlation_id: get(&row, "correlation_id")?,
+                },
+            );
+        }
+    }
+    Ok(found)
+}
+
+#[derive(Default)]
+struct CorrelationDelta {
+    count: i64,
+    first: Option<DateTime<Utc>>,
+    last: Option<DateTime<Utc>>,
+}
+
+impl CorrelationDelta {
+    fn add(&mut self, m: &Message, count: i64) {
+        self.count += count;
+        let first = m.log_start.or(m.log_end);
+        let last = m.log_end.or(m.log_start);
+        if first.is_some() && (self.first.is_none() || first < self.first) {
+            self.first = first;
+        }
+        if last > self.last {
+            self.last = last;
+        }
+    }
+}
+
+async fn upsert_correlations<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: i64,
+    deltas: &BTreeMap<String, CorrelationDelta>,
+    decrements: &[String],
+) -> Result<(), DbErr> {
+    let backend = conn.get_database_backend();
+    if !deltas.is_empty() {
+        let rows: Vec<(&String, &CorrelationDelta)> = deltas.iter().collect();
+        let bulk = Bulk {
+            head: "INSERT INTO correlations (tenant_id, correlation_id, message_count, first_seen, last_seen)",
+            tail: "ON CONFLICT (tenant_id, correlation_id) DO UPDATE SET \
+                   message_count = correlations.message_count + excluded.message_count, \
+                   first_seen = CASE WHEN correlations.first_seen IS NULL \
+                     OR excluded.first_seen < correlations.first_seen \
+                     THEN excluded.first_seen ELSE correlations.first_seen END, \
+                   last_seen = CASE WHEN correlations.last_seen IS NULL \
+                     OR excluded.last_seen > correlations.last_seen \
+                     THEN excluded.last_seen ELSE correlations.last_seen END",
+            per_row: 4,
+            shared: vec![Value::from(tenant_id)],
+        };
+        for stmt in bulk.statements(backend, &rows, |t, (id, d), shared| {
+            // i32: the column is `integer`, and PostgreSQL binds are typed.
+            let count = i32::try_from(d.count).unwrap_or(i32::MAX);
+            t.raw(&shared[0])
+                .bind(id.as_str())
+                .bind(count)
+                .bind(opt(d.first))
+                .bind(opt(d.last));
+        }) {
+            conn.execute_raw(stmt).await?;
+        }
+    }
+    // A message whose correlation id changed: rare enough for one statement each.
+    for c in decrements {
+        let mut sql = Sql::new(backend);
+        sql.push("UPDATE correlations SET message_count = message_count - 1 WHERE tenant_id = ")
+            .bind(tenant_id)
+            .push(" AND correlation_id = ")
+            .bind(c.as_str())
+            .push(" AND message_count > 0");
+        conn.execute_raw(sql.statement()).await?;
+    }
+    Ok(())
+}
+
+/// Replace the custom headers of many messages at once, typically those that came expanded
+/// with a list page (`$expand=CustomHeaderProperties`). Each listed message ends up with exactly
+/// the given headers (an empty list clears them); messages not in the list are untouched, ids
+/// that name no message are skipped. Returns the number of headers written. Header row ids are
+/// not kept across a replace.
+pub async fn replace_headers_bulk(
+    db: &Db,
+    headers: &[(i64, Vec<CustomHeader>)],
+) -> Result<u64, StoreError> {
+    let txn = db.begin_write().await?;
+    let n = replace_headers_bulk_in(&txn, headers).await?;
+    txn.commit().await?;
+    Ok(n)
+}
+
+/// [`replace_headers_bulk`] inside a transaction the caller holds.
+pub async fn replace_headers_bulk_in<C: ConnectionTrait>(
+    conn: &C,
+    headers: &[(i64, Vec<CustomHeader>)],
+) -> Result<u64, StoreError> {
+    let backend = conn.get_database_backend();
+    // The last entry for a message wins.
+    let mut per_message: BTreeMap<i64, &[CustomHeader]> = BTreeMap::new();
+    for (id, list) in headers {
+        per_message.insert(*id, list);
+    }
+    if per_message.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<i64> = per_message.keys().copied().collect();
+    // The tenant of each message (headers carry it for the search index), which also drops
+    // ids that name no message.
+    let mut tenant_of: HashMap<i64, i64> = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(max_params(backend) - 1) {
+        let mut sql = Sql::new(backend);
+        sql.push("SELECT id, tenant_id FROM message_logs WHERE id IN ")
+            .bind_list(chunk.iter().copied());
+        for row in conn.query_all_raw(sql.statement()).await? {
+            tenant_of.insert(get(&row, "id")?, get(&row, "tenant_id")?);
+        }
+    }
+    let known: Vec<i64> = ids.into_iter().filter(|id| tenant_of.contains_key(id)).collect();
+    delete_in(conn, "custom_header_properties", "message_id", &known).await?;
+    let rows: Vec<(i64, i64, &CustomHeader)> = known
+        .iter()
+        .flat_map(|id| {
+            let tenant = tenant_of[id];
+            per_message[id].iter().map(move |h| (*id, tenant, h))
+        })
+        .collect();
+    insert_headers(conn, &rows).await?;
+    Ok(rows.len() as u64)
+}
+
+/// Insert header rows `(message_id, tenant_id, header)`, filling `value_prefix`.
+async fn insert_headers<C: ConnectionTrait>(
+    conn: &C,
+    rows: &[(i64, i64, &CustomHeader)],
+) -> Result<(), DbErr> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let bulk = Bulk {
+        head: "INSERT INTO custom_header_properties (message_id, tenant_id, name, value, value_prefix)",
+        tail: "",
+        per_row: 5,
+        shared: Vec::new(),
+    };
+    for stmt in bulk.statements(conn.get_database_backend(), rows, |t, (mid, tid, h), _| {
+        let value = h.value.as_deref().map(clean);
+        let prefix = value
+            .as_deref()
+            .map(custom_header_properties::value_prefix);
+        t.bind(*mid)
+            .bind(*tid)
+            .bind(clean(&h.name))
+            .bind(value)
+            .bind(prefix);
+    }) {
+        conn.execute_raw(stmt).await?;
+    }
+    Ok(())
+}
+
+/// Write everything fetched about one message in one transaction, and record the status the
+/// details were fetched for. Idempotent: writing the same details twice leaves the same rows
+/// (runs, steps, payload entries and attachments are upserted by their CPI keys and keep their
+/// ids; headers and adapter attributes are rewritten only when they differ).
+///
+/// Payload entries and attachments no longer listed by CPI are removed unless their content
+/// was downloaded: CPI forgets them after 30 days, IntegraMon keeps what it fetched. Listed
+/// ones keep their download status and content; only their metadata is refreshed.
+pub async fn write_details(
+    db: &Db,
+    message_id: i64,
+    details: &MessageDetails,
+    fetched_at: DateTime<Utc>,
+) -> Result<DetailsOutcome, StoreError> {
+    let txn = db.begin_write().await?;
+    let out = write_details_in(&txn, message_id, details, fetched_at).await?;
+    txn.commit().await?;
+    Ok(out)
+}
+
+/// [`write_details`] inside a transaction the caller holds.
+pub async fn write_details_in<C: ConnectionTrait>(
+    conn: &C,
+    message_id: i64,
+    details: &MessageDetails,
+    fetched_at: DateTime<Utc>,
+) -> Result<DetailsOutcome, StoreError> {
+    let backend = conn.get_database_backend();
+    // First statement: locks the message row on PostgreSQL, so concurrent detail writers for
+    // one message take turns, and tells us the tenant.
+    let mut sql = Sql::new(backend);
+    sql.push("UPDATE message_logs SET details_status = ")
+        .bind(text(status_text(&details.status)))
+        .push(", details_fetched_at = ")
+        .bind(fetched_at)
+        .push(" WHERE id = ")
+        .bind(message_id)
+        .push(" RETURNING tenant_id");
+    let tenant_id: i64 = match conn.query_one_raw(sql.statement()).await? {
+        Some(row) => get(&row, "tenant_id")?,
+        None => {
+            return Err(DbErr::RecordNotFound(format!("message {message_id}")).into());
+        }
+    };
+
+    let mut out = DetailsOutcome::default();
+    if let Some(headers) = &details.headers {
+        out.headers = headers.len();
+        replace_message_headers(conn, message_id, tenant_id, headers).await?;
+    }
+    if let Some(runs) = &details.runs {
+        let (r, s) = write_runs(conn, message_id, runs).await?;
+        out.runs = r;
+        out.steps = s;
+    }
+    if let Some(error) = &details.error {
+        write_error(conn, message_id, error, fetched_at).await?;
+    }
+    if let Some(list) = &details.attachments {
+        out.attachments = write_attachments(conn, message_id, list).await?;
+    }
+    if let Some(list) = &details.adapter_attributes {
+        out.adapter_attributes = list.len();
+        write_adapter_attributes(conn, message_id, list).await?;
+    }
+    if let Some(list) = &details.payloads {
+        out.payloads = write_payload_entries(conn, message_id, list).await?;
+    }
+    Ok(out)
+}
+
+async fn replace_message_headers<C: ConnectionTrait>(
+    conn: &C,
+    message_id: i64,
+    tenant_id: i64,
+    headers: &[CustomHeader],
+) -> Result<(), DbErr> {
+    let stored: Vec<(String, Option<String>)> = custom_header_properties::Entity::find()
+        .filter(custom_header_properties::Column::MessageId.eq(message_id))
+        .order_by_asc(custom_header_properties::Column::Id)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|h| (h.name, h.value))
+        .collect();
+    let wanted: Vec<(String, Option<String>)> = headers
+        .iter()
+        .map(|h| (clean(&h.name), h.value.as_deref().map(clean)))
+        .collect();
+    if stored == wanted {
+        return Ok(());
+    }
+    delete_in(conn, "custom_header_properties", "message_id", &[message_id]).await?;
+    let rows: Vec<(i64, i64, &CustomHeader)> =
+        headers.iter().map(|h| (message_id, tenant_id, h)).collect();
+    insert_headers(conn, &rows).await
+}
+
+/// Upsert runs and their steps by CPI key; remove runs and steps CPI no longer lists.
+async fn write_runs<C: ConnectionTrait>(
+    conn: &C,
+    message_id: i64,
+    runs: &[Run],
+) -> Result<(usize, usize), DbErr> {
+    let backend = conn.get_database_backend();
+    let mut by_id: BTreeMap<&str, &Run> = BTreeMap::new();
+    for r in runs {
+        by_id.insert(&r.run_id, r);
+    }
+    let runs: Vec<&Run> = by_id.values().copied().collect();
+
+    let mut run_pk: HashMap<String, i64> = HashMap::with_capacity(runs.len());
+    if !runs.is_empty() {
+        let bulk = Bulk {
+            head: "INSERT INTO message_runs (message_id, run_id, run_start, run_stop, log_level, overall_state, process_id)",
+            tail: "ON CONFLICT (message_id, run_id) DO UPDATE SET run_start = excluded.run_start, \
+                   run_stop = excluded.run_stop, log_level = excluded.log_level, \
+                   overall_state = excluded.overall_state, process_id = excluded.process_id \
+                   RETURNING id, run_id",
+            per_row: 6,
+            shared: vec![Value::from(message_id)],
+        };
+        for stmt in bulk.statements(backend, &runs, |t, r, shared| {
+            t.raw(&shared[0])
+                .bind(clean(&r.run_id))
+                .bind(opt(r.run_start))
+                .bind(opt(r.run_stop))
+                .bind(text(r.log_level.as_deref()))
+                .bind(text(r.overall_state.as_deref()))
+                .bind(text(r.process_id.as_deref()));
+        }) {
+            for row in conn.query_all_raw(stmt).await? {
+                run_pk.insert(get(&row, "run_id")?, get(&row, "id")?);
+            }
+        }
+    }
+    let stale_runs: Vec<i64> = message_runs::Entity::find()
+        .filter(message_runs::Column::MessageId.eq(message_id))
+        .all(conn)
+        .await?
+        .into_iter()
+        .filter(|r| !run_pk.contains_key(&r.run_id))
+        .map(|r| r.id)
+        .collect();
+    // Steps go with their run (foreign key cascade).
+    delete_in(conn, "message_runs", "id", &stale_runs).await?;
+
+    let mut steps: Vec<(i64, &RunStep)> = Vec::new();
+    for r in &runs {
+        let pk = run_pk[&clean(&r.run_id)];
+        let mut by_child: BTreeMap<i32, &RunStep> = BTreeMap::new();
+        for s in &r.steps {
+            by_child.insert(s.child_count, s);
+        }
+        steps.extend(by_child.into_values().map(|s| (pk, s)));
+    }
+    let mut kept: HashSet<(i64, i32)> = HashSet::with_capacity(steps.len());
+    if !steps.is_empty() {
+        let bulk = Bulk {
+            head: "INSERT INTO message_run_steps (run_pk, child_count, step_start, step_stop, step_id, \
+                   model_step_id, branch_id, status, error, activity, properties)",
+            tail: "ON CONFLICT (run_pk, child_count) DO UPDATE SET step_start = excluded.step_start, \
+                   step_stop = excluded.step_stop, step_id = excluded.step_id, \
+                   model_step_id = excluded.model_step_id, branch_id = excluded.branch_id, \
+                   status = excluded.status, error = excluded.error, activity = excluded.activity, \
+                   properties = excluded.properties",
+            per_row: 11,
+            shared: Vec::new(),
+        };
+        for stmt in bulk.statements(backend, &steps, |t, (pk, s), _| {
+            let props = (!s.properties.is_empty()).then(|| {
+                clean(&serde_json::to_string(&s.properties).unwrap_or_else(|_| "{}".into()))
+            });
+            t.bind(*pk)
+                .bind(s.child_count)
+                .bind(opt(s.step_start))
+                .bind(opt(s.step_stop))
+                .bind(text(s.step_id.as_deref()))
+                .bind(text(s.model_step_id.as_deref()))
+                .bind(text(s.branch_id.as_deref()))
+                .bind(text(s.status.as_deref()))
+                .bind(text(s.error.as_deref()))
+                .bind(text(s.activity.as_deref()))
+                .bind(props);
+        }) {
+            conn.execute_raw(stmt).await?;
+        }
+        kept.extend(steps.iter().map(|(pk, s)| (*pk, s.child_count)));
+    }
+    let pks: Vec<i64> = run_pk.values().copied().collect();
+    let mut stale_steps = Vec::new();
+    for chunk in pks.chunks(max_params(backend) - 1) {
+        let mut sql = Sql::new(backend);
+        sql.push("SELECT id, run_pk, child_count FROM message_run_steps WHERE run_pk IN ")
+            .bind_list(chunk.iter().copied());
+        for row in conn.query_all_raw(sql.statement()).await? {
+            let key: (i64, i32) = (get(&row, "run_pk")?, get(&row, "child_count")?);
+            if !kept.contains(&key) {
+                stale_steps.push(get::<i64>(&row, "id")?);
+            }
+        }
+    }
+    delete_in(conn, "message_run_steps", "id", &stale_steps).await?;
+    Ok((runs.len(), steps.len()))
+}
+
+async fn write_error<C: ConnectionTrait>(
+    conn: &C,
+    message_id: i64,
+    e: &ErrorInfo,
+    fetched_at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let mut sql = Sql::new(conn.get_database_backend());
+    sql.push("INSERT INTO message_errors (message_id, error_type, last_error_model_step_id, text, fetched_at) VALUES ")
+        .tuple(|t| {
+            t.bind(message_id)
+                .bind(text(e.error_type.as_deref()))
+                .bind(text(e.last_error_model_step_id.as_deref()))
+                .bind(text(e.text.as_deref()))
+                .bind(fetched_at);
+        })
+        .push(
+            " ON CONFLICT (message_id) DO UPDATE SET error_type = excluded.error_type, \
+             last_error_model_step_id = excluded.last_error_model_step_id, text = excluded.text, \
+             fetched_at = excluded.fetched_at",
+        );
+    conn.execute_raw(sql.statement()).await?;
+    Ok(())
+}
+
+async fn write_attachments<C: ConnectionTrait>(
+    conn: &C,
+    message_id: i64,
+    list: &[AttachmentMeta],
+) -> Result<usize, DbErr> {
+    let mut by_id: BTreeMap<&str, &AttachmentMeta> = BTreeMap::new();
+    for a in list {
+        by_id.insert(&a.attachment_id, a);
+    }
+    let rows: Vec<&AttachmentMeta> = by_id.values().copied().collect();
+    if !rows.is_empty() {
+        let bulk = Bulk {
+            head: "INSERT INTO attachments (message_id, attachment_id, name, content_type, size, timestamp, status)",
+            tail: "ON CONFLICT (message_id, attachment_id) DO UPDATE SET name = excluded.name, \
+                   content_type = excluded.content_type, size = excluded.size, \
+                   timestamp = excluded.timestamp, \
+                   status = CASE WHEN attachments.status = 'skipped' THEN 'pending' \
+                     ELSE attachments.status END",
+            per_row: 5,
+            shared: vec![Value::from(message_id), Value::from("pending")],
+        };
+        for stmt in bulk.statements(conn.get_database_backend(), &rows, |t, a, shared| {
+            t.raw(&shared[0])
+                .bind(clean(&a.attachment_id))
+                .bind(text(a.name.as_deref()))
+                .bind(text(a.content_type.as_deref()))
+                .bind(opt(a.size))
+                .bind(opt(a.timestamp))
+                .raw(&shared[1]);
+        }) {
+            conn.execute_raw(stmt).await?;
+        }
+    }
+    let listed: HashSet<String> = rows.iter().map(|a| clean(&a.attachment_id)).collect();
+    let stale: Vec<i64> = attachments::Entity::find()
+        .filter(attachments::Column::MessageId.eq(message_id))
+        .filter(attachments::Column::Status.ne("downloaded"))
+        .all(conn)
+        .await?
+        .into_iter()
+        .filter(|a| !listed.contains(&a.attachment_id))
+        .map(|a| a.id)
+        .collect();
+    delete_in(conn, "attachments", "id", &stale).await?;
+    Ok(rows.len())
+}
+
+async fn write_adapter_attributes<C: ConnectionTrait>(
+    conn: &C,
+    message_id: i64,
+    list: &[AdapterAttribute],
+) -> Result<(), DbErr> {
+    let cleaned: Vec<AdapterAttribute> = list
+        .iter()
+        .map(|a| AdapterAttribute {
+            cpi_id: a.cpi_id.as_deref().map(clean),
+            adapter_id: a.adapter_id.as_deref().map(clean),
+            adapter_message_id: a.adapter_message_id.as_deref().map(clean),
+            name: clean(&a.name),
+            value: a.value.as_deref().map(clean),
+        })
+        .collect();
+    let stored: Vec<AdapterAttribute> = adapter_attributes::Entity::find()
+        .filter(adapter_attributes::Column::MessageId.eq(message_id))
+        .order_by_asc(adapter_attributes::Column::Id)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|a| AdapterAttribute {
+            cpi_id: a.cpi_id,
+            adapter_id: a.adapter_id,
+            adapter_message_id: a.adapter_message_id,
+            name: a.name,
+            value: a.value,
+        })
+        .collect();
+    if stored == cleaned {
+        return Ok(());
+    }
+    delete_in(conn, "adapter_attributes", "message_id", &[message_id]).await?;
+    if cleaned.is_empty() {
+        return Ok(());
+    }
+    let bulk = Bulk {
+        head: "INSERT INTO adapter_attributes (message_id, cpi_id, adapter_id, adapter_message_id, name, value)",
+        tail: "",
+        per_row: 5,
+        shared: vec![Value::from(message_id)],
+    };
+    for stmt in bulk.statements(conn.get_database_backend(), &cleaned, |t, a, shared| {
+        t.raw(&shared[0])
+            .bind(a.cpi_id.clone())
+            .bind(a.adapter_id.clone())
+            .bind(a.adapter_message_id.clone())
+            .bind(a.name.clone())
+            .bind(a.value.clone());
+    }) {
+        conn.execute_raw(stmt).await?;
+    }
+    Ok(())
+}
+
+async fn write_payload_entries<C: ConnectionTrait>(
+    conn: &C,
+    message_id: i64,
+    list: &[PayloadEntry],
+) -> Result<usize, DbErr> {
+    let mut by_id: BTreeMap<&str, &PayloadEntry> = BTreeMap::new();
+    for p in list {
+        by_id.insert(&p.entry_id, p);
+    }
+    let rows: Vec<&PayloadEntry> = by_id.values().copied().collect();
+    if !rows.is_empty() {
+        let bulk = Bulk {
+            head: "INSERT INTO payloads (message_id, entry_id, message_store_id, entry_timestamp, has_attachments, retain_until, status)",
+            tail: "ON CONFLICT (message_id, entry_id) DO UPDATE SET \
+                   message_store_id = excluded.message_store_id, \
+                   entry_timestamp = excluded.entry_timestamp, \
+                   has_attachments = excluded.has_attachments, retain_until = excluded.retain_until, \
+                   status = CASE WHEN payloads.status = 'skipped' THEN 'pending' \
+                     ELSE payloads.status END",
+            per_row: 5,
+            shared: vec![Value::from(message_id), Value::from("pending")],
+        };
+        for stmt in bulk.statements(conn.get_database_backend(), &rows, |t, p, shared| {
+            t.raw(&shared[0])
+                .bind(clean(&p.entry_id))
+                .bind(text(p.message_store_id.as_deref()))
+                .bind(opt(p.timestamp))
+                .bind(opt(p.has_attachments))
+                .bind(opt(p.retain_until))
+                .raw(&shared[1]);
+        }) {
+            conn.execute_raw(stmt).await?;
+        }
+    }
+    let listed: HashSet<String> = rows.iter().map(|p| clean(&p.entry_id)).collect();
+    let stale: Vec<i64> = payloads::Entity::find()
+        .filter(payloads::Column::MessageId.eq(message_id))
+        .filter(payloads::Column::Status.ne("downloaded"))
+        .all(conn)
+        .await?
+        .into_iter()
+        .filter(|p| !listed.contains(&p.entry_id))
+        .map(|p| p.id)
+        .collect();
+    delete_in(conn, "payloads", "id", &stale).await?;
+    Ok(rows.len())
+}
+
+/// One stored message by GUID.
+pub async fn find_message(
+    db: &Db,
+    tenant_id: i64,
+    guid: &str,
+) -> Result<Option<StoredMessage>, StoreError> {
+    let row = message_logs::Entity::find()
+        .filter(message_logs::Column::TenantId.eq(tenant_id))
+        .filter(message_logs::Column::MessageGuid.eq(guid))
+        .one(db.conn())
+        .await?;
+    Ok(row.map(stored_message))
+}
+
+/// One stored message by id.
+pub async fn get_message(db: &Db, message_id: i64) -> Result<Option<StoredMessage>, StoreError> {
+    let row = message_logs::Entity::find_by_id(message_id)
+        .one(db.conn())
+        .await?;
+    Ok(row.map(stored_message))
+}
+
+fn stored_message(r: message_logs::Model) -> StoredMessage {
+    StoredMessage {
+        id: r.id,
+        tenant_id: r.tenant_id,
+        message: Message {
+            guid: r.message_guid,
+            correlation_id: r.correlation_id,
+            application_message_id: r.application_message_id,
+            application_message_type: r.application_message_type,
+            predecessor_guid: r.predecessor_message_guid,
+            log_start: r.log_start,
+            log_end: r.log_end,
+            sender: r.sender,
+            receiver: r.receiver,
+            iflow_id: r.iflow_id,
+            iflow_name: r.iflow_name,
+            artifact_type: r.artifact_type,
+            package_id: r.package_id,
+            package_name: r.package_name,
+            status: status_from(r.status),
+            custom_status: r.custom_status,
+            log_level: r.log_level,
+            alternate_web_link: r.alternate_web_link,
+            transaction_id: r.transaction_id,
+            archiving_status: r.archiving_status,
+            origin_component_name: r.origin_component_name,
+            local_component_name: r.local_component_name,
+            previous_component_name: r.previous_component_name,
+        },
+        details_status: r.details_status.map(|s| MessageStatus::parse(&s)),
+        details_fetched_at: r.details_fetched_at,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    }
+}
+
+/// Everything stored about a message besides its row, in the shape [`write_details`] takes
+/// (every part `Some`, `error` `None` when there is none). `status` is the status the details
+/// were last fetched for. `None` when the message does not exist.
+pub async fn get_details(db: &Db, message_id: i64) -> Result<Option<MessageDetails>, StoreError> {
+    let conn = db.conn();
+    let Some(msg) = message_logs::Entity::find_by_id(message_id).one(conn).await? else {
+        return Ok(None);
+    };
+    let headers = custom_header_properties::Entity::find()
+        .filter(custom_header_properties::Column::MessageId.eq(message_id))
+        .order_by_asc(custom_header_properties::Column::Id)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|h| CustomHeader {
+            name: h.name,
+            value: h.value,
+        })
+        .collect();
+    let run_rows = message_runs::Entity::find()
+        .filter(message_runs::Column::MessageId.eq(message_id))
+        .order_by_asc(message_runs::Column::RunStart)
+        .order_by_asc(message_runs::Column::Id)
+        .all(conn)
+        .await?;
+    let step_rows = message_run_steps::Entity::find()
+        .filter(message_run_steps::Column::RunPk.is_in(run_rows.iter().map(|r| r.id)))
+        .order_by_asc(message_run_steps::Column::RunPk)
+        .order_by_asc(message_run_steps::Column::ChildCount)
+        .all(conn)
+        .await?;
+    let mut steps_of: HashMap<i64, Vec<RunStep>> = HashMap::new();
+    for s in step_rows {
+        let properties = match s.properties.as_deref() {
+            Some(json) => serde_json::from_str(json).map_err(|e| {
+                DbErr::Json(format!("message_run_steps {} properties: {e}", s.id))
+            })?,
+            None => BTreeMap::new(),
+        };
+        steps_of.entry(s.run_pk).or_default().push(RunStep {
+            child_count: s.child_count,
+            step_start: s.step_start,
+            step_stop: s.step_stop,
+            step_id: s.step_id,
+            model_step_id: s.model_step_id,
+            branch_id: s.branch_id,
+            status: s.status,
+            error: s.error,
+            activity: s.activity,
+            properties,
+        });
+    }
+    let runs = run_rows
+        .into_iter()
+        .map(|r| Run {
+            steps: steps_of.remove(&r.id).unwrap_or_default(),
+            run_id: r.run_id,
+            run_start: r.run_start,
+            run_stop: r.run_stop,
+            log_level: r.log_level,
+            overall_state: r.overall_state,
+            process_id: r.process_id,
+        })
+        .collect();
+    let error = message_errors::Entity::find_by_id(message_id)
+        .one(conn)
+        .await?
+        .map(|e| ErrorInfo {
+            error_type: e.error_type,
+            last_error_model_step_id: e.last_error_model_step_id,
+            text: e.text,
+        });
+    let attachments = attachments::Entity::find()
+        .filter(attachments::Column::MessageId.eq(message_id))
+        .order_by_asc(attachments::Column::AttachmentId)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|a| AttachmentMeta {
+            attachment_id: a.attachment_id,
+            name: a.name,
+            content_type: a.content_type,
+            size: a.size,
+            timestamp: a.timestamp,
+        })
+        .collect();
+    let adapter_attributes = adapter_attributes::Entity::find()
+        .filter(adapter_attributes::Column::MessageId.eq(message_id))
+        .order_by_asc(adapter_attributes::Column::Id)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|a| AdapterAttribute {
+            cpi_id: a.cpi_id,
+            adapter_id: a.adapter_id,
+            adapter_message_id: a.adapter_message_id,
+            name: a.name,
+            value: a.value,
+        })
+        .collect();
+    let payloads = payloads::Entity::find()
+        .filter(payloads::Column::MessageId.eq(message_id))
+        .order_by_asc(payloads::Column::EntryId)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|p| PayloadEntry {
+            entry_id: p.entry_id,
+            message_store_id: p.message_store_id,
+            timestamp: p.entry_timestamp,
+            has_attachments: p.has_attachments,
+            retain_until: p.retain_until,
+        })
+        .collect();
+    Ok(Some(MessageDetails {
+        status: status_from(msg.details_status),
+        headers: Some(headers),
+        runs: Some(runs),
+        error,
+        attachments: Some(attachments),
+        adapter_attributes: Some(adapter_attributes),
+        payloads: Some(payloads),
+    }))
+}
+
+/// Messages of a tenant per status whose `LogEnd` is in `[from, to)`, by status. A message
+/// without a status counts under `Other("")`.
+pub async fn message_counts_by_status(
+    db: &Db,
+    tenant_id: i64,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<(MessageStatus, i64)>, StoreError> {
+    let mut sql = Sql::new(db.db_backend());
+    sql.push("SELECT status, COUNT(*) AS n FROM message_logs WHERE tenant_id = ")
+        .bind(tenant_id)
+        .push(" AND log_end >= ")
+        .bind(from)
+        .push(" AND log_end < ")
+        .bind(to)
+        .push(" GROUP BY status ORDER BY status");
+    let mut out = Vec::new();
+    for row in db.conn().query_all_raw(sql.statement()).await? {
+        out.push((status_from(get(&row, "status")?), get(&row, "n")?));
+    }
+    Ok(out)
+}
+
+/// Message ids of a tenant that carry a custom header `name` = `value` (exact match), newest
+/// first, at most `limit`. Uses the `(tenant_id, name, value_prefix)` index, then compares the
+/// full value.
+pub async fn find_by_header(
+    db: &Db,
+    tenant_id: i64,
+    name: &str,
+    value: &str,
+    limit: u64,
+) -> Result<Vec<i64>, StoreError> {
+    let mut sql = Sql::new(db.db_backend());
+    let value = clean(value);
+    sql.push("SELECT DISTINCT h.message_id FROM custom_header_properties h WHERE h.tenant_id = ")
+        .bind(tenant_id)
+        .push(" AND h.name = ")
+        .bind(clean(name))
+        .push(" AND h.value_prefix = ")
+        .bind(custom_header_properties::value_prefix(&value))
+        .push(" AND h.value = ")
+        .bind(value)
+        .push(" ORDER BY h.message_id DESC LIMIT ")
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX));
+    let mut out = Vec::new();
+    for row in db.conn().query_all_raw(sql.statement()).await? {
+        out.push(get(&row, "message_id")?);
+    }
+    Ok(out)
+}
+
+/// How many messages of a tenant share `correlation_id`, as maintained by [`upsert_messages`].
+pub async fn correlation_count(
+    db: &Db,
+    tenant_id: i64,
+    correlation_id: &str,
+) -> Result<Option<i64>, StoreError> {
+    let mut sql = Sql::new(db.db_backend());
+    sql.push("SELECT message_count FROM correlations WHERE tenant_id = ")
+        .bind(tenant_id)
+        .push(" AND correlation_id = ")
+        .bind(clean(correlation_id));
+    match db.conn().query_one_raw(sql.statement()).await? {
+        Some(row) => Ok(Some(i64::from(get::<i32>(&row, "message_count")?))),
+        None => Ok(None),
+    }
+}
