@@ -103,18 +103,15 @@ fn local_env(data: &Path, port: u16, password: &str) -> Vec<(String, String)> {
 
 #[test]
 fn db_local_creates_starts_and_provisions_a_cluster_on_a_free_port() {
-    let data = temp_dir();
+    let root = temp_dir();
+    // A space in DATA_DIR: its paths reach pg_ctl, which passes server options through a shell.
+    let data = root.path().join("data dir");
     let guard = StopOnDrop {
-        cluster: data.path().join("postgres"),
+        cluster: data.join("postgres"),
     };
     let port = free_port();
 
-    let (status, out) = run(
-        &bin(MIGRATE),
-        &[],
-        &local_env(data.path(), port, "first"),
-        120,
-    );
+    let (status, out) = run(&bin(MIGRATE), &[], &local_env(&data, port, "first"), 120);
     assert!(status.success(), "first DB_LOCAL migrate failed:\n{out}");
     assert!(
         guard.cluster.join("PG_VERSION").is_file(),
@@ -136,12 +133,7 @@ fn db_local_creates_starts_and_provisions_a_cluster_on_a_free_port() {
     assert!(tables.len() > 1, "expected the migrated tables: {tables:?}");
 
     // Again with the same settings: nothing to create, nothing broken.
-    let (status, out) = run(
-        &bin(MIGRATE),
-        &[],
-        &local_env(data.path(), port, "first"),
-        120,
-    );
+    let (status, out) = run(&bin(MIGRATE), &[], &local_env(&data, port, "first"), 120);
     assert!(status.success(), "second DB_LOCAL migrate failed:\n{out}");
     assert!(
         !out.contains("created cluster"),
@@ -151,12 +143,7 @@ fn db_local_creates_starts_and_provisions_a_cluster_on_a_free_port() {
     assert_eq!(read_every_table(port, "first"), tables);
 
     // A new DB_PASSWORD replaces the old one.
-    let (status, out) = run(
-        &bin(MIGRATE),
-        &[],
-        &local_env(data.path(), port, "second"),
-        120,
-    );
+    let (status, out) = run(&bin(MIGRATE), &[], &local_env(&data, port, "second"), 120);
     assert!(
         status.success(),
         "DB_LOCAL migrate with a new password failed:\n{out}"

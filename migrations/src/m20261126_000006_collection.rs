@@ -53,7 +53,11 @@ pub(crate) fn indexes() -> Vec<IndexCreateStatement> {
         unique(
             "uq_job_firings_tenant_id_job_type_slot_key",
             JobFirings::Table,
-            [JobFirings::TenantId, JobFirings::JobType, JobFirings::SlotKey],
+            [
+                JobFirings::TenantId,
+                JobFirings::JobType,
+                JobFirings::SlotKey,
+            ],
         ),
         // The sweep that forgets old firings.
         index(

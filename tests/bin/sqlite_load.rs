@@ -94,9 +94,17 @@ async fn write_batch(db: &store::Db, id: u32, seq: &mut u64, batch: u32) -> anyh
     for _ in 0..batch {
         *seq += 1;
         // Revisit an earlier message now and then: a status change, as ingestion sees it.
-        let n = if *seq % 3 == 0 { *seq / 2 } else { *seq };
+        let n = if seq.is_multiple_of(3) {
+            *seq / 2
+        } else {
+            *seq
+        };
         let guid = format!("W{id}-{n:010}");
-        let status = if *seq % 7 == 0 { "FAILED" } else { "COMPLETED" };
+        let status = if seq.is_multiple_of(7) {
+            "FAILED"
+        } else {
+            "COMPLETED"
+        };
         let row = txn
             .query_one_raw(Statement::from_sql_and_values(
                 be,

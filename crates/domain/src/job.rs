@@ -854,6 +854,23 @@ mod tests {
     }
 
     #[test]
+    fn the_published_schema_lists_every_known_type() {
+        let schema: Value =
+            serde_json::from_str(include_str!("../../../docs/jobs.schema.json")).unwrap();
+        let listed: Vec<&str> = schema["properties"]["type"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let known: Vec<&str> = JobType::KNOWN.iter().map(JobType::as_str).collect();
+        assert_eq!(
+            listed, known,
+            "docs/jobs.schema.json is part of the contract"
+        );
+    }
+
+    #[test]
     fn unknown_types_are_kept_and_refused_by_validation() {
         assert_eq!(JobType::parse("alarms"), JobType::Unknown("alarms".into()));
         assert_eq!(JobType::Unknown("alarms".into()).queue_family(), None);
@@ -869,7 +886,10 @@ mod tests {
         assert_eq!(job.job_type, JobType::Unknown("alarms".into()));
         let err = job.validate().unwrap_err();
         assert_eq!(err.field(), Some("type"));
-        assert!(err.to_string().contains("unknown job type \"alarms\""), "{err}");
+        assert!(
+            err.to_string().contains("unknown job type \"alarms\""),
+            "{err}"
+        );
         assert!(err.to_string().contains("messages_hot"), "{err}");
     }
 
@@ -1003,7 +1023,8 @@ mod tests {
             Some("params.to")
         );
 
-        let typed = |ty: &str, p: Value| decode(with(with(minimal(), "type", json!(ty)), "params", p));
+        let typed =
+            |ty: &str, p: Value| decode(with(with(minimal(), "type", json!(ty)), "params", p));
         assert_eq!(
             typed("message_details", json!({})).unwrap_err().field(),
             Some("params.message_guid")
@@ -1193,7 +1214,10 @@ mod tests {
         }
         assert!(matches!(
             disposition(&r, 4, 5, &tiers()),
-            Disposition::Retry { next_attempt: 5, .. }
+            Disposition::Retry {
+                next_attempt: 5,
+                ..
+            }
         ));
         let delayed = JobOutcome::retry_after("429", Duration::from_secs(1));
         assert!(matches!(

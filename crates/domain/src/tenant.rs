@@ -71,8 +71,13 @@ impl Errors {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Auth {
-    Basic { username: String },
-    OAuth2 { client_id: String, token_url: String },
+    Basic {
+        username: String,
+    },
+    OAuth2 {
+        client_id: String,
+        token_url: String,
+    },
 }
 
 impl Auth {
@@ -587,7 +592,11 @@ impl JobSettings {
 
     /// Settings for every kind in [`JobKind::ALL`], at their defaults.
     pub fn defaults() -> Vec<Self> {
-        JobKind::ALL.iter().cloned().map(Self::default_for).collect()
+        JobKind::ALL
+            .iter()
+            .cloned()
+            .map(Self::default_for)
+            .collect()
     }
 
     pub fn interval(&self) -> Option<Duration> {
@@ -784,12 +793,20 @@ mod tests {
             JobSettings::default_for(JobKind::Alerts),
             JobSettings::default_for(JobKind::Alerts),
         ];
-        assert!(validate_jobs(&dup).unwrap_err().field("jobs.alerts").is_some());
+        assert!(
+            validate_jobs(&dup)
+                .unwrap_err()
+                .field("jobs.alerts")
+                .is_some()
+        );
     }
 
     #[test]
     fn plan_time_parses_only_hh_mm() {
-        assert_eq!("02:00".parse::<PlanTime>().unwrap(), PlanTime::new(2, 0).unwrap());
+        assert_eq!(
+            "02:00".parse::<PlanTime>().unwrap(),
+            PlanTime::new(2, 0).unwrap()
+        );
         assert_eq!("23:59".parse::<PlanTime>().unwrap().to_string(), "23:59");
         for bad in ["24:00", "2:00", "12:60", "1200", "ab:cd", ""] {
             assert!(bad.parse::<PlanTime>().is_err(), "{bad}");

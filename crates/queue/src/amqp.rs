@@ -85,7 +85,8 @@ impl AmqpQueue {
         let body = body.to_vec();
         let rk = routing_key.to_string();
         self.with_publisher(move |channel, _| {
-            let (exchange, body, rk, headers) = (exchange.clone(), body.clone(), rk.clone(), headers.clone());
+            let (exchange, body, rk, headers) =
+                (exchange.clone(), body.clone(), rk.clone(), headers.clone());
             async move {
                 let props = BasicProperties::default()
                     .with_content_type(JSON.into())
@@ -99,15 +100,14 @@ impl AmqpQueue {
 
     /// Delete every queue and exchange of this topology, messages included (tests, uninstall).
     pub async fn delete_topology(&self) -> Result<(), QueueError> {
-        let topo = self.inner.topo.clone();
-        self.with_publisher(move |channel, _| {
-            let topo = topo.clone();
-            async move { topo.delete(&channel).await }
-        })
-        .await?;
+        // Not through the publishing channel, which would declare first (and fail on a
+        // mismatched queue, the very thing one may want to delete).
+        let channel = self.scratch_channel().await?;
+        let result = self.inner.topo.delete(&channel).await;
+        let _ = channel.close(200, "done".into()).await;
         // The publishing channel's declarations are gone: re-declare on next use.
         *self.inner.publisher.lock().await = None;
-        Ok(())
+        result
     }
 
     /// Close the connection (end of the process). Consumers should be stopped first.
@@ -183,7 +183,10 @@ impl AmqpQueue {
             }
             Err(e) => {
                 if !conn.status().connected() {
-                    self.inner.connector.broken(generation, &e.to_string()).await;
+                    self.inner
+                        .connector
+                        .broken(generation, &e.to_string())
+                        .await;
                 }
                 Err(e)
             }
@@ -218,7 +221,9 @@ impl JobQueue for AmqpQueue {
         shutdown: CancellationToken,
     ) -> Result<(), QueueError> {
         if families.is_empty() {
-            return Err(QueueError::Config("consume needs at least one job type".into()));
+            return Err(QueueError::Config(
+                "consume needs at least one job type".into(),
+            ));
         }
         if prefetch == 0 {
             return Err(QueueError::Config("prefetch must be at least 1".into()));
@@ -290,7 +295,10 @@ impl JobQueue for AmqpQueue {
                 let mut out = Vec::new();
                 while out.len() < max {
                     let Some(msg) = channel
-                        .basic_get(dead_queue.as_str().into(), BasicGetOptions { no_ack: false })
+                        .basic_get(
+                            dead_queue.as_str().into(),
+                            BasicGetOptions { no_ack: false },
+                        )
                         .await
                         .map_err(QueueError::amqp("basic.get"))?
                     else {
@@ -317,7 +325,10 @@ impl JobQueue for AmqpQueue {
                 let mut moved = 0;
                 while moved < max {
                     let Some(msg) = channel
-                        .basic_get(topo.dead_queue().as_str().into(), BasicGetOptions { no_ack: false })
+                        .basic_get(
+                            topo.dead_queue().as_str().into(),
+                            BasicGetOptions { no_ack: false },
+                        )
                         .await
                         .map_err(QueueError::amqp("basic.get"))?
                     else {

@@ -60,12 +60,19 @@ pub fn is_celery(headers: Option<&FieldTable>) -> bool {
 }
 
 /// The job a Celery task message stands for (validated), and the task name.
-pub fn decode(msg: &CeleryMessage<'_>, now: DateTime<Utc>) -> Result<(JobEnvelope, String), CeleryError> {
+pub fn decode(
+    msg: &CeleryMessage<'_>,
+    now: DateTime<Utc>,
+) -> Result<(JobEnvelope, String), CeleryError> {
     let task_id = header_str(msg.headers, "id").or_else(|| msg.correlation_id.map(str::to_string));
     let reply = msg
         .reply_to
         .filter(|r| !r.is_empty())
-        .zip(task_id.clone().or_else(|| msg.correlation_id.map(str::to_string)))
+        .zip(
+            task_id
+                .clone()
+                .or_else(|| msg.correlation_id.map(str::to_string)),
+        )
         .map(|(reply_to, id)| ReplyTarget {
             reply_to: reply_to.to_string(),
             correlation_id: msg.correlation_id.map_or(id, str::to_string),
@@ -111,10 +118,14 @@ pub fn decode(msg: &CeleryMessage<'_>, now: DateTime<Utc>) -> Result<(JobEnvelop
 
     let body: Value = serde_json::from_slice(msg.body)
         .map_err(|e| fail(format!("Celery task {task}: body is not JSON: {e}")))?;
-    let (args, kwargs, embed) = split_body(body).map_err(|e| fail(format!("Celery task {task}: {e}")))?;
+    let (args, kwargs, embed) =
+        split_body(body).map_err(|e| fail(format!("Celery task {task}: {e}")))?;
     if let Some(embed) = embed {
         for key in ["callbacks", "errbacks", "chain", "chord"] {
-            if embed.get(key).is_some_and(|v| !v.is_null() && v != &json!([])) {
+            if embed
+                .get(key)
+                .is_some_and(|v| !v.is_null() && v != &json!([]))
+            {
                 return Err(fail(format!(
                     "Celery task {task}: {key} are not supported (IntegraMon jobs do not chain)"
                 )));
@@ -126,8 +137,10 @@ pub fn decode(msg: &CeleryMessage<'_>, now: DateTime<Utc>) -> Result<(JobEnvelop
 
     let retries = header_int(msg.headers, "retries").unwrap_or(0);
     let attempt = u32::try_from(retries.max(0)).unwrap_or(u32::MAX - 1) + 1;
-    let not_before = header_time(msg.headers, "eta").map_err(|e| fail(format!("Celery task {task}: {e}")))?;
-    let expires = header_time(msg.headers, "expires").map_err(|e| fail(format!("Celery task {task}: {e}")))?;
+    let not_before =
+        header_time(msg.headers, "eta").map_err(|e| fail(format!("Celery task {task}: {e}")))?;
+    let expires = header_time(msg.headers, "expires")
+        .map_err(|e| fail(format!("Celery task {task}: {e}")))?;
 
     let job = JobEnvelope {
         job_id,
@@ -167,7 +180,10 @@ fn split_body(body: Value) -> Result<Body, String> {
         );
     };
     if !(2..=3).contains(&parts.len()) {
-        return Err(format!("body has {} parts, not [args, kwargs, embed]", parts.len()));
+        return Err(format!(
+            "body has {} parts, not [args, kwargs, embed]",
+            parts.len()
+        ));
     }
     let embed = match parts.get(2).cloned() {
         None | Some(Value::Null) => None,
@@ -213,7 +229,10 @@ fn map_arguments(
         Some(_) => return Err("args[1] must be an object of parameters".into()),
     };
     if let Some(v) = kwargs.remove("tenant") {
-        sources.push(("tenant", TenantRef::from_json(&v).map_err(|e| format!("tenant: {e}"))?));
+        sources.push((
+            "tenant",
+            TenantRef::from_json(&v).map_err(|e| format!("tenant: {e}"))?,
+        ));
     }
     if let Some(v) = kwargs.remove("tenant_id") {
         let id = match &v {
@@ -243,13 +262,19 @@ fn map_arguments(
         _ => {
             return Err(format!(
                 "the tenant is given more than once ({})",
-                sources.iter().map(|(s, _)| *s).collect::<Vec<_>>().join(", ")
+                sources
+                    .iter()
+                    .map(|(s, _)| *s)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
     };
     for (k, v) in kwargs {
         if params.contains_key(&k) {
-            return Err(format!("parameter {k:?} is given both in args[1] and as a kwarg"));
+            return Err(format!(
+                "parameter {k:?} is given both in args[1] and as a kwarg"
+            ));
         }
         params.insert(k, v);
     }
@@ -323,9 +348,7 @@ pub enum CeleryState {
 pub fn result_body(task_id: &str, state: &CeleryState, now: DateTime<Utc>) -> Vec<u8> {
     // Exceptions are encoded as Celery's JSON serializer does; the client rebuilds them from
     // exc_module/exc_type, which must name a real exception class.
-    let exc = |module: &str, ty: &str, msg: &str| {
-        json!({"exc_type": ty, "exc_module": module, "exc_message": [msg]})
-    };
+    let exc = |module: &str, ty: &str, msg: &str| json!({"exc_type": ty, "exc_module": module, "exc_message": [msg]});
     let (status, result, ready) = match state {
         CeleryState::Success(v) => ("SUCCESS", v.clone(), true),
         CeleryState::Retry(r) => ("RETRY", exc("celery.exceptions", "Retry", r), false),
@@ -391,7 +414,10 @@ mod tests {
     #[test]
     fn send_task_with_kwargs_becomes_a_job() {
         let h = headers("integramon.messages_hot", &[]);
-        let b = body(json!([]), json!({"tenant": "acme", "from": "2025-01-01T00:00:00Z"}));
+        let b = body(
+            json!([]),
+            json!({"tenant": "acme", "from": "2025-01-01T00:00:00Z"}),
+        );
         let now = Utc::now();
         let (job, task) = decode(&msg(&h, &b), now).unwrap();
         assert_eq!(task, "integramon.messages_hot");
@@ -415,7 +441,10 @@ mod tests {
         assert_eq!(job.params, json!({"message_guid": "G1"}));
 
         let b = body(json!([]), json!({"tenant_id": "12", "message_guid": "G"}));
-        assert_eq!(decode(&msg(&h, &b), Utc::now()).unwrap().0.tenant, TenantRef::Id(12));
+        assert_eq!(
+            decode(&msg(&h, &b), Utc::now()).unwrap().0.tenant,
+            TenantRef::Id(12)
+        );
         let b = body(json!([]), json!({"tenant_name": "x", "message_guid": "G"}));
         assert_eq!(
             decode(&msg(&h, &b), Utc::now()).unwrap().0.tenant,
@@ -424,11 +453,23 @@ mod tests {
 
         for (args, kwargs, needle) in [
             (json!([]), json!({"message_guid": "G"}), "no tenant"),
-            (json!([1]), json!({"tenant": 2, "message_guid": "G"}), "more than once"),
-            (json!([1, {"message_guid": "G"}]), json!({"message_guid": "H"}), "both"),
+            (
+                json!([1]),
+                json!({"tenant": 2, "message_guid": "G"}),
+                "more than once",
+            ),
+            (
+                json!([1, {"message_guid": "G"}]),
+                json!({"message_guid": "H"}),
+                "both",
+            ),
             (json!([1, 2, 3]), json!({}), "positional"),
             (json!([1, 2]), json!({}), "args[1]"),
-            (json!([]), json!({"tenant_id": "x", "message_guid": "G"}), "tenant_id"),
+            (
+                json!([]),
+                json!({"tenant_id": "x", "message_guid": "G"}),
+                "tenant_id",
+            ),
             (json!([1]), json!({}), "params.message_guid"),
         ] {
             let b = body(args, kwargs);
@@ -445,23 +486,41 @@ mod tests {
             "integramon.keystore",
             &[
                 ("retries", AMQPValue::LongLongInt(2)),
-                ("eta", AMQPValue::LongString(LongString::from("2030-01-01T00:00:00.250000+00:00"))),
-                ("expires", AMQPValue::LongString(LongString::from("2030-01-02T00:00:00"))),
+                (
+                    "eta",
+                    AMQPValue::LongString(LongString::from("2030-01-01T00:00:00.250000+00:00")),
+                ),
+                (
+                    "expires",
+                    AMQPValue::LongString(LongString::from("2030-01-02T00:00:00")),
+                ),
             ],
         );
         let b = body(json!(["acme"]), json!({}));
         let (job, _) = decode(&msg(&h, &b), Utc::now()).unwrap();
         assert_eq!(job.attempt, 3);
         assert_eq!(
-            job.not_before.unwrap().to_rfc3339_opts(SecondsFormat::Millis, true),
+            job.not_before
+                .unwrap()
+                .to_rfc3339_opts(SecondsFormat::Millis, true),
             "2030-01-01T00:00:00.250Z"
         );
         assert_eq!(
-            job.expires.unwrap().to_rfc3339_opts(SecondsFormat::Secs, true),
+            job.expires
+                .unwrap()
+                .to_rfc3339_opts(SecondsFormat::Secs, true),
             "2030-01-02T00:00:00Z"
         );
-        let bad = headers("integramon.keystore", &[("eta", AMQPValue::LongString("soon".into()))]);
-        assert!(decode(&msg(&bad, &b), Utc::now()).unwrap_err().reason.contains("eta"));
+        let bad = headers(
+            "integramon.keystore",
+            &[("eta", AMQPValue::LongString("soon".into()))],
+        );
+        assert!(
+            decode(&msg(&bad, &b), Utc::now())
+                .unwrap_err()
+                .reason
+                .contains("eta")
+        );
     }
 
     #[test]
@@ -469,27 +528,62 @@ mod tests {
         let b = body(json!(["acme"]), json!({}));
         let h = headers("tasks.add", &[]);
         let e = decode(&msg(&h, &b), Utc::now()).unwrap_err();
-        assert!(e.reason.contains("unknown Celery task \"tasks.add\""), "{}", e.reason);
+        assert!(
+            e.reason.contains("unknown Celery task \"tasks.add\""),
+            "{}",
+            e.reason
+        );
         assert!(e.reason.contains("integramon.messages_hot"), "{}", e.reason);
 
         let h = headers("integramon.keystore", &[]);
         let mut m = msg(&h, &b);
         m.content_type = Some("application/x-python-serialize");
-        assert!(decode(&m, Utc::now()).unwrap_err().reason.contains("content type"));
+        assert!(
+            decode(&m, Utc::now())
+                .unwrap_err()
+                .reason
+                .contains("content type")
+        );
         let mut m = msg(&h, &b);
         m.content_encoding = Some("gzip");
-        assert!(decode(&m, Utc::now()).unwrap_err().reason.contains("encoding"));
-        assert!(decode(&msg(&h, b"{"), Utc::now()).unwrap_err().reason.contains("not JSON"));
+        assert!(
+            decode(&m, Utc::now())
+                .unwrap_err()
+                .reason
+                .contains("encoding")
+        );
+        assert!(
+            decode(&msg(&h, b"{"), Utc::now())
+                .unwrap_err()
+                .reason
+                .contains("not JSON")
+        );
         let v1 = serde_json::to_vec(&json!({"task": "integramon.keystore", "id": ID})).unwrap();
-        assert!(decode(&msg(&h, &v1), Utc::now()).unwrap_err().reason.contains("protocol 1"));
-        let chained = serde_json::to_vec(&json!([["acme"], {}, {"chain": [{"task": "x"}]}])).unwrap();
-        assert!(decode(&msg(&h, &chained), Utc::now()).unwrap_err().reason.contains("chain"));
+        assert!(
+            decode(&msg(&h, &v1), Utc::now())
+                .unwrap_err()
+                .reason
+                .contains("protocol 1")
+        );
+        let chained =
+            serde_json::to_vec(&json!([["acme"], {}, {"chain": [{"task": "x"}]}])).unwrap();
+        assert!(
+            decode(&msg(&h, &chained), Utc::now())
+                .unwrap_err()
+                .reason
+                .contains("chain")
+        );
 
         let mut no_id = headers("integramon.keystore", &[]);
         no_id.insert("id".into(), AMQPValue::Void);
         let mut m = msg(&no_id, &b);
         m.correlation_id = None;
-        assert!(decode(&m, Utc::now()).unwrap_err().reason.contains("without an id"));
+        assert!(
+            decode(&m, Utc::now())
+                .unwrap_err()
+                .reason
+                .contains("without an id")
+        );
     }
 
     #[test]
@@ -504,20 +598,34 @@ mod tests {
         let now = DateTime::parse_from_rfc3339("2025-01-02T03:04:05.123456Z")
             .unwrap()
             .with_timezone(&Utc);
-        let ok: Value = serde_json::from_slice(&result_body(ID, &CeleryState::Success(json!({"n": 1})), now)).unwrap();
+        let ok: Value = serde_json::from_slice(&result_body(
+            ID,
+            &CeleryState::Success(json!({"n": 1})),
+            now,
+        ))
+        .unwrap();
         assert_eq!(
             ok,
             json!({"task_id": ID, "status": "SUCCESS", "result": {"n": 1}, "traceback": null,
                    "children": [], "date_done": "2025-01-02T03:04:05.123456+00:00"})
         );
-        let failed: Value = serde_json::from_slice(&result_body(ID, &CeleryState::Failure("boom".into()), now)).unwrap();
+        let failed: Value =
+            serde_json::from_slice(&result_body(ID, &CeleryState::Failure("boom".into()), now))
+                .unwrap();
         assert_eq!(failed["status"], "FAILURE");
         assert_eq!(failed["result"]["exc_type"], "RuntimeError");
         assert_eq!(failed["result"]["exc_message"], json!(["boom"]));
-        let retry: Value = serde_json::from_slice(&result_body(ID, &CeleryState::Retry("later".into()), now)).unwrap();
+        let retry: Value =
+            serde_json::from_slice(&result_body(ID, &CeleryState::Retry("later".into()), now))
+                .unwrap();
         assert_eq!(retry["status"], "RETRY");
         assert_eq!(retry["date_done"], Value::Null);
-        let revoked: Value = serde_json::from_slice(&result_body(ID, &CeleryState::Revoked("expired".into()), now)).unwrap();
+        let revoked: Value = serde_json::from_slice(&result_body(
+            ID,
+            &CeleryState::Revoked("expired".into()),
+            now,
+        ))
+        .unwrap();
         assert_eq!(revoked["result"]["exc_type"], "TaskRevokedError");
     }
 }

@@ -67,7 +67,11 @@ impl QueueConfig {
     /// Defaults overridden by the variables `get` knows (see [`VARIABLES`]).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, QueueError> {
         let mut c = Self::default();
-        let var = |name: &str| get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let var = |name: &str| {
+            get(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
         if let Some(v) = var("AMQP_URL") {
             c.url = v;
         }
@@ -76,7 +80,9 @@ impl QueueConfig {
         }
         if let Some(v) = var("AMQP_PREFETCH") {
             c.prefetch = v.parse().map_err(|_| {
-                QueueError::Config(format!("AMQP_PREFETCH={v:?} is not a number from 1 to 65535"))
+                QueueError::Config(format!(
+                    "AMQP_PREFETCH={v:?} is not a number from 1 to 65535"
+                ))
             })?;
         }
         if let Some(v) = var("AMQP_RETRY_DELAYS") {

@@ -10,7 +10,9 @@ use chrono::Utc;
 use domain::job::{Disposition, JobEnvelope, JobOutcome, disposition};
 use futures::StreamExt;
 use futures::stream::{BoxStream, select_all};
-use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions};
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions,
+};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, Connection};
 
@@ -22,9 +24,9 @@ use crate::celery::{self, CeleryMessage, CeleryState, ReplyTarget};
 use crate::dispatch::{Step, before_running, run_handler};
 use crate::error::QueueError;
 use crate::handler::{Delivery, JobHandler};
-use crate::publish::{DeadInfo, publish_dead, publish_held, publish_reply, publish_retry};
+use crate::publish::{DeadInfo, Marks, publish_dead, publish_held, publish_reply, publish_retry};
 use crate::reconnect::describe;
-use crate::topology::INTERRUPTED_HEADER;
+use crate::topology::{CELERY_TASK_HEADER, INTERRUPTED_HEADER};
 
 /// Longest wait, at shutdown, for deliveries the broker sent before it saw the cancel.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -44,7 +46,11 @@ pub(crate) async fn consume(
         let Some((generation, conn)) = inner.connector.get_patiently(&shutdown).await else {
             break Ok(());
         };
-        match session(&inner, &conn, &queues, prefetch, &handler, &shutdown, &mut tasks).await {
+        match session(
+            &inner, &conn, &queues, prefetch, &handler, &shutdown, &mut tasks,
+        )
+        .await
+        {
             Ok(()) => break Ok(()),
             Err(e @ (QueueError::TopologyMismatch { .. } | QueueError::UnknownJobType(_))) => {
                 break Err(e);
@@ -140,15 +146,30 @@ async fn session(
     };
     if let Some(e) = broken {
         // Closing returns whatever is still unacknowledged on this channel to its queue.
-        let _ = tokio::time::timeout(Duration::from_secs(2), channel.close(200, "restarting".into())).await;
-        let _ = tokio::time::timeout(Duration::from_secs(2), publisher.close(200, "restarting".into())).await;
+        let _ = tokio::time::timeout(
+            Duration::from_secs(2),
+            channel.close(200, "restarting".into()),
+        )
+        .await;
+        let _ = tokio::time::timeout(
+            Duration::from_secs(2),
+            publisher.close(200, "restarting".into()),
+        )
+        .await;
         return Err(e);
     }
 
     // Warm shutdown: stop deliveries, run what was already delivered, ack, then close.
-    tracing::info!(?queues, running = tasks.len(), "stopping: finishing jobs in flight");
+    tracing::info!(
+        ?queues,
+        running = tasks.len(),
+        "stopping: finishing jobs in flight"
+    );
     for tag in tags {
-        if let Err(e) = channel.basic_cancel(tag, BasicCancelOptions::default()).await {
+        if let Err(e) = channel
+            .basic_cancel(tag, BasicCancelOptions::default())
+            .await
+        {
             tracing::debug!("basic.cancel: {e}");
         }
     }
@@ -239,8 +260,9 @@ impl Ctx<'_> {
                 .map(|(job, task)| (job, Some(task)))
                 .map_err(|e| (e.reason, e.task_id, e.reply))
         } else {
+            let task = headers.and_then(|h| celery::header_str(h, CELERY_TASK_HEADER));
             JobEnvelope::from_json(&d.data)
-                .map(|job| (job, None))
+                .map(|job| (job, task))
                 .map_err(|e| (format!("undecodable job: {e}"), None, self.property_reply()))
         };
         let (job, celery_task) = match decoded {
@@ -254,7 +276,8 @@ impl Ctx<'_> {
                     job_type: None,
                 };
                 self.dead(&info).await?;
-                self.reply(reply.as_ref(), &CeleryState::Failure(reason)).await;
+                self.reply(reply.as_ref(), &CeleryState::Failure(reason))
+                    .await;
                 return Ok(());
             }
         };
@@ -268,7 +291,8 @@ impl Ctx<'_> {
                 self.queue
             );
             self.dead(&self.dead_info(&job, reason.clone())).await?;
-            self.reply(reply.as_ref(), &CeleryState::Failure(reason)).await;
+            self.reply(reply.as_ref(), &CeleryState::Failure(reason))
+                .await;
             return Ok(());
         }
 
@@ -279,19 +303,34 @@ impl Ctx<'_> {
             Step::Expired(reason) => {
                 tracing::info!(job_id = job.job_id, "dead-lettering expired job");
                 self.dead(&self.dead_info(&job, reason.clone())).await?;
-                self.reply(reply.as_ref(), &CeleryState::Revoked(reason)).await;
+                self.reply(reply.as_ref(), &CeleryState::Revoked(reason))
+                    .await;
                 Ok(())
             }
-            Step::Interrupted(outcome) => self.settle(&job, outcome, true).await,
+            Step::Interrupted(outcome) => {
+                let marks = Marks {
+                    interrupted: true,
+                    celery_task,
+                };
+                self.settle(&job, outcome, &marks).await
+            }
             Step::Hold(wait) => {
-                tracing::debug!(job_id = job.job_id, wait_ms = wait.as_millis(), "holding job back");
-                publish_held(self.publisher, &self.inner.topo, &job, wait, interrupted_before).await
+                tracing::debug!(
+                    job_id = job.job_id,
+                    wait_ms = wait.as_millis(),
+                    "holding job back"
+                );
+                let marks = Marks {
+                    interrupted: interrupted_before,
+                    celery_task,
+                };
+                publish_held(self.publisher, &self.inner.topo, &job, wait, &marks).await
             }
             Step::Run => {
                 let delivery = Delivery {
                     queue: self.queue.to_string(),
                     redelivered: interrupted_before,
-                    celery_task,
+                    celery_task: celery_task.clone(),
                 };
                 let started = std::time::Instant::now();
                 let outcome = run_handler(handler, job.clone(), delivery).await;
@@ -301,7 +340,11 @@ impl Ctx<'_> {
                     ms = started.elapsed().as_millis(),
                     "job ran"
                 );
-                self.settle(&job, outcome, false).await
+                let marks = Marks {
+                    interrupted: false,
+                    celery_task,
+                };
+                self.settle(&job, outcome, &marks).await
             }
         }
     }
@@ -311,7 +354,7 @@ impl Ctx<'_> {
         &self,
         job: &JobEnvelope,
         outcome: JobOutcome,
-        interrupted: bool,
+        marks: &Marks,
     ) -> Result<(), QueueError> {
         let cfg = &self.inner.config;
         let reply = ReplyTarget::of(job);
@@ -321,7 +364,8 @@ impl Ctx<'_> {
                     JobOutcome::Done { summary } => summary,
                     _ => serde_json::Value::Null,
                 };
-                self.reply(reply.as_ref(), &CeleryState::Success(summary)).await;
+                self.reply(reply.as_ref(), &CeleryState::Success(summary))
+                    .await;
             }
             Disposition::Retry {
                 tier,
@@ -340,13 +384,15 @@ impl Ctx<'_> {
                     "retrying job: {reason}"
                 );
                 let next = job.next_attempt(next_attempt);
-                publish_retry(self.publisher, &self.inner.topo, &next, tier, interrupted).await?;
-                self.reply(reply.as_ref(), &CeleryState::Retry(reason)).await;
+                publish_retry(self.publisher, &self.inner.topo, &next, tier, marks).await?;
+                self.reply(reply.as_ref(), &CeleryState::Retry(reason))
+                    .await;
             }
             Disposition::DeadLetter { reason } => {
                 tracing::warn!(job_id = job.job_id, job_type = %job.job_type, "dead-lettering job: {reason}");
                 self.dead(&self.dead_info(job, reason.clone())).await?;
-                self.reply(reply.as_ref(), &CeleryState::Failure(reason)).await;
+                self.reply(reply.as_ref(), &CeleryState::Failure(reason))
+                    .await;
             }
         }
         Ok(())
@@ -379,7 +425,10 @@ impl Ctx<'_> {
         let Some(target) = target else { return };
         let body = celery::result_body(&target.correlation_id, state, Utc::now());
         if let Err(e) = publish_reply(self.publisher, target, &body).await {
-            tracing::warn!(reply_to = target.reply_to, "could not publish the job's result: {e}");
+            tracing::warn!(
+                reply_to = target.reply_to,
+                "could not publish the job's result: {e}"
+            );
         }
     }
 

@@ -124,7 +124,9 @@ mod tests {
         ));
         j.expires = Some(now - chrono::Duration::seconds(1));
         j.not_before = None;
-        assert!(matches!(before_running(&j, true, now), Step::Expired(r) if r.contains("expired at")));
+        assert!(
+            matches!(before_running(&j, true, now), Step::Expired(r) if r.contains("expired at"))
+        );
         // Almost due: run now.
         let mut k = job(now);
         k.not_before = Some(now + chrono::Duration::milliseconds(100));
@@ -133,13 +135,23 @@ mod tests {
 
     #[test]
     fn holds_use_the_eta_queue_below_the_shortest_tier_and_hop_tiers_above() {
-        let tiers = RetryTiers::new(vec![Duration::from_secs(10), Duration::from_secs(60)]).unwrap();
+        let tiers =
+            RetryTiers::new(vec![Duration::from_secs(10), Duration::from_secs(60)]).unwrap();
         assert_eq!(
             hold_route(Duration::from_secs(3), &tiers),
             HoldRoute::Eta(Duration::from_secs(3))
         );
-        assert_eq!(hold_route(Duration::from_secs(10), &tiers), HoldRoute::Tier(0));
-        assert_eq!(hold_route(Duration::from_secs(59), &tiers), HoldRoute::Tier(0));
-        assert_eq!(hold_route(Duration::from_secs(600), &tiers), HoldRoute::Tier(1));
+        assert_eq!(
+            hold_route(Duration::from_secs(10), &tiers),
+            HoldRoute::Tier(0)
+        );
+        assert_eq!(
+            hold_route(Duration::from_secs(59), &tiers),
+            HoldRoute::Tier(0)
+        );
+        assert_eq!(
+            hold_route(Duration::from_secs(600), &tiers),
+            HoldRoute::Tier(1)
+        );
     }
 }

@@ -17,7 +17,9 @@ pub enum QueueError {
         source: lapin::Error,
     },
     /// A queue or exchange exists with other arguments than ours.
-    #[error("{what} exists with different settings ({detail}); delete it or use another AMQP_PREFIX")]
+    #[error(
+        "{what} exists with different settings ({detail}); delete it or use another AMQP_PREFIX"
+    )]
     TopologyMismatch { what: String, detail: String },
     #[error("the broker refused the message (publisher nack) on {0}")]
     Nacked(String),

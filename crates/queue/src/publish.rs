@@ -14,9 +14,9 @@ use crate::celery::ReplyTarget;
 use crate::dispatch::{HoldRoute, hold_route};
 use crate::error::QueueError;
 use crate::topology::{
-    DEAD_AT_HEADER, DEAD_ATTEMPTS_HEADER, DEAD_JOB_ID_HEADER, DEAD_JOB_TYPE_HEADER,
-    DEAD_REASON_HEADER, DEAD_ROUTING_KEY_HEADER, DELAY_HEADER, ETA_ROUTE, INTERRUPTED_HEADER,
-    Topology,
+    CELERY_TASK_HEADER, DEAD_AT_HEADER, DEAD_ATTEMPTS_HEADER, DEAD_JOB_ID_HEADER,
+    DEAD_JOB_TYPE_HEADER, DEAD_REASON_HEADER, DEAD_ROUTING_KEY_HEADER, DELAY_HEADER, ETA_ROUTE,
+    INTERRUPTED_HEADER, Topology,
 };
 
 pub(crate) const JSON: &str = "application/json";
@@ -77,6 +77,29 @@ fn job_properties(job: &JobEnvelope, headers: FieldTable) -> BasicProperties {
     props
 }
 
+/// What a job carries from one try to the next besides its envelope.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Marks {
+    /// The previous try was interrupted.
+    pub interrupted: bool,
+    /// It came in as this Celery task.
+    pub celery_task: Option<String>,
+}
+
+impl Marks {
+    fn apply(&self, headers: &mut FieldTable) {
+        if self.interrupted {
+            headers.insert(INTERRUPTED_HEADER.into(), AMQPValue::Boolean(true));
+        }
+        if let Some(task) = &self.celery_task {
+            headers.insert(
+                CELERY_TASK_HEADER.into(),
+                AMQPValue::LongString(task.as_str().into()),
+            );
+        }
+    }
+}
+
 /// A job to its family's queue, or held back through the delay exchange if not due yet.
 pub(crate) async fn publish_job(
     channel: &Channel,
@@ -87,7 +110,7 @@ pub(crate) async fn publish_job(
     let queue = topo.queue_for(&job.job_type)?;
     match job.wait_before_running(now) {
         Some(wait) if wait > crate::dispatch::DUE_MARGIN => {
-            publish_held(channel, topo, job, wait, false).await
+            publish_held(channel, topo, job, wait, &Marks::default()).await
         }
         _ => {
             confirmed(
@@ -109,17 +132,15 @@ pub(crate) async fn publish_held(
     topo: &Topology,
     job: &JobEnvelope,
     wait: Duration,
-    interrupted: bool,
+    marks: &Marks,
 ) -> Result<(), QueueError> {
     match hold_route(wait, topo.tiers()) {
-        HoldRoute::Tier(tier) => publish_retry(channel, topo, job, tier, interrupted).await,
+        HoldRoute::Tier(tier) => publish_retry(channel, topo, job, tier, marks).await,
         HoldRoute::Eta(wait) => {
             let queue = topo.queue_for(&job.job_type)?;
             let mut headers = FieldTable::default();
             headers.insert(DELAY_HEADER.into(), AMQPValue::LongString(ETA_ROUTE.into()));
-            if interrupted {
-                headers.insert(INTERRUPTED_HEADER.into(), AMQPValue::Boolean(true));
-            }
+            marks.apply(&mut headers);
             let ms = wait.as_millis().max(1).to_string();
             let props = job_properties(job, headers).with_expiration(ms.into());
             confirmed(
@@ -142,7 +163,7 @@ pub(crate) async fn publish_retry(
     topo: &Topology,
     job: &JobEnvelope,
     tier: usize,
-    interrupted: bool,
+    marks: &Marks,
 ) -> Result<(), QueueError> {
     let queue = topo.queue_for(&job.job_type)?;
     let mut headers = FieldTable::default();
@@ -150,9 +171,7 @@ pub(crate) async fn publish_retry(
         DELAY_HEADER.into(),
         AMQPValue::LongString(topo.tier_label(tier).into()),
     );
-    if interrupted {
-        headers.insert(INTERRUPTED_HEADER.into(), AMQPValue::Boolean(true));
-    }
+    marks.apply(&mut headers);
     confirmed(
         channel,
         &topo.delay_exchange(),

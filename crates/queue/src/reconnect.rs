@@ -144,7 +144,8 @@ impl Connector {
     /// Close the connection (end of the process).
     pub(crate) async fn close(&self) {
         if let Some((_, conn)) = self.current.lock().await.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(5), conn.close(200, "bye".into())).await;
+            let _ =
+                tokio::time::timeout(Duration::from_secs(5), conn.close(200, "bye".into())).await;
         }
         self.lock().status = BrokerStatus::NotConnected;
     }

@@ -11,7 +11,10 @@ use serde::Serialize;
 pub enum BrokerStatus {
     /// Nothing has needed the broker yet.
     NotConnected,
-    Connected { url: String, since: DateTime<Utc> },
+    Connected {
+        url: String,
+        since: DateTime<Utc>,
+    },
     /// Connecting failed (or the connection was lost) and it is being retried.
     Unreachable {
         url: String,

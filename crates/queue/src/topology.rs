@@ -5,21 +5,25 @@
 //! ```text
 //!  publish ──► <prefix> (direct) ──rk=<prefix>.<family>──► <prefix>.<family>   (one per job type)
 //!                       └─────────rk=<prefix>.dead──────► <prefix>.dead      (dead letters)
-//!  retry / eta ──► <prefix>.delay (headers, x-integramon-delay=<label>)
+//!  retry / eta ──► <prefix>.delay (headers, integramon-delay=<label>)
 //!          ├──► <prefix>.retry.<label>  (x-message-ttl=<label>)  ─┐ expire: dead-lettered to
 //!          └──► <prefix>.delay          (per-message expiration) ─┘ <prefix>, original rk
 //! ```
 
 use domain::job::{JobType, RetryTiers};
-use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions, ExchangeDeleteOptions};
+use lapin::options::{
+    ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
+    QueueDeleteOptions,
+};
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{Channel, ExchangeKind};
 
 use crate::config::duration_label;
 use crate::error::QueueError;
 
-/// Header the delay exchange routes on: a tier label (`10s`) or [`ETA_ROUTE`].
-pub const DELAY_HEADER: &str = "x-integramon-delay";
+/// Header the delay exchange routes on: a tier label (`10s`) or [`ETA_ROUTE`]. Not `x-…`:
+/// headers exchanges ignore `x-` headers when matching.
+pub const DELAY_HEADER: &str = "integramon-delay";
 /// [`DELAY_HEADER`] value of the per-message-expiration queue.
 pub const ETA_ROUTE: &str = "eta";
 /// Headers every dead letter carries.
@@ -32,6 +36,8 @@ pub const DEAD_JOB_TYPE_HEADER: &str = "x-integramon-job-type";
 /// Set on the retry of a job whose previous try was interrupted (the worker died or lost its
 /// connection before acknowledging).
 pub const INTERRUPTED_HEADER: &str = "x-integramon-interrupted";
+/// Set on the retry or hold of a job that came in as a Celery task: the task name.
+pub const CELERY_TASK_HEADER: &str = "x-integramon-celery-task";
 
 /// Every name of one installation, derived from the prefix and the retry tiers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,7 +130,13 @@ impl Topology {
                 FieldTable::default(),
             )
             .await
-            .map_err(|e| mismatch(format!("exchange {}", self.exchange()), e, "exchange.declare"))?;
+            .map_err(|e| {
+                mismatch(
+                    format!("exchange {}", self.exchange()),
+                    e,
+                    "exchange.declare",
+                )
+            })?;
         channel
             .exchange_declare(
                 self.delay_exchange().into(),
@@ -145,7 +157,14 @@ impl Topology {
         // with exactly these settings, so both sides agree.
         for queue in self.family_queues().into_iter().chain([self.dead_queue()]) {
             declare_queue(channel, &queue, FieldTable::default()).await?;
-            bind(channel, &queue, &self.exchange(), &queue, FieldTable::default()).await?;
+            bind(
+                channel,
+                &queue,
+                &self.exchange(),
+                &queue,
+                FieldTable::default(),
+            )
+            .await?;
         }
 
         for (i, delay) in self.tiers.delays().iter().enumerate() {
@@ -166,7 +185,14 @@ impl Topology {
 
         let eta = self.eta_queue();
         declare_queue(channel, &eta, self.dead_letter_back()).await?;
-        bind(channel, &eta, &self.delay_exchange(), "", route_on(ETA_ROUTE)).await?;
+        bind(
+            channel,
+            &eta,
+            &self.delay_exchange(),
+            "",
+            route_on(ETA_ROUTE),
+        )
+        .await?;
         Ok(())
     }
 
@@ -254,7 +280,8 @@ mod tests {
 
     #[test]
     fn names_follow_the_prefix_and_tiers() {
-        let tiers = RetryTiers::new(vec![Duration::from_secs(10), Duration::from_secs(60)]).unwrap();
+        let tiers =
+            RetryTiers::new(vec![Duration::from_secs(10), Duration::from_secs(60)]).unwrap();
         let t = Topology::new("integramon", &tiers);
         assert_eq!(t.exchange(), "integramon");
         assert_eq!(t.delay_exchange(), "integramon.delay");

@@ -141,14 +141,41 @@ impl Db {
 
     /// One round trip, bounded by `DB_CONNECT_TIMEOUT`: what readiness checks call.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        let timeout = self.settings.connect_timeout;
-        match tokio::time::timeout(timeout, self.conn.execute_unprepared("SELECT 1")).await {
+        self.ping_within(self.settings.connect_timeout).await
+    }
+
+    async fn ping_within(&self, limit: Duration) -> Result<(), StoreError> {
+        let pooled = tokio::time::timeout(limit, self.conn.execute_unprepared("SELECT 1")).await;
+        match pooled {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(StoreError::Unreachable(e.to_string())),
-            Err(_) => Err(StoreError::Unreachable(format!(
-                "no answer within {}s (DB_CONNECT_TIMEOUT)",
-                timeout.as_secs()
-            ))),
+            Ok(Err(e)) if self.settings.backend == Backend::Sqlite => {
+                Err(StoreError::Unreachable(e.to_string()))
+            }
+            _ => Err(StoreError::Unreachable(self.diagnose(limit).await)),
+        }
+    }
+
+    /// The pool retries refused connections until its own time-out and then reports only that
+    /// it timed out; one direct connection attempt names the real cause (refused, DNS, TLS,
+    /// authentication).
+    async fn diagnose(&self, limit: Duration) -> String {
+        use sqlx::Connection;
+        let opts = match postgres_options(&self.settings) {
+            Ok(o) => o,
+            Err(e) => return e.to_string(),
+        };
+        match tokio::time::timeout(limit, sqlx::PgConnection::connect_with(&opts)).await {
+            Ok(Ok(conn)) => {
+                let _ = conn.close().await;
+                format!(
+                    "the server accepts connections but the pool got none within {}s \
+                     (all {} in use? raise DB_POOL_MAX)",
+                    limit.as_secs(),
+                    self.settings.pool.max
+                )
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no answer within {}s", limit.as_secs()),
         }
     }
 
@@ -159,16 +186,30 @@ impl Db {
         mut on_wait: impl FnMut(&StoreError, Duration),
     ) -> Result<(), StoreError> {
         let started = tokio::time::Instant::now();
+        let limit = self.settings.wait_timeout;
         let mut delay = Duration::from_millis(250);
         loop {
-            match self.ping().await {
+            let remaining = limit.saturating_sub(started.elapsed());
+            let attempt = self
+                .ping_within(
+                    self.settings
+                        .connect_timeout
+                        .min(remaining)
+                        .max(Duration::from_millis(200)),
+                )
+                .await;
+            match attempt {
                 Ok(()) => return Ok(()),
                 Err(e) => {
                     let waited = started.elapsed();
-                    if waited >= self.settings.wait_timeout {
+                    if waited + delay >= limit {
                         return Err(StoreError::WaitTimedOut {
                             waited_secs: waited.as_secs(),
-                            last_error: e.to_string(),
+                            limit_secs: limit.as_secs(),
+                            last_error: match e {
+                                StoreError::Unreachable(m) => m,
+                                other => other.to_string(),
+                            },
                         });
                     }
                     on_wait(&e, waited);

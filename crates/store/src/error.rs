@@ -13,9 +13,13 @@ pub enum StoreError {
     ChannelBindingUnsupported,
     #[error("database unreachable: {0}")]
     Unreachable(String),
-    #[error("database did not answer within {waited_secs}s (DB_WAIT_TIMEOUT): {last_error}")]
+    #[error(
+        "gave up waiting for the database after {waited_secs}s \
+         (DB_WAIT_TIMEOUT={limit_secs}s): {last_error}"
+    )]
     WaitTimedOut {
         waited_secs: u64,
+        limit_secs: u64,
         last_error: String,
     },
     #[error("database error: {0}")]

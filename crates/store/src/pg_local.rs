@@ -161,11 +161,14 @@ impl LocalCluster {
             done.push(format!("created cluster in {}", self.data_dir.display()));
         }
         if !self.is_running().await? {
+            // pg_ctl hands -o to the shell: every value is quoted, so a DATA_DIR with spaces
+            // or a listen list like "127.0.0.1, ::1" works.
+            let quote = |v: &str| format!("'{}'", v.replace('\'', r"'\''"));
             let opts = format!(
                 "-p {} -k {} -c listen_addresses={}",
                 settings.port,
-                path(&self.socket_dir),
-                self.listen_addresses
+                quote(&path(&self.socket_dir)),
+                quote(&self.listen_addresses)
             );
             self.run_ok(
                 "pg_ctl",

@@ -5,8 +5,11 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo="$(cd "$here/../../../.." && pwd)"
+repo="$(cd "$here/../../../.." && pwd -P)"
 venv="${1:-${CELERY_VENV:-$repo/target/celery-venv}}"
+# One physical path for every step below (a path through a symlink and `..` would otherwise
+# mean different directories to the shell and to Python).
+venv="$(realpath -m "$venv")"
 python="${PYTHON:-python3}"
 
 if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import celery, sys; sys.exit(0 if celery.VERSION[0] == 5 else 1)' 2>/dev/null; then

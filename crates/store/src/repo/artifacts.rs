@@ -14,9 +14,7 @@ use domain::artifact::{
     ArtifactVersion, DesignArtifact, DesignArtifactKind, Package, RuntimeArtifact, RuntimeStatus,
 };
 use domain::keystore::KeystoreEntry;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Value,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Value};
 
 use super::{Bulk, Sql, clean, delete_in, get, opt, text};
 use crate::connect::Db;
@@ -404,9 +402,7 @@ pub async fn record_artifact_version(
             .bind(v.content_size)
             .bind(at);
     })
-    .push(
-        " ON CONFLICT (tenant_id, artifact_type, artifact_id, version, content_hash) DO NOTHING",
-    );
+    .push(" ON CONFLICT (tenant_id, artifact_type, artifact_id, version, content_hash) DO NOTHING");
     let new_content = txn.execute_raw(sql.statement()).await?.rows_affected() == 1;
 
     let mut sql = Sql::new(backend);

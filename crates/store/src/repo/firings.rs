@@ -30,7 +30,11 @@ pub async fn try_fire(
                 .bind(clean(job_id));
         })
         .push(" ON CONFLICT (tenant_id, job_type, slot_key) DO NOTHING");
-    let n = db.conn().execute_raw(sql.statement()).await?.rows_affected();
+    let n = db
+        .conn()
+        .execute_raw(sql.statement())
+        .await?
+        .rows_affected();
     Ok(n == 1)
 }
 
@@ -58,6 +62,11 @@ pub async fn fired_job(
 /// many were removed.
 pub async fn prune(db: &Db, before: DateTime<Utc>) -> Result<u64, StoreError> {
     let mut sql = Sql::new(db.db_backend());
-    sql.push("DELETE FROM job_firings WHERE fired_at < ").bind(before);
-    Ok(db.conn().execute_raw(sql.statement()).await?.rows_affected())
+    sql.push("DELETE FROM job_firings WHERE fired_at < ")
+        .bind(before);
+    Ok(db
+        .conn()
+        .execute_raw(sql.statement())
+        .await?
+        .rows_affected())
 }

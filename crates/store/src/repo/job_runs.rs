@@ -6,7 +6,9 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 
 use super::{Sql, clean};
 use crate::connect::Db;
@@ -152,7 +154,11 @@ async fn insert_run<C: ConnectionTrait>(
 
 /// Record a job as published. Repeating it (a re-publish of the same job id) changes nothing.
 /// Returns whether the row was new.
-pub async fn record_queued(db: &Db, run: &NewJobRun, at: DateTime<Utc>) -> Result<bool, StoreError> {
+pub async fn record_queued(
+    db: &Db,
+    run: &NewJobRun,
+    at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
     let n = insert_run(db.conn(), run, JobState::Queued, at, None, "NOTHING").await?;
     Ok(n > 0)
 }
@@ -186,12 +192,20 @@ async fn finish(
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let mut sql = Sql::new(db.db_backend());
-    sql.push("UPDATE job_runs SET state = ").bind(state.as_str());
+    sql.push("UPDATE job_runs SET state = ")
+        .bind(state.as_str());
     for (col, v) in set {
         sql.push(&format!(", {col} = ")).bind(v.clone());
     }
-    sql.push(", finished_at = ").bind(at).push(" WHERE job_id = ").bind(job_id);
-    let n = db.conn().execute_raw(sql.statement()).await?.rows_affected();
+    sql.push(", finished_at = ")
+        .bind(at)
+        .push(" WHERE job_id = ")
+        .bind(job_id);
+    let n = db
+        .conn()
+        .execute_raw(sql.statement())
+        .await?
+        .rows_affected();
     if n == 0 {
         return Err(DbErr::RecordNotFound(format!("job run {job_id}")).into());
     }
@@ -209,15 +223,30 @@ pub async fn mark_succeeded(
         db,
         job_id,
         JobState::Succeeded,
-        &[("counts", counts.to_string().into()), ("error", Option::<String>::None.into())],
+        &[
+            ("counts", counts.to_string().into()),
+            ("error", Option::<String>::None.into()),
+        ],
         at,
     )
     .await
 }
 
 /// The attempt failed and no retry follows from here (the queue may still dead-letter it).
-pub async fn mark_failed(db: &Db, job_id: &str, error: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-    finish(db, job_id, JobState::Failed, &[("error", clean(error).into())], at).await
+pub async fn mark_failed(
+    db: &Db,
+    job_id: &str,
+    error: &str,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    finish(
+        db,
+        job_id,
+        JobState::Failed,
+        &[("error", clean(error).into())],
+        at,
+    )
+    .await
 }
 
 /// The attempt failed and attempt `next_attempt` is scheduled.
@@ -232,15 +261,30 @@ pub async fn mark_retried(
         db,
         job_id,
         JobState::Retried,
-        &[("attempt", next_attempt.into()), ("error", clean(error).into())],
+        &[
+            ("attempt", next_attempt.into()),
+            ("error", clean(error).into()),
+        ],
         at,
     )
     .await
 }
 
 /// The job was dead-lettered: it will not run again.
-pub async fn mark_dead(db: &Db, job_id: &str, reason: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-    finish(db, job_id, JobState::Dead, &[("error", clean(reason).into())], at).await
+pub async fn mark_dead(
+    db: &Db,
+    job_id: &str,
+    reason: &str,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    finish(
+        db,
+        job_id,
+        JobState::Dead,
+        &[("error", clean(reason).into())],
+        at,
+    )
+    .await
 }
 
 /// Mark as failed the runs a crashed worker left behind: `running` since before `older_than`,
@@ -285,13 +329,21 @@ pub async fn reconcile_stale(
             .bind(state.as_str())
             .push(&format!(" AND {since} < "))
             .bind(older_than);
-        total += db.conn().execute_raw(sql.statement()).await?.rows_affected();
+        total += db
+            .conn()
+            .execute_raw(sql.statement())
+            .await?
+            .rows_affected();
     }
     Ok(total)
 }
 
 /// Whether a run of this job type for this tenant is queued or running.
-pub async fn active_run_exists(db: &Db, tenant_id: i64, job_type: &str) -> Result<bool, StoreError> {
+pub async fn active_run_exists(
+    db: &Db,
+    tenant_id: i64,
+    job_type: &str,
+) -> Result<bool, StoreError> {
     let mut sql = Sql::new(db.db_backend());
     sql.push("SELECT 1 AS one FROM job_runs WHERE tenant_id = ")
         .bind(tenant_id)

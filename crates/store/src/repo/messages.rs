@@ -146,7 +146,10 @@ fn status_text(s: &MessageStatus) -> Option<&str> {
 }
 
 fn status_from(s: Option<String>) -> MessageStatus {
-    s.map_or_else(|| MessageStatus::Other(String::new()), |s| MessageStatus::parse(&s))
+    s.map_or_else(
+        || MessageStatus::Other(String::new()),
+        |s| MessageStatus::parse(&s),
+    )
 }
 
 /// The `INSERT … ON CONFLICT … RETURNING` head and tail for a page.
@@ -278,7 +281,14 @@ pub async fn upsert_messages_in<C: ConnectionTrait>(
         let (id, change) = match (written.get(*guid), prev) {
             (Some(&(id, inserted)), _) => {
                 let inserted = inserted.unwrap_or(prev.is_none());
-                (id, if inserted { Change::Inserted } else { Change::Updated })
+                (
+                    id,
+                    if inserted {
+                        Change::Inserted
+                    } else {
+                        Change::Updated
+                    },
+                )
             }
             (None, Some(p)) => (p.id, Change::Unchanged),
             (None, None) => match late.get(*guid) {
@@ -294,7 +304,8 @@ pub async fn upsert_messages_in<C: ConnectionTrait>(
         match change {
             Change::Inserted => {
                 out.inserted += 1;
-                out.needs_details.push((id, m.guid.clone(), m.status.clone()));
+                out.needs_details
+                    .push((id, m.guid.clone(), m.status.clone()));
                 if let Some(c) = &m.correlation_id {
                     correlations.entry(clean(c)).or_default().add(m, 1);
                 }
@@ -303,7 +314,8 @@ pub async fn upsert_messages_in<C: ConnectionTrait>(
                 out.updated += 1;
                 let fetched_for = prev.and_then(|p| p.details_status.as_deref());
                 if m.status.wants_details() && fetched_for != status_text(&m.status) {
-                    out.needs_details.push((id, m.guid.clone(), m.status.clone()));
+                    out.needs_details
+                        .push((id, m.guid.clone(), m.status.clone()));
                 }
                 let old = prev.and_then(|p| p.correlation_id.clone());
                 let new = m.correlation_id.as_deref().map(clean);
@@ -470,7 +482,10 @@ pub async fn replace_headers_bulk_in<C: ConnectionTrait>(
             tenant_of.insert(get(&row, "id")?, get(&row, "tenant_id")?);
         }
     }
-    let known: Vec<i64> = ids.into_iter().filter(|id| tenant_of.contains_key(id)).collect();
+    let known: Vec<i64> = ids
+        .into_iter()
+        .filter(|id| tenant_of.contains_key(id))
+        .collect();
     delete_in(conn, "custom_header_properties", "message_id", &known).await?;
     let rows: Vec<(i64, i64, &CustomHeader)> = known
         .iter()
@@ -499,9 +514,7 @@ async fn insert_headers<C: ConnectionTrait>(
     };
     for stmt in bulk.statements(conn.get_database_backend(), rows, |t, (mid, tid, h), _| {
         let value = h.value.as_deref().map(clean);
-        let prefix = value
-            .as_deref()
-            .map(custom_header_properties::value_prefix);
+        let prefix = value.as_deref().map(custom_header_properties::value_prefix);
         t.bind(*mid)
             .bind(*tid)
             .bind(clean(&h.name))
@@ -605,7 +618,13 @@ async fn replace_message_headers<C: ConnectionTrait>(
     if stored == wanted {
         return Ok(());
     }
-    delete_in(conn, "custom_header_properties", "message_id", &[message_id]).await?;
+    delete_in(
+        conn,
+        "custom_header_properties",
+        "message_id",
+        &[message_id],
+    )
+    .await?;
     let rows: Vec<(i64, i64, &CustomHeader)> =
         headers.iter().map(|h| (message_id, tenant_id, h)).collect();
     insert_headers(conn, &rows).await
@@ -956,7 +975,10 @@ fn stored_message(r: message_logs::Model) -> StoredMessage {
 /// were last fetched for. `None` when the message does not exist.
 pub async fn get_details(db: &Db, message_id: i64) -> Result<Option<MessageDetails>, StoreError> {
     let conn = db.conn();
-    let Some(msg) = message_logs::Entity::find_by_id(message_id).one(conn).await? else {
+    let Some(msg) = message_logs::Entity::find_by_id(message_id)
+        .one(conn)
+        .await?
+    else {
         return Ok(None);
     };
     let headers = custom_header_properties::Entity::find()
@@ -985,9 +1007,8 @@ pub async fn get_details(db: &Db, message_id: i64) -> Result<Option<MessageDetai
     let mut steps_of: HashMap<i64, Vec<RunStep>> = HashMap::new();
     for s in step_rows {
         let properties = match s.properties.as_deref() {
-            Some(json) => serde_json::from_str(json).map_err(|e| {
-                DbErr::Json(format!("message_run_steps {} properties: {e}", s.id))
-            })?,
+            Some(json) => serde_json::from_str(json)
+                .map_err(|e| DbErr::Json(format!("message_run_steps {} properties: {e}", s.id)))?,
             None => BTreeMap::new(),
         };
         steps_of.entry(s.run_pk).or_default().push(RunStep {

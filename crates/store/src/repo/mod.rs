@@ -21,7 +21,8 @@ pub mod tenants;
 use std::fmt::Write as _;
 
 use sea_orm::{
-    ConnectionTrait, DbBackend, DbErr, QueryResult, Statement, TryGetable, Value, sea_query::Nullable,
+    ConnectionTrait, DbBackend, DbErr, QueryResult, Statement, TryGetable, Value,
+    sea_query::Nullable,
 };
 
 use crate::error::StoreError;
@@ -101,7 +102,10 @@ impl Sql {
     }
 
     /// `(v1, v2, …)`, for `IN` lists.
-    pub(crate) fn bind_list<V: Into<Value>>(&mut self, items: impl IntoIterator<Item = V>) -> &mut Self {
+    pub(crate) fn bind_list<V: Into<Value>>(
+        &mut self,
+        items: impl IntoIterator<Item = V>,
+    ) -> &mut Self {
         self.text.push('(');
         for (i, v) in items.into_iter().enumerate() {
             if i > 0 {
@@ -179,11 +183,13 @@ impl Bulk<'_> {
         rows: &[T],
         mut write: impl FnMut(&mut Tuple<'_>, &T, &[String]),
     ) -> Vec<Statement> {
-        let per_statement = ((max_params(backend) - self.shared.len()) / self.per_row.max(1)).max(1);
+        let per_statement =
+            ((max_params(backend) - self.shared.len()) / self.per_row.max(1)).max(1);
         rows.chunks(per_statement)
             .map(|chunk| {
                 let mut sql = Sql::new(backend);
-                let shared: Vec<String> = self.shared.iter().map(|v| sql.value(v.clone())).collect();
+                let shared: Vec<String> =
+                    self.shared.iter().map(|v| sql.value(v.clone())).collect();
                 sql.push(self.head);
                 sql.push(" VALUES ");
                 for (i, row) in chunk.iter().enumerate() {
@@ -271,11 +277,21 @@ mod tests {
             let first = &stmts[0].sql;
             match backend {
                 DbBackend::Postgres => {
-                    assert!(first.starts_with("INSERT INTO t (a, b, c) VALUES ($1, $2, $3), ($1, $4, $5)"), "{first}");
+                    assert!(
+                        first.starts_with(
+                            "INSERT INTO t (a, b, c) VALUES ($1, $2, $3), ($1, $4, $5)"
+                        ),
+                        "{first}"
+                    );
                     assert_eq!(stmts.len(), 2);
                 }
                 _ => {
-                    assert!(first.starts_with("INSERT INTO t (a, b, c) VALUES (?1, ?2, ?3), (?1, ?4, ?5)"), "{first}");
+                    assert!(
+                        first.starts_with(
+                            "INSERT INTO t (a, b, c) VALUES (?1, ?2, ?3), (?1, ?4, ?5)"
+                        ),
+                        "{first}"
+                    );
                     assert_eq!(stmts.len(), 3);
                 }
             }

@@ -132,7 +132,15 @@ pub async fn pending_attachments(
     strategy: PayloadStrategy,
     limit: u64,
 ) -> Result<Vec<PendingDownload>, StoreError> {
-    pending(db, "attachments", "attachment_id", tenant_id, strategy, limit).await
+    pending(
+        db,
+        "attachments",
+        "attachment_id",
+        tenant_id,
+        strategy,
+        limit,
+    )
+    .await
 }
 
 async fn skip_unwanted(
@@ -157,7 +165,11 @@ async fn skip_unwanted(
         }
     }
     sql.push(")");
-    Ok(db.conn().execute_raw(sql.statement()).await?.rows_affected())
+    Ok(db
+        .conn()
+        .execute_raw(sql.statement())
+        .await?
+        .rows_affected())
 }
 
 /// Mark `skipped` the pending payloads `strategy` does not want, so the pending scan stays

@@ -165,10 +165,7 @@ pub async fn list(db: &Db) -> Result<Vec<Tenant>, StoreError> {
         .order_by_asc(tenants::Column::Name)
         .all(db.conn())
         .await?;
-    Ok(rows
-        .into_iter()
-        .map(to_tenant)
-        .collect::<Result<_, _>>()?)
+    Ok(rows.into_iter().map(to_tenant).collect::<Result<_, _>>()?)
 }
 
 /// The tenants whose collection is enabled, by name: what the controller schedules.
@@ -178,10 +175,7 @@ pub async fn list_enabled(db: &Db) -> Result<Vec<Tenant>, StoreError> {
         .order_by_asc(tenants::Column::Name)
         .all(db.conn())
         .await?;
-    Ok(rows
-        .into_iter()
-        .map(to_tenant)
-        .collect::<Result<_, _>>()?)
+    Ok(rows.into_iter().map(to_tenant).collect::<Result<_, _>>()?)
 }
 
 /// Replace a tenant's settings. `sealed_secret: None` keeps the stored secret (secrets are
@@ -233,7 +227,11 @@ pub async fn set_status(
         .bind(at)
         .push(" WHERE id = ")
         .bind(id);
-    let n = db.conn().execute_raw(sql.statement()).await?.rows_affected();
+    let n = db
+        .conn()
+        .execute_raw(sql.statement())
+        .await?
+        .rows_affected();
     if n == 0 {
         return Err(DbErr::RecordNotFound(format!("tenant {id}")).into());
     }
