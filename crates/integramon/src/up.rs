@@ -16,9 +16,13 @@ pub async fn run(settings: Settings, listen: SocketAddr) -> anyhow::Result<()> {
     let health = Health::new("integramon", db.clone());
     let endpoint = runtime::health::serve(listen, health.clone(), |_| {})
         .with_context(|| format!("cannot listen on {listen}"))?;
+    let queue_config = runtime::daemon::queue_config(&settings).map_err(anyhow::Error::msg)?;
+    let queue: std::sync::Arc<dyn queue::JobQueue> =
+        std::sync::Arc::new(queue::InProcessQueue::new(queue_config)?);
     let ctx = Context {
         settings,
         db: db.clone(),
+        queue,
         health: health.clone(),
         shutdown: shutdown.clone(),
     };

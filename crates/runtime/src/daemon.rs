@@ -8,7 +8,10 @@ use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use clap::{Parser, Subcommand};
+use queue::{AmqpQueue, JobQueue, QueueConfig};
 use store::Db;
 
 use crate::health::{self, Health};
@@ -31,8 +34,15 @@ pub struct Spec {
 pub struct Context {
     pub settings: Settings,
     pub db: Db,
+    /// RabbitMQ in the multi-process mode, the in-process queue in the all-in-one mode.
+    pub queue: Arc<dyn JobQueue>,
     pub health: Health,
     pub shutdown: Shutdown,
+}
+
+/// The queue settings (`AMQP_*`) as the layered settings give them.
+pub fn queue_config(settings: &Settings) -> Result<QueueConfig, String> {
+    QueueConfig::from_lookup(|k| settings.raw(k)).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Parser)]
@@ -104,6 +114,10 @@ where
         Ok(a) => a,
         Err(e) => return fail(e),
     };
+    let queue_config = match queue_config(&settings) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
     if let Some(Command::Healthcheck) = cli.command {
         return match probe_ready(listen) {
             Ok(()) => ExitCode::SUCCESS,
@@ -132,12 +146,16 @@ where
         let shutdown = Shutdown::new();
         shutdown::on_signals(shutdown.clone());
         let health = Health::new(spec.component, db.clone());
+        // No I/O here: the broker is connected on first use and reconnected after losses.
+        let queue: Arc<dyn JobQueue> = Arc::new(AmqpQueue::new(queue_config)?);
+        health.add_check("broker", queue::readiness_check(queue.clone()));
         let endpoint = health::serve(listen, health.clone(), |_| {})
             .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
         tracing::info!(component = spec.component, listen = %endpoint.addr, "serving /healthz, /readyz and /metrics");
         let ctx = Context {
             settings,
             db: db.clone(),
+            queue,
             health: health.clone(),
             shutdown: shutdown.clone(),
         };

@@ -34,6 +34,8 @@ pub enum SettingsError {
     },
     #[error("cannot read {path}: {reason}")]
     Unreadable { path: String, reason: String },
+    #[error("{0}")]
+    SecretKey(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,6 +257,63 @@ impl Settings {
             wait_timeout: self.secs("DB_WAIT_TIMEOUT", 60)?,
             pool,
         })
+    }
+
+    /// The key that encrypts tenant secrets at rest: `SECRET_KEY` (32 bytes, base64), else the
+    /// file `SECRET_KEY_FILE` (default `${DATA_DIR}/secret.key`), created with mode 0600 on first
+    /// use. Every process of an installation must see the same key (compose shares `DATA_DIR`).
+    pub fn secret_key(&self) -> Result<domain::secret::SecretKey, SettingsError> {
+        use domain::secret::SecretKey;
+        let bad = |e: String| SettingsError::SecretKey(e);
+        if let Some(text) = self.raw("SECRET_KEY") {
+            return SecretKey::from_base64(text.trim())
+                .map_err(|e| bad(format!("SECRET_KEY is not usable: {e}")));
+        }
+        let path = self
+            .raw("SECRET_KEY_FILE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| self.data_dir.join("secret.key"));
+        let read = |path: &Path| -> Result<SecretKey, SettingsError> {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
+            SecretKey::from_base64(text.trim()).map_err(|e| {
+                bad(format!(
+                    "{} does not hold a usable key: {e}",
+                    path.display()
+                ))
+            })
+        };
+        if path.exists() {
+            return read(&path);
+        }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| bad(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let key = SecretKey::generate().map_err(|e| bad(e.to_string()))?;
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        // create_new: when two processes start at once, one writes and the other reads its key.
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+        {
+            Ok(mut f) => {
+                f.write_all(key.to_base64().as_bytes())
+                    .and_then(|_| f.sync_all())
+                    .map_err(|e| bad(format!("cannot write {}: {e}", path.display())))?;
+                tracing::info!(path = %path.display(), "created the secret key for tenant credentials");
+                Ok(key)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                // The other process may still be writing it.
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                read(&path)
+            }
+            Err(e) => Err(bad(format!("cannot create {}: {e}", path.display()))),
+        }
     }
 
     /// The internal PostgreSQL of `DB_LOCAL=true`, as configured.

@@ -133,14 +133,28 @@ fn messages(n: usize) -> Vec<(Message, Vec<CustomHeader>)> {
         .collect()
 }
 
+/// Time spent in each half of the ingest path.
+#[derive(Default)]
+struct Phases {
+    upsert: Duration,
+    headers: Duration,
+}
+
 /// The ingest path: one upsert per page, then its headers.
-async fn ingest(db: &Db, tenant_id: i64, data: &[(Message, Vec<CustomHeader>)]) -> Duration {
+async fn ingest(
+    db: &Db,
+    tenant_id: i64,
+    data: &[(Message, Vec<CustomHeader>)],
+    phases: &mut Phases,
+) -> Duration {
     let started = Instant::now();
     for page in data.chunks(PAGE) {
         let msgs: Vec<Message> = page.iter().map(|(m, _)| m.clone()).collect();
+        let t0 = Instant::now();
         let out = messages::upsert_messages(db, tenant_id, &msgs)
             .await
             .expect("upsert");
+        phases.upsert += t0.elapsed();
         assert_eq!(out.inserted as usize, page.len());
         let headers: Vec<(i64, Vec<CustomHeader>)> = out
             .rows
@@ -148,9 +162,11 @@ async fn ingest(db: &Db, tenant_id: i64, data: &[(Message, Vec<CustomHeader>)]) 
             .zip(page)
             .map(|(r, (_, h))| (r.id, h.clone()))
             .collect();
+        let t0 = Instant::now();
         messages::replace_headers_bulk(db, &headers)
             .await
             .expect("headers");
+        phases.headers += t0.elapsed();
     }
     started.elapsed()
 }
@@ -299,8 +315,10 @@ async fn main() {
 
     let result = tokio::spawn({
         let data = data.clone();
+        let copy_name = copy_name.clone();
         async move {
-            let ingest_time = ingest(&upsert_db, upsert_tenant, &data).await;
+            let mut phases = Phases::default();
+            let ingest_time = ingest(&upsert_db, upsert_tenant, &data, &mut phases).await;
             // Re-reading the same pages (the hot job's overlap) writes nothing.
             let reread = Instant::now();
             for page in data.chunks(PAGE) {
@@ -313,13 +331,13 @@ async fn main() {
             let reread_time = reread.elapsed();
             upsert_db.close().await;
             let copy_time = copy(&copy_name, copy_tenant, &data).await;
-            (ingest_time, reread_time, copy_time)
+            (ingest_time, phases, reread_time, copy_time)
         }
     })
     .await;
     drop_pg(&upsert_name).await;
     drop_pg(&copy_name).await;
-    let (ingest_time, reread_time, copy_time) = match result {
+    let (ingest_time, phases, reread_time, copy_time) = match result {
         Ok(r) => r,
         Err(e) => std::panic::resume_unwind(e.into_panic()),
     };
@@ -328,7 +346,8 @@ async fn main() {
     let sqlite = connect(&DbSettings::sqlite(dir.path().join("bench.sqlite3"))).expect("sqlite");
     Migrator::up(sqlite.conn(), None).await.expect("migrate");
     let sqlite_tenant = tenant(&sqlite).await;
-    let sqlite_time = ingest(&sqlite, sqlite_tenant, &data).await;
+    let mut sqlite_phases = Phases::default();
+    let sqlite_time = ingest(&sqlite, sqlite_tenant, &data, &mut sqlite_phases).await;
     sqlite.close().await;
 
     let upsert_rate = rate(n, ingest_time);
@@ -337,6 +356,11 @@ async fn main() {
         "postgresql upsert_messages + replace_headers_bulk: {upsert_rate:>10.0} messages/s \
          ({:.2} s)",
         ingest_time.as_secs_f64()
+    );
+    println!(
+        "  of which upsert_messages {:.2} s, replace_headers_bulk {:.2} s",
+        phases.upsert.as_secs_f64(),
+        phases.headers.as_secs_f64()
     );
     println!(
         "postgresql COPY (same rows, same tables):          {copy_rate:>10.0} messages/s \
@@ -355,5 +379,10 @@ async fn main() {
         "sqlite upsert_messages + replace_headers_bulk:     {:>10.0} messages/s ({:.2} s)",
         rate(n, sqlite_time),
         sqlite_time.as_secs_f64()
+    );
+    println!(
+        "  of which upsert_messages {:.2} s, replace_headers_bulk {:.2} s",
+        sqlite_phases.upsert.as_secs_f64(),
+        sqlite_phases.headers.as_secs_f64()
     );
 }

@@ -113,15 +113,14 @@ async fn replace_set<C: ConnectionTrait>(
         let bulk = Bulk {
             head: &head,
             tail: &tail,
-            per_row: all.len(),
             shared: vec![Value::from(tenant_id), Value::from(synced_at)],
         };
-        for stmt in bulk.statements(backend, &rows, |t, r, shared| {
-            t.raw(&shared[0]);
+        for stmt in bulk.statements(backend, &rows, |t, r| {
+            t.shared(0);
             for v in &r.values {
                 t.bind(v.clone());
             }
-            t.raw(&shared[1]);
+            t.shared(1);
         }) {
             conn.execute_raw(stmt).await?;
         }

@@ -240,16 +240,15 @@ pub async fn upsert_messages_in<C: ConnectionTrait>(
     let bulk = Bulk {
         head: &head,
         tail: &tail,
-        per_row: MESSAGE_COLUMNS.len(),
         shared: vec![Value::from(tenant_id), Value::from(now)],
     };
     let mut written: HashMap<String, (i64, Option<bool>)> = HashMap::with_capacity(rows.len());
-    for stmt in bulk.statements(backend, &rows, |t, m, shared| {
-        t.raw(&shared[0]);
+    for stmt in bulk.statements(backend, &rows, |t, m| {
+        t.shared(0);
         for v in message_values(m) {
             t.bind(v);
         }
-        t.raw(&shared[1]).raw(&shared[1]);
+        t.shared(1).shared(1);
     }) {
         for row in conn.query_all_raw(stmt).await? {
             let id: i64 = get(&row, "id")?;
@@ -413,13 +412,12 @@ async fn upsert_correlations<C: ConnectionTrait>(
                    last_seen = CASE WHEN correlations.last_seen IS NULL \
                      OR excluded.last_seen > correlations.last_seen \
                      THEN excluded.last_seen ELSE correlations.last_seen END",
-            per_row: 4,
             shared: vec![Value::from(tenant_id)],
         };
-        for stmt in bulk.statements(backend, &rows, |t, (id, d), shared| {
+        for stmt in bulk.statements(backend, &rows, |t, (id, d)| {
             // i32: the column is `integer`, and PostgreSQL binds are typed.
             let count = i32::try_from(d.count).unwrap_or(i32::MAX);
-            t.raw(&shared[0])
+            t.shared(0)
                 .bind(id.as_str())
                 .bind(count)
                 .bind(opt(d.first))
@@ -472,12 +470,20 @@ pub async fn replace_headers_bulk_in<C: ConnectionTrait>(
     }
     let ids: Vec<i64> = per_message.keys().copied().collect();
     // The tenant of each message (headers carry it for the search index), which also drops
-    // ids that name no message.
+    // ids that name no message. On PostgreSQL the message rows are locked, in id order, so two
+    // writers replacing one message's headers (a list page and a details job) take turns
+    // instead of both inserting; SQLite's write lock already serialises them.
+    let lock = if backend == DbBackend::Postgres {
+        " ORDER BY id FOR UPDATE"
+    } else {
+        ""
+    };
     let mut tenant_of: HashMap<i64, i64> = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(max_params(backend) - 1) {
         let mut sql = Sql::new(backend);
         sql.push("SELECT id, tenant_id FROM message_logs WHERE id IN ")
-            .bind_list(chunk.iter().copied());
+            .bind_list(chunk.iter().copied())
+            .push(lock);
         for row in conn.query_all_raw(sql.statement()).await? {
             tenant_of.insert(get(&row, "id")?, get(&row, "tenant_id")?);
         }
@@ -509,10 +515,9 @@ async fn insert_headers<C: ConnectionTrait>(
     let bulk = Bulk {
         head: "INSERT INTO custom_header_properties (message_id, tenant_id, name, value, value_prefix)",
         tail: "",
-        per_row: 5,
         shared: Vec::new(),
     };
-    for stmt in bulk.statements(conn.get_database_backend(), rows, |t, (mid, tid, h), _| {
+    for stmt in bulk.statements(conn.get_database_backend(), rows, |t, (mid, tid, h)| {
         let value = h.value.as_deref().map(clean);
         let prefix = value.as_deref().map(custom_header_properties::value_prefix);
         t.bind(*mid)
@@ -651,11 +656,10 @@ async fn write_runs<C: ConnectionTrait>(
                    run_stop = excluded.run_stop, log_level = excluded.log_level, \
                    overall_state = excluded.overall_state, process_id = excluded.process_id \
                    RETURNING id, run_id",
-            per_row: 6,
             shared: vec![Value::from(message_id)],
         };
-        for stmt in bulk.statements(backend, &runs, |t, r, shared| {
-            t.raw(&shared[0])
+        for stmt in bulk.statements(backend, &runs, |t, r| {
+            t.shared(0)
                 .bind(clean(&r.run_id))
                 .bind(opt(r.run_start))
                 .bind(opt(r.run_stop))
@@ -698,10 +702,9 @@ async fn write_runs<C: ConnectionTrait>(
                    model_step_id = excluded.model_step_id, branch_id = excluded.branch_id, \
                    status = excluded.status, error = excluded.error, activity = excluded.activity, \
                    properties = excluded.properties",
-            per_row: 11,
             shared: Vec::new(),
         };
-        for stmt in bulk.statements(backend, &steps, |t, (pk, s), _| {
+        for stmt in bulk.statements(backend, &steps, |t, (pk, s)| {
             let props = (!s.properties.is_empty()).then(|| {
                 clean(&serde_json::to_string(&s.properties).unwrap_or_else(|_| "{}".into()))
             });
@@ -780,17 +783,16 @@ async fn write_attachments<C: ConnectionTrait>(
                    timestamp = excluded.timestamp, \
                    status = CASE WHEN attachments.status = 'skipped' THEN 'pending' \
                      ELSE attachments.status END",
-            per_row: 5,
             shared: vec![Value::from(message_id), Value::from("pending")],
         };
-        for stmt in bulk.statements(conn.get_database_backend(), &rows, |t, a, shared| {
-            t.raw(&shared[0])
+        for stmt in bulk.statements(conn.get_database_backend(), &rows, |t, a| {
+            t.shared(0)
                 .bind(clean(&a.attachment_id))
                 .bind(text(a.name.as_deref()))
                 .bind(text(a.content_type.as_deref()))
                 .bind(opt(a.size))
                 .bind(opt(a.timestamp))
-                .raw(&shared[1]);
+                .shared(1);
         }) {
             conn.execute_raw(stmt).await?;
         }
@@ -848,11 +850,10 @@ async fn write_adapter_attributes<C: ConnectionTrait>(
     let bulk = Bulk {
         head: "INSERT INTO adapter_attributes (message_id, cpi_id, adapter_id, adapter_message_id, name, value)",
         tail: "",
-        per_row: 5,
         shared: vec![Value::from(message_id)],
     };
-    for stmt in bulk.statements(conn.get_database_backend(), &cleaned, |t, a, shared| {
-        t.raw(&shared[0])
+    for stmt in bulk.statements(conn.get_database_backend(), &cleaned, |t, a| {
+        t.shared(0)
             .bind(a.cpi_id.clone())
             .bind(a.adapter_id.clone())
             .bind(a.adapter_message_id.clone())
@@ -883,17 +884,16 @@ async fn write_payload_entries<C: ConnectionTrait>(
                    has_attachments = excluded.has_attachments, retain_until = excluded.retain_until, \
                    status = CASE WHEN payloads.status = 'skipped' THEN 'pending' \
                      ELSE payloads.status END",
-            per_row: 5,
             shared: vec![Value::from(message_id), Value::from("pending")],
         };
-        for stmt in bulk.statements(conn.get_database_backend(), &rows, |t, p, shared| {
-            t.raw(&shared[0])
+        for stmt in bulk.statements(conn.get_database_backend(), &rows, |t, p| {
+            t.shared(0)
                 .bind(clean(&p.entry_id))
                 .bind(text(p.message_store_id.as_deref()))
                 .bind(opt(p.timestamp))
                 .bind(opt(p.has_attachments))
                 .bind(opt(p.retain_until))
-                .raw(&shared[1]);
+                .shared(1);
         }) {
             conn.execute_raw(stmt).await?;
         }

@@ -4,7 +4,7 @@
 //!
 //! Conventions:
 //! - every function takes `&Db`; where a caller may want several writes in one transaction,
-//!   an `*_in` variant takes any connection (`&DatabaseTransaction` from [`Db::begin_write`]);
+//!   an `*_in` variant takes any connection (`&DatabaseTransaction` from [`crate::Db::begin_write`]);
 //! - timestamps are bound as `DateTime<Utc>` values, never `CURRENT_TIMESTAMP`: SQLite stores
 //!   them as RFC 3339 text, and one format everywhere keeps text comparison chronological;
 //! - a missing row that the caller named is `DbErr::RecordNotFound` (see
@@ -57,13 +57,16 @@ pub(crate) fn distinct(backend: DbBackend) -> &'static str {
     }
 }
 
-/// SQL text with numbered placeholders (`$n` on PostgreSQL, `?n` on SQLite) and their values.
-/// Numbered placeholders let one value (a tenant id, a timestamp) be bound once and referenced
-/// from every row.
+/// SQL text with placeholders and their values. PostgreSQL gets numbered placeholders (`$n`),
+/// so a value shared by every row (a tenant id, a timestamp) is bound once per statement.
+/// SQLite gets anonymous `?` only: `sqlite3_bind_parameter_name` walks a list of all named
+/// parameters, which makes binding a statement with thousands of `?NNN` quadratic.
 pub(crate) struct Sql {
     backend: DbBackend,
     text: String,
     values: Vec<Value>,
+    /// Values rows refer to with [`Tuple::shared`], with their PostgreSQL placeholder.
+    shared: Vec<(Value, String)>,
 }
 
 impl Sql {
@@ -72,6 +75,7 @@ impl Sql {
             backend,
             text: String::with_capacity(256),
             values: Vec::new(),
+            shared: Vec::new(),
         }
     }
 
@@ -80,25 +84,33 @@ impl Sql {
         self
     }
 
-    /// Add a value without writing its placeholder; returns the placeholder to reuse.
-    pub(crate) fn value(&mut self, v: impl Into<Value>) -> String {
-        self.values.push(v.into());
-        let n = self.values.len();
-        match self.backend {
-            DbBackend::Postgres => format!("${n}"),
-            _ => format!("?{n}"),
-        }
-    }
-
     /// Bind a value here.
     pub(crate) fn bind(&mut self, v: impl Into<Value>) -> &mut Self {
         self.values.push(v.into());
-        let n = self.values.len();
-        let _ = match self.backend {
-            DbBackend::Postgres => write!(self.text, "${n}"),
-            _ => write!(self.text, "?{n}"),
-        };
+        match self.backend {
+            DbBackend::Postgres => {
+                let n = self.values.len();
+                let _ = write!(self.text, "${n}");
+            }
+            _ => self.text.push('?'),
+        }
         self
+    }
+
+    /// Declare values that rows refer to by index ([`Tuple::shared`]). Call before any text
+    /// is written: on PostgreSQL they are bound first, as `$1…$k`.
+    fn set_shared(&mut self, values: &[Value]) {
+        debug_assert!(self.values.is_empty() && self.text.is_empty());
+        for v in values {
+            let placeholder = match self.backend {
+                DbBackend::Postgres => {
+                    self.values.push(v.clone());
+                    format!("${}", self.values.len())
+                }
+                _ => String::new(),
+            };
+            self.shared.push((v.clone(), placeholder));
+        }
     }
 
     /// `(v1, v2, …)`, for `IN` lists.
@@ -157,22 +169,29 @@ impl Tuple<'_> {
         self
     }
 
-    /// SQL text as one element, e.g. a shared placeholder from [`Sql::value`].
-    pub(crate) fn raw(&mut self, s: &str) -> &mut Self {
+    /// Shared value `i` of the statement (see [`Bulk::shared`]).
+    pub(crate) fn shared(&mut self, i: usize) -> &mut Self {
         self.sep();
-        self.sql.text.push_str(s);
+        let (value, placeholder) = &self.sql.shared[i];
+        match self.sql.backend {
+            DbBackend::Postgres => {
+                let placeholder = placeholder.clone();
+                self.sql.text.push_str(&placeholder);
+            }
+            _ => {
+                let value = value.clone();
+                self.sql.bind(value);
+            }
+        }
         self
     }
 }
 
 /// A multi-row `INSERT … VALUES (…), (…) <tail>` split into statements that stay under the
-/// bind-parameter limit. `shared` values are bound once per statement and handed to the row
-/// writer as placeholders.
+/// bind-parameter limit. Rows refer to the `shared` values with [`Tuple::shared`].
 pub(crate) struct Bulk<'a> {
     pub head: &'a str,
     pub tail: &'a str,
-    /// Values each row binds (for sizing the chunks).
-    pub per_row: usize,
     pub shared: Vec<Value>,
 }
 
@@ -181,22 +200,29 @@ impl Bulk<'_> {
         &self,
         backend: DbBackend,
         rows: &[T],
-        mut write: impl FnMut(&mut Tuple<'_>, &T, &[String]),
+        mut write: impl FnMut(&mut Tuple<'_>, &T),
     ) -> Vec<Statement> {
-        let per_statement =
-            ((max_params(backend) - self.shared.len()) / self.per_row.max(1)).max(1);
+        let Some(first) = rows.first() else {
+            return Vec::new();
+        };
+        // Parameters per row, measured on the first row (every row binds the same number).
+        let mut probe = Sql::new(backend);
+        probe.set_shared(&self.shared);
+        let fixed = probe.params();
+        probe.tuple(|t| write(t, first));
+        let per_row = (probe.params() - fixed).max(1);
+        let per_statement = ((max_params(backend) - fixed) / per_row).max(1);
         rows.chunks(per_statement)
             .map(|chunk| {
                 let mut sql = Sql::new(backend);
-                let shared: Vec<String> =
-                    self.shared.iter().map(|v| sql.value(v.clone())).collect();
+                sql.set_shared(&self.shared);
                 sql.push(self.head);
                 sql.push(" VALUES ");
                 for (i, row) in chunk.iter().enumerate() {
                     if i > 0 {
                         sql.push(", ");
                     }
-                    sql.tuple(|t| write(t, row, &shared));
+                    sql.tuple(|t| write(t, row));
                 }
                 sql.push(" ");
                 sql.push(self.tail);
@@ -260,23 +286,22 @@ mod tests {
             let bulk = Bulk {
                 head: "INSERT INTO t (a, b, c)",
                 tail: "",
-                per_row: 2,
                 shared: vec![Value::from(7i64)],
             };
-            let stmts = bulk.statements(backend, &rows, |t, r, shared| {
-                t.raw(&shared[0]).bind(*r).bind(*r * 2);
+            let stmts = bulk.statements(backend, &rows, |t, r| {
+                t.shared(0).bind(*r).bind(*r * 2);
             });
             let total: usize = stmts
                 .iter()
                 .map(|s| s.values.as_ref().unwrap().0.len())
                 .sum();
-            assert_eq!(total, rows.len() * 2 + stmts.len());
             for s in &stmts {
                 assert!(s.values.as_ref().unwrap().0.len() <= max_params(backend));
             }
             let first = &stmts[0].sql;
             match backend {
                 DbBackend::Postgres => {
+                    assert_eq!(total, rows.len() * 2 + stmts.len());
                     assert!(
                         first.starts_with(
                             "INSERT INTO t (a, b, c) VALUES ($1, $2, $3), ($1, $4, $5)"
@@ -286,16 +311,26 @@ mod tests {
                     assert_eq!(stmts.len(), 2);
                 }
                 _ => {
+                    assert_eq!(total, rows.len() * 3);
                     assert!(
-                        first.starts_with(
-                            "INSERT INTO t (a, b, c) VALUES (?1, ?2, ?3), (?1, ?4, ?5)"
-                        ),
+                        first.starts_with("INSERT INTO t (a, b, c) VALUES (?, ?, ?), (?, ?, ?)"),
                         "{first}"
                     );
-                    assert_eq!(stmts.len(), 3);
+                    let v = &stmts[0].values.as_ref().unwrap().0;
+                    assert_eq!(v[..4], [7i64.into(), 0i64.into(), 0i64.into(), 7i64.into()]);
+                    assert_eq!(stmts.len(), 4);
                 }
             }
         }
+        assert!(
+            Bulk {
+                head: "x",
+                tail: "",
+                shared: vec![]
+            }
+            .statements(DbBackend::Sqlite, &[] as &[i64], |_, _| {})
+            .is_empty()
+        );
     }
 
     #[test]

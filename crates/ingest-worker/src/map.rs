@@ -1,0 +1,230 @@
+//! CPI records (the client's types) into domain types (what the store writes). The store never
+//! sees the CPI API's shapes, and the client never sees the database's.
+
+use cpi::model::{
+    AdapterAttribute as CpiAdapterAttribute, CustomHeaderProperty, IntegrationDesigntimeArtifact,
+    IntegrationPackage, IntegrationRuntimeArtifact, KeystoreEntry as CpiKeystoreEntry,
+    MessageProcessingLog, MessageStoreEntry, MplAttachment, MplRun, MplRunStep,
+    ValueMappingDesigntimeArtifact,
+};
+use domain::MessageStatus;
+use domain::artifact::{
+    DesignArtifact, DesignArtifactKind, Package, RuntimeArtifact, RuntimeStatus,
+};
+use domain::keystore::KeystoreEntry;
+use domain::message::{
+    AdapterAttribute, AttachmentMeta, CustomHeader, Message, PayloadEntry, Run, RunStep,
+};
+
+/// Header names are bounded: an index entry must stay under PostgreSQL's ~2.7 kB row limit.
+const MAX_HEADER_NAME: usize = 255;
+
+pub fn message(r: &MessageProcessingLog) -> Message {
+    let artifact = r.integration_artifact.as_ref();
+    Message {
+        guid: r.message_guid.clone(),
+        correlation_id: r.correlation_id.clone(),
+        application_message_id: r.application_message_id.clone(),
+        application_message_type: r.application_message_type.clone(),
+        predecessor_guid: r.predecessor_message_guid.clone(),
+        log_start: r.log_start,
+        log_end: r.log_end,
+        sender: r.sender.clone(),
+        receiver: r.receiver.clone(),
+        // The artifact id is what filters use; older records only carry the flow name.
+        iflow_id: artifact
+            .and_then(|a| a.id.clone())
+            .or_else(|| r.integration_flow_name.clone()),
+        iflow_name: artifact
+            .and_then(|a| a.name.clone())
+            .or_else(|| r.integration_flow_name.clone()),
+        artifact_type: artifact.and_then(|a| a.artifact_type.clone()),
+        package_id: artifact.and_then(|a| a.package_id.clone()),
+        package_name: artifact.and_then(|a| a.package_name.clone()),
+        status: r
+            .status
+            .clone()
+            .unwrap_or_else(|| MessageStatus::Other("UNKNOWN".into())),
+        custom_status: r.custom_status.clone(),
+        log_level: r.log_level.clone(),
+        alternate_web_link: r.alternate_web_link.clone(),
+        transaction_id: r.transaction_id.clone(),
+        archiving_status: r.archiving_status.clone(),
+        origin_component_name: r.origin_component_name.clone(),
+        local_component_name: r.local_component_name.clone(),
+        previous_component_name: r.previous_component_name.clone(),
+    }
+}
+
+pub fn headers(list: &[CustomHeaderProperty]) -> Vec<CustomHeader> {
+    list.iter()
+        .filter_map(|h| {
+            let name = h.name.as_deref()?.trim();
+            if name.is_empty() {
+                return None;
+            }
+            let name: String = name.chars().take(MAX_HEADER_NAME).collect();
+            Some(CustomHeader {
+                name,
+                value: h.value.clone(),
+            })
+        })
+        .collect()
+}
+
+pub fn run(r: &MplRun, steps: &[MplRunStep]) -> Run {
+    Run {
+        run_id: r.id.clone(),
+        run_start: r.run_start,
+        run_stop: r.run_stop,
+        log_level: r.log_level.clone(),
+        overall_state: r.overall_state.clone(),
+        process_id: r.process_id.clone(),
+        steps: steps.iter().map(step).collect(),
+    }
+}
+
+fn step(s: &MplRunStep) -> RunStep {
+    RunStep {
+        child_count: s.child_count,
+        step_start: s.step_start,
+        step_stop: s.step_stop,
+        step_id: s.step_id.clone(),
+        model_step_id: s.model_step_id.clone(),
+        branch_id: s.branch_id.clone(),
+        status: s.status.clone(),
+        error: s.error.clone(),
+        activity: s.activity.clone(),
+        properties: s
+            .run_step_properties
+            .iter()
+            .flatten()
+            .filter_map(|p| Some((p.name.clone()?, p.value.clone())))
+            .collect(),
+    }
+}
+
+pub fn attachment(a: &MplAttachment) -> AttachmentMeta {
+    AttachmentMeta {
+        attachment_id: a.id.clone(),
+        name: a.name.clone(),
+        content_type: a.content_type.clone(),
+        size: a.payload_size,
+        timestamp: a.time_stamp,
+    }
+}
+
+pub fn adapter_attribute(a: &CpiAdapterAttribute) -> Option<AdapterAttribute> {
+    Some(AdapterAttribute {
+        cpi_id: Some(a.id.clone()),
+        adapter_id: a.adapter_id.clone(),
+        adapter_message_id: a.adapter_message_id.clone(),
+        name: a.name.clone()?,
+        value: a.value.clone(),
+    })
+}
+
+/// CPI keeps message store entries for 30 days from their time stamp.
+pub fn payload_entry(e: &MessageStoreEntry) -> PayloadEntry {
+    PayloadEntry {
+        entry_id: e.id.clone(),
+        message_store_id: e.message_store_id.clone(),
+        timestamp: e.time_stamp,
+        has_attachments: e.has_attachments,
+        retain_until: e.time_stamp.map(|t| t + chrono::Duration::days(30)),
+    }
+}
+
+pub fn package(p: &IntegrationPackage) -> Package {
+    Package {
+        package_id: p.id.clone(),
+        name: p.name.clone(),
+        description: p.description.clone(),
+        short_text: p.short_text.clone(),
+        version: p.version.clone(),
+        vendor: p.vendor.clone(),
+        mode: p.mode.clone(),
+        supported_platform: p.supported_platform.clone(),
+        created_by: p.created_by.clone(),
+        created_at: p.creation_date,
+        modified_by: p.modified_by.clone(),
+        modified_at: p.modified_date,
+    }
+}
+
+pub fn integration_flow(a: &IntegrationDesigntimeArtifact, package_id: &str) -> DesignArtifact {
+    DesignArtifact {
+        artifact_id: a.id.clone(),
+        kind: DesignArtifactKind::IntegrationFlow,
+        package_id: a
+            .package_id
+            .clone()
+            .or_else(|| Some(package_id.to_string())),
+        version: a.version.clone(),
+        name: a.name.clone(),
+        description: a.description.clone(),
+        created_by: a.created_by.clone(),
+        created_at: a.created_at,
+        modified_by: a.modified_by.clone(),
+        modified_at: a.modified_at,
+    }
+}
+
+pub fn value_mapping(a: &ValueMappingDesigntimeArtifact, package_id: &str) -> DesignArtifact {
+    DesignArtifact {
+        artifact_id: a.id.clone(),
+        kind: DesignArtifactKind::ValueMapping,
+        package_id: a
+            .package_id
+            .clone()
+            .or_else(|| Some(package_id.to_string())),
+        version: a.version.clone(),
+        name: a.name.clone(),
+        description: a.description.clone(),
+        created_by: None,
+        created_at: None,
+        modified_by: None,
+        modified_at: None,
+    }
+}
+
+pub fn runtime_artifact(
+    a: &IntegrationRuntimeArtifact,
+    error_text: Option<String>,
+) -> RuntimeArtifact {
+    RuntimeArtifact {
+        artifact_id: a.id.clone(),
+        version: a.version.clone(),
+        name: a.name.clone(),
+        artifact_type: a.artifact_type.clone(),
+        deployed_by: a.deployed_by.clone(),
+        deployed_at: a.deployed_on,
+        status: a.status.as_ref().map(|s| RuntimeStatus::parse(s.as_str())),
+        error_text,
+    }
+}
+
+pub fn keystore_entry(e: &CpiKeystoreEntry) -> Option<KeystoreEntry> {
+    let alias = e.alias.clone()?;
+    let hex_alias = e
+        .hexalias
+        .clone()
+        .unwrap_or_else(|| cpi::odata::hex_alias(&alias));
+    Some(KeystoreEntry {
+        alias,
+        hex_alias,
+        entry_type: e.entry_type.clone(),
+        owner: e.owner.clone(),
+        key_type: e.key_type.clone(),
+        key_size: e.key_size,
+        valid_not_before: e.valid_not_before,
+        valid_not_after: e.valid_not_after,
+        subject_dn: e.subject_dn.clone(),
+        issuer_dn: e.issuer_dn.clone(),
+        serial_number: e.serial_number.clone(),
+        signature_algorithm: e.signature_algorithm.clone(),
+        fingerprint_sha256: None,
+        last_modified_by: e.last_modified_by.clone(),
+        last_modified_at: e.last_modified_time,
+    })
+}

@@ -1,0 +1,255 @@
+//! Message processing logs: windows on LogEnd, one transaction per OData page (messages upserted
+//! by GUID and their expanded custom headers), then the details of the messages that need them.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use cpi::{CpiClient, MplQuery, Window, WindowOptions, next_window};
+use domain::MessageStatus;
+use domain::tenant::Tenant;
+use serde::Serialize;
+use store::Db;
+use store::repo::messages::{self, Change};
+use store::repo::sync_state;
+
+use crate::details;
+use crate::error::JobError;
+use crate::map;
+
+/// Which messages get their full details (runs and steps, error text, attachments, payload
+/// entries) fetched when first seen or when they move into a new status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DetailsPolicy {
+    /// FAILED, ESCALATED and RETRY messages: what people open. Headers and correlations are
+    /// kept for every message either way.
+    Problems,
+    /// Every message (one or more extra calls per message; mind the tenant's rate limits).
+    All,
+}
+
+#[derive(Debug, Clone)]
+pub struct MessageOptions {
+    pub windows: WindowOptions,
+    pub details: DetailsPolicy,
+    pub details_concurrency: usize,
+    /// Windows of the cold backfill read by one job run, so one run stays short.
+    pub cold_windows_per_run: usize,
+}
+
+impl Default for MessageOptions {
+    fn default() -> Self {
+        Self {
+            windows: WindowOptions::default(),
+            details: DetailsPolicy::Problems,
+            details_concurrency: 4,
+            cold_windows_per_run: 4,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SyncReport {
+    pub windows: u64,
+    pub pages: u64,
+    pub records: u64,
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub headers: u64,
+    pub details: u64,
+    pub details_failed: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watermark: Option<DateTime<Utc>>,
+}
+
+impl SyncReport {
+    fn add(&mut self, other: &SyncReport) {
+        self.windows += other.windows;
+        self.pages += other.pages;
+        self.records += other.records;
+        self.inserted += other.inserted;
+        self.updated += other.updated;
+        self.unchanged += other.unchanged;
+        self.headers += other.headers;
+        self.details += other.details;
+        self.details_failed += other.details_failed;
+        if other.watermark.is_some() {
+            self.watermark = other.watermark;
+        }
+    }
+}
+
+/// Read one window completely. After each committed page, the point up to which everything has
+/// been read is stored as the `watermark` job's watermark (when given), and `progress` sees the
+/// totals so far.
+pub async fn sync_window(
+    db: &Db,
+    client: &CpiClient,
+    tenant: &Tenant,
+    window: Window,
+    opts: &MessageOptions,
+    watermark: Option<&str>,
+    progress: &mut (dyn FnMut(&SyncReport) + Send),
+) -> Result<SyncReport, JobError> {
+    let mut query = MplQuery::new(window);
+    query.expand_custom_headers = true;
+    query.extra_filter = tenant.settings.collection.message_filter.clone();
+    let mut pager = client.mpl_pages(query);
+    let mut report = SyncReport {
+        windows: 1,
+        ..Default::default()
+    };
+    while let Some(page) = pager.next_page().await? {
+        let list: Vec<_> = page.records.iter().map(map::message).collect();
+        let txn = db.begin_write().await?;
+        let outcome = messages::upsert_messages_in(&txn, tenant.id, &list).await?;
+        // Headers came expanded with the page: write them for new and changed messages only.
+        let headers: Vec<_> = outcome
+            .rows
+            .iter()
+            .filter(|r| r.change != Change::Unchanged)
+            .filter_map(|r| {
+                let rec = page.records.iter().find(|m| m.message_guid == r.guid)?;
+                let list = rec.custom_header_properties.as_deref()?;
+                Some((r.id, map::headers(list)))
+            })
+            .collect();
+        report.headers += messages::replace_headers_bulk_in(&txn, &headers).await?;
+        txn.commit().await.map_err(store::StoreError::from)?;
+        report.pages += 1;
+        report.records += page.records.len() as u64;
+        report.inserted += outcome.inserted;
+        report.updated += outcome.updated;
+        report.unchanged += outcome.unchanged;
+        let wanted: Vec<(i64, String, MessageStatus)> = outcome
+            .needs_details
+            .into_iter()
+            .filter(|(_, _, status)| opts.details == DetailsPolicy::All || status.wants_details())
+            .collect();
+        let (ok, failed) =
+            details::fetch_many(db, client, &wanted, opts.details_concurrency).await?;
+        report.details += ok;
+        report.details_failed += failed;
+        report.watermark = page.safe_watermark;
+        if let (Some(kind), Some(mark)) = (watermark, page.safe_watermark) {
+            sync_state::set_watermark(db, tenant.id, kind, Some(mark)).await?;
+        }
+        progress(&report);
+    }
+    Ok(report)
+}
+
+/// The hot sync: from the stored watermark (or the tenant's hot window back from now) up to
+/// "now minus lag", in windows of at most the configured width.
+pub async fn sync_hot(
+    db: &Db,
+    client: &CpiClient,
+    tenant: &Tenant,
+    opts: &MessageOptions,
+    now: DateTime<Utc>,
+) -> Result<SyncReport, JobError> {
+    const KIND: &str = "messages_hot";
+    let mut windows = opts.windows.clone();
+    windows.initial_lookback = tenant.settings.collection.hot_window();
+    let mut watermark = sync_state::get(db, tenant.id, KIND)
+        .await?
+        .and_then(|s| s.watermark);
+    let mut total = SyncReport::default();
+    // Catch up in bounded windows; the last one ends at now - lag.
+    for _ in 0..64 {
+        let Some(window) = next_window(watermark, now, &windows) else {
+            break;
+        };
+        let report = sync_window(db, client, tenant, window, opts, Some(KIND), &mut |_| {}).await?;
+        total.add(&report);
+        watermark = Some(window.to);
+        sync_state::set_watermark(db, tenant.id, KIND, watermark).await?;
+        if window.to >= now - chrono::Duration::from_std(windows.lag).unwrap_or_default() {
+            break;
+        }
+    }
+    sync_state::record_success(db, tenant.id, KIND, Utc::now(), watermark, None).await?;
+    total.watermark = watermark;
+    Ok(total)
+}
+
+/// The cold backfill: from the tenant's `collect_from` up to where the hot sync starts (now
+/// minus the hot window), a few windows per run, resuming where the previous run stopped. It
+/// runs as its own job family so a long backfill never delays fresh data.
+pub async fn sync_cold(
+    db: &Db,
+    client: &CpiClient,
+    tenant: &Tenant,
+    opts: &MessageOptions,
+    now: DateTime<Utc>,
+) -> Result<SyncReport, JobError> {
+    const KIND: &str = "messages_cold";
+    let Some(collect_from) = tenant.settings.collection.collect_from else {
+        return Ok(SyncReport::default());
+    };
+    let upper = now
+        - chrono::Duration::from_std(tenant.settings.collection.hot_window()).unwrap_or_default();
+    let mut from = sync_state::get(db, tenant.id, KIND)
+        .await?
+        .and_then(|s| s.watermark)
+        .unwrap_or(collect_from)
+        .max(collect_from);
+    let width = chrono::Duration::from_std(
+        opts.windows
+            .max_width
+            .unwrap_or(Duration::from_secs(6 * 3600)),
+    )
+    .unwrap_or_default();
+    let mut total = SyncReport::default();
+    for _ in 0..opts.cold_windows_per_run.max(1) {
+        if from >= upper {
+            break;
+        }
+        let Some(window) = Window::new(from, (from + width).min(upper)) else {
+            break;
+        };
+        let report = sync_window(db, client, tenant, window, opts, Some(KIND), &mut |_| {}).await?;
+        total.add(&report);
+        from = window.to;
+        sync_state::set_watermark(db, tenant.id, KIND, Some(from)).await?;
+    }
+    sync_state::record_success(db, tenant.id, KIND, Utc::now(), Some(from), None).await?;
+    total.watermark = Some(from);
+    Ok(total)
+}
+
+/// An explicit range (a job's `from`/`to`, or the one-shot `sync` command): read it in windows
+/// of at most the configured width without touching the tenant's watermarks.
+pub async fn sync_range(
+    db: &Db,
+    client: &CpiClient,
+    tenant: &Tenant,
+    opts: &MessageOptions,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    mut progress: impl FnMut(&SyncReport) + Send,
+) -> Result<SyncReport, JobError> {
+    let width = chrono::Duration::from_std(
+        opts.windows
+            .max_width
+            .unwrap_or(Duration::from_secs(6 * 3600)),
+    )
+    .unwrap_or_default();
+    let mut total = SyncReport::default();
+    let mut start = from;
+    while start < to {
+        let Some(window) = Window::new(start, (start + width).min(to)) else {
+            break;
+        };
+        let done = total.clone();
+        let mut shown = |so_far: &SyncReport| {
+            let mut all = done.clone();
+            all.add(so_far);
+            progress(&all);
+        };
+        let report = sync_window(db, client, tenant, window, opts, None, &mut shown).await?;
+        total.add(&report);
+        start = window.to;
+    }
+    Ok(total)
+}
