@@ -18,6 +18,9 @@ use store::repo::tenants;
 
 /// Interval of the test's hot job: short, so several slots pass during a test.
 const EVERY: u32 = 2;
+/// The only retry tier, for controllers and the test's consumer alike (the queues are declared
+/// by whoever comes first, and must match).
+const RETRY_DELAY: &str = "2s";
 
 struct Ids {
     active: i64,
@@ -76,11 +79,30 @@ fn prefix() -> String {
 }
 
 fn amqp(prefix: &str) -> AmqpQueue {
-    AmqpQueue::new(QueueConfig {
-        prefix: prefix.to_string(),
-        ..QueueConfig::default()
+    let config = QueueConfig::from_lookup(|k| match k {
+        "AMQP_PREFIX" => Some(prefix.to_string()),
+        "AMQP_RETRY_DELAYS" => Some(RETRY_DELAY.to_string()),
+        _ => None,
     })
-    .unwrap()
+    .unwrap();
+    AmqpQueue::new(config).unwrap()
+}
+
+/// Deletes a test's queues and exchanges when dropped, also when the test failed.
+struct Cleanup(AmqpQueue);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            rt.block_on(async {
+                let _ = self.0.delete_topology().await;
+                self.0.close().await;
+            });
+        }
+    }
 }
 
 fn controller(target: &Target, prefix: &str, extra: &[(&str, &str)]) -> Proc {
@@ -88,6 +110,7 @@ fn controller(target: &Target, prefix: &str, extra: &[(&str, &str)]) -> Proc {
     let listen = format!("127.0.0.1:{port}");
     let mut env = vec![
         ("AMQP_PREFIX", prefix),
+        ("AMQP_RETRY_DELAYS", RETRY_DELAY),
         ("CONTROLLER_TICK", "1"),
         ("LOG_FORMAT", "json"),
         ("RUST_LOG", "info,integramon_controller=debug"),
@@ -141,6 +164,19 @@ fn count(target: &Target, sql: &str) -> u64 {
     target.sql(sql).trim().parse().unwrap()
 }
 
+/// Messages waiting anywhere in the topology: job queues and retry queues.
+async fn waiting(queue: &AmqpQueue) -> u32 {
+    let dead = format!("{}.dead", queue.config().prefix);
+    queue
+        .depths()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.queue != dead)
+        .map(|d| d.messages)
+        .sum()
+}
+
 async fn depth(queue: &AmqpQueue, job_type: &JobType) -> u32 {
     let name = job_type.queue_name(queue.config().prefix.as_str()).unwrap();
     queue
@@ -186,6 +222,7 @@ fn two_controllers_share_the_schedule(target: Target) {
     let ids = rt.block_on(create_tenants(&db));
     let prefix = prefix();
     let queue = amqp(&prefix);
+    let _cleanup = Cleanup(amqp(&prefix));
     let day_at_start = Utc::now().date_naive();
 
     let a = controller(&target, &prefix, &[]);
@@ -217,12 +254,13 @@ fn two_controllers_share_the_schedule(target: Target) {
     assert_eq!(rt.block_on(depth(&queue, &JobType::DeepSync)), 1);
     let skipped: usize = [&a, &b]
         .iter()
-        .map(|p| events(p, "skipped: a run is still queued or running").len())
+        .map(|p| events(p, "skipped: the previous run is not finished").len())
         .sum();
     assert!(skipped > 0, "no slot was skipped for the queued run");
 
-    // Phase 2: a worker consumes and finishes the jobs; later slots fire again, one run at a
-    // time.
+    // Phase 2: a worker consumes the jobs, asks for one retry of each (as for a tenant that
+    // did not answer) and finishes it on the second attempt. Later slots fire again, one run
+    // at a time: not while a run is queued, running, or waiting for its retry.
     let consumed: Arc<Mutex<Vec<String>>> = Arc::default();
     let shutdown = runtime::Shutdown::new();
     let consumer = {
@@ -230,6 +268,7 @@ fn two_controllers_share_the_schedule(target: Target) {
         let handler = handler_fn(move |job, delivery| {
             let (db, consumed) = (db.clone(), consumed.clone());
             async move {
+                let attempt = job.attempt;
                 let run = NewJobRun {
                     job_id: job.job_id.clone(),
                     tenant_id: Some(ids_tenant(&job.tenant)),
@@ -241,6 +280,12 @@ fn two_controllers_share_the_schedule(target: Target) {
                 job_runs::mark_running(&db, &run, "test-worker", Utc::now())
                     .await
                     .unwrap();
+                if attempt == 1 {
+                    job_runs::mark_retried(&db, &job.job_id, 2, "try again", Utc::now())
+                        .await
+                        .unwrap();
+                    return JobOutcome::retry("try again");
+                }
                 job_runs::mark_succeeded(&db, &job.job_id, &serde_json::json!({}), Utc::now())
                     .await
                     .unwrap();
@@ -261,7 +306,7 @@ fn two_controllers_share_the_schedule(target: Target) {
                 .await
         })
     };
-    std::thread::sleep(Duration::from_secs(4 * u64::from(EVERY)));
+    std::thread::sleep(Duration::from_secs(6 * u64::from(EVERY)));
     shutdown.cancel();
     rt.block_on(consumer).unwrap().unwrap();
     let out_a = stop(a);
@@ -274,7 +319,8 @@ fn two_controllers_share_the_schedule(target: Target) {
         hot_published.len() >= 3,
         "slots did not fire again once the run was done: {hot:?}"
     );
-    // No pile-up: each run was queued only after the previous one had finished.
+    // No pile-up: each run was queued only after the previous one had finished, its retry
+    // included.
     for pair in hot_published.windows(2) {
         let finished: DateTime<Utc> = pair[0].finished_at.expect("previous run finished");
         assert!(
@@ -294,8 +340,7 @@ fn two_controllers_share_the_schedule(target: Target) {
     let consumed = consumed.lock().unwrap().clone();
     let unique: HashSet<&String> = consumed.iter().collect();
     assert_eq!(unique.len(), consumed.len(), "a job was delivered twice");
-    let in_queue = rt.block_on(depth(&queue, &JobType::MessagesHot))
-        + rt.block_on(depth(&queue, &JobType::DeepSync));
+    let in_queue = rt.block_on(waiting(&queue));
     let published_ids: HashSet<&str> = hot_published
         .iter()
         .chain(published(&deep).iter())
@@ -354,7 +399,6 @@ fn two_controllers_share_the_schedule(target: Target) {
     );
 
     rt.block_on(async {
-        queue.delete_topology().await.unwrap();
         queue.close().await;
         db.close().await;
     });

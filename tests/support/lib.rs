@@ -1,8 +1,10 @@
 //! Shared pieces of the end-to-end tests: the real binaries, a fresh PostgreSQL database or data
 //! directory per test, child processes that are killed when a test ends, and HTTP probes.
 
+pub mod collect;
 pub mod pg;
 pub mod private_pg;
+pub mod private_rabbit;
 pub mod proc;
 pub mod target;
 

@@ -73,7 +73,7 @@ pub async fn run(ctx: Context) -> anyhow::Result<()> {
     let stale_after =
         chrono::Duration::from_std(config.stale_after).context("JOB_STALE_AFTER is too large")?;
     let keep_firings = chrono::Duration::from_std(KEEP_FIRINGS)?;
-    let mut scheduler = Scheduler::new(ctx.db.clone(), ctx.queue.clone(), prefix);
+    let mut scheduler = Scheduler::new(ctx.db.clone(), ctx.queue.clone(), prefix, stale_after);
 
     if ctx.queue.status() == BrokerStatus::InProcess {
         match scheduler.forget_previous_process(started).await {
@@ -128,7 +128,7 @@ pub async fn run(ctx: Context) -> anyhow::Result<()> {
         }
         if last_maintenance.is_none_or(|t| t.elapsed() >= MAINTENANCE_EVERY) {
             last_maintenance = Some(tokio::time::Instant::now());
-            if let Err(e) = scheduler.maintain(now, stale_after, keep_firings).await {
+            if let Err(e) = scheduler.maintain(now, keep_firings).await {
                 tracing::warn!("housekeeping failed (retried in a minute): {e}");
             }
         }

@@ -3,7 +3,10 @@
 //!
 //! Firing a slot, in this order:
 //! 1. `job_runs::active_run_exists` — a run still queued or running: skip (no pile-up when a
-//!    tenant is slow; the slot stays open and fires later in its window if the run ends).
+//!    tenant is slow; the slot stays open and fires later in its window if the run ends). A run
+//!    in state `retried` counts too while younger than `JOB_STALE_AFTER`: its next attempt
+//!    waits in a retry queue, and firing again would stack one job per slot behind an
+//!    unreachable tenant.
 //! 2. the broker answers — otherwise skip without consuming the slot, so nothing is recorded
 //!    that cannot be published.
 //! 3. `firings::try_fire` — the unique slot key admits one controller per slot.
@@ -23,14 +26,14 @@ use domain::tenant::JobSettings;
 use queue::JobQueue;
 use runtime::Shutdown;
 use store::Db;
-use store::repo::job_runs::{self, NewJobRun};
+use store::repo::job_runs::{self, JobState, NewJobRun};
 use store::repo::{firings, tenants};
 
 use crate::slots::Schedule;
 
-/// Recent runs looked at when checking for a concurrent one: only runs recorded in the last
-/// moments matter, and they are the newest.
-const CONCURRENT_WINDOW: u64 = 20;
+/// Newest runs of a tenant and type looked at for one still busy: a busy run is the newest or
+/// close to it (an older one is caught by `active_run_exists` or is long stale).
+const RECENT_RUNS: u64 = 20;
 
 /// What happened to the jobs considered in one tick, for the per-tick debug line.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -41,7 +44,7 @@ pub struct TickSummary {
     /// Not due: a daily job before its plan time, or a slot already claimed (by this controller
     /// or another).
     pub not_due: usize,
-    /// A run of the same tenant and type is still queued or running.
+    /// A run of the same tenant and type is still queued or running, or waits for a retry.
     pub busy: usize,
     /// Won a slot, but another controller queued the same tenant and type at the same moment.
     pub withdrawn: usize,
@@ -111,16 +114,24 @@ pub struct Scheduler {
     claimed: HashMap<JobKey, String>,
     /// Last seen broker state, so its loss and return are logged once, not every tick.
     broker_was_up: Option<bool>,
+    /// `JOB_STALE_AFTER`: older queued, running or retried runs no longer hold a slot back.
+    stale_after: chrono::Duration,
 }
 
 impl Scheduler {
-    pub fn new(db: Db, queue: Arc<dyn JobQueue>, prefix: String) -> Self {
+    pub fn new(
+        db: Db,
+        queue: Arc<dyn JobQueue>,
+        prefix: String,
+        stale_after: chrono::Duration,
+    ) -> Self {
         Self {
             db,
             queue,
             prefix,
             claimed: HashMap::new(),
             broker_was_up: None,
+            stale_after,
         }
     }
 
@@ -227,7 +238,20 @@ impl Scheduler {
                 tenant_id,
                 job_type = type_name,
                 slot,
-                "skipped: a run is still queued or running"
+                "skipped: the previous run is not finished"
+            );
+            return Ok(Outcome::Busy);
+        }
+        // Also after `active_run_exists`: it does not see runs waiting for a retry.
+        if let Some((job_id, state)) = self.busy_run(tenant_id, type_name, None).await? {
+            tracing::debug!(
+                tenant,
+                tenant_id,
+                job_type = type_name,
+                slot,
+                job_id,
+                state = %state,
+                "skipped: the previous run is not finished"
             );
             return Ok(Outcome::Busy);
         }
@@ -268,7 +292,17 @@ impl Scheduler {
             );
             return Ok(Outcome::Failed);
         }
-        if let Some(other) = self.concurrent_run(tenant_id, type_name, &job_id).await? {
+        let concurrent = match self.busy_run(tenant_id, type_name, Some(&job_id)).await {
+            Ok(c) => c,
+            Err(e) => {
+                // Do not leave a run queued that was never published: it would hold the tenant
+                // and type back until JOB_STALE_AFTER. Best effort; the database just failed.
+                let error = format!("not published: cannot check for a concurrent run: {e}");
+                let _ = job_runs::mark_failed(&self.db, &job_id, &error, Utc::now()).await;
+                return Err(e);
+            }
+        };
+        if let Some((other, _)) = concurrent {
             let reason = format!(
                 "not published: run {other} of this tenant and type was queued at the same moment \
                  (by another controller or an external publisher)"
@@ -307,20 +341,29 @@ impl Scheduler {
         }
     }
 
-    /// Another queued or running run of this tenant and type than `mine`.
-    async fn concurrent_run(
+    /// A recent run of this tenant and type, other than `except`, that holds the next one
+    /// back: queued, running, or `retried` (its next attempt waits in a retry queue) within
+    /// `JOB_STALE_AFTER`. `active_run_exists` does not count `retried`, so this does. One read,
+    /// so a run moving from `retried` to `running` is seen in one state or the other, never
+    /// missed between two queries.
+    async fn busy_run(
         &self,
         tenant_id: i64,
         job_type: &str,
-        mine: &str,
-    ) -> Result<Option<String>, store::StoreError> {
+        except: Option<&str>,
+    ) -> Result<Option<(String, JobState)>, store::StoreError> {
+        let since = Utc::now() - self.stale_after;
         let recent =
-            job_runs::list_recent(&self.db, Some(tenant_id), Some(job_type), CONCURRENT_WINDOW)
-                .await?;
+            job_runs::list_recent(&self.db, Some(tenant_id), Some(job_type), RECENT_RUNS).await?;
         Ok(recent
             .into_iter()
-            .find(|r| r.job_id != mine && r.state.is_active())
-            .map(|r| r.job_id))
+            .find(|r| {
+                Some(r.job_id.as_str()) != except
+                    && (r.state.is_active()
+                        || (r.state == JobState::Retried
+                            && r.finished_at.unwrap_or(r.queued_at) >= since))
+            })
+            .map(|r| (r.job_id, r.state)))
     }
 
     /// Whether publishing is worth trying in this tick; logs the broker's loss and return once.
@@ -344,15 +387,15 @@ impl Scheduler {
         *gate == BrokerGate::Up
     }
 
-    /// The minutely housekeeping: runs left queued or running longer than `stale_after` are
+    /// The minutely housekeeping: runs left queued or running longer than `JOB_STALE_AFTER` are
     /// marked failed (a crashed worker, a lost message), so the no-pile-up rule does not block
     /// their tenant and type for ever; firings older than `keep_firings` are forgotten.
     pub async fn maintain(
         &self,
         now: DateTime<Utc>,
-        stale_after: chrono::Duration,
         keep_firings: chrono::Duration,
     ) -> Result<(), store::StoreError> {
+        let stale_after = self.stale_after;
         let stale = job_runs::reconcile_stale(&self.db, now - stale_after, now).await?;
         if stale > 0 {
             tracing::warn!(

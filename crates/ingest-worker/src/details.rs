@@ -64,9 +64,9 @@ pub async fn fetch(
 }
 
 /// Fetch and store the details of many messages, `concurrency` at a time. A message the
-/// tenant no longer knows is counted as failed and skipped; a retryable tenant or database
-/// error stops the batch (the job is retried and the messages are still marked as needing
-/// details).
+/// tenant no longer knows (or whose details the user may not read) is counted as failed and
+/// skipped; any other tenant or database error stops the batch (a retry of the job fetches the
+/// details of these messages, see `messages::sync_window`).
 pub async fn fetch_many(
     db: &Db,
     client: &CpiClient,
@@ -109,11 +109,14 @@ async fn fetch_and_store(
             messages::write_details(db, *id, &details, Utc::now()).await?;
             Ok(true)
         }
-        Err(e) if e.is_retryable() => Err(JobError::from(e)),
-        Err(e) => {
+        // Gone from the tenant (404), or a part the user may not read (403): skip the message.
+        Err(e @ (CpiError::NotFound { .. } | CpiError::Forbidden { .. })) => {
             tracing::warn!(message = %guid, "details not available: {e}");
             Ok(false)
         }
+        // Anything else (throttling, an unusable answer, …) fails the job like a list page
+        // would, instead of leaving the message without details for good.
+        Err(e) => Err(JobError::from(e)),
     }
 }
 

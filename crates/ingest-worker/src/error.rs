@@ -1,6 +1,6 @@
 //! What a job can fail with, and which failures are worth another try.
 
-use cpi::CpiError;
+use cpi::{BadResponseKind, CpiError};
 use domain::job::JobOutcome;
 use store::StoreError;
 
@@ -32,7 +32,17 @@ impl JobError {
 
 impl From<CpiError> for JobError {
     fn from(e: CpiError) -> Self {
-        if e.is_retryable() {
+        // Broken JSON is not worth repeating the call for at once (the client does not), but
+        // it may be a passing fault between us and the tenant: the job gets its later tries,
+        // and a lasting fault still ends in the dead-letter queue with this reason.
+        let malformed = matches!(
+            e,
+            CpiError::BadResponse {
+                kind: BadResponseKind::Malformed,
+                ..
+            }
+        );
+        if e.is_retryable() || malformed {
             Self::Retry(format!("tenant: {e}"))
         } else {
             Self::Fail(format!("tenant: {e}"))
@@ -45,5 +55,42 @@ impl From<StoreError> for JobError {
     // keeps failing ends in the dead-letter queue after the retry tiers.
     fn from(e: StoreError) -> Self {
         Self::Retry(format!("database: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bad(kind: BadResponseKind) -> CpiError {
+        CpiError::BadResponse {
+            url: "https://t/api/v1/MessageProcessingLogs".into(),
+            status: 200,
+            content_type: None,
+            kind,
+            detail: "x".into(),
+            snippet: String::new(),
+        }
+    }
+
+    #[test]
+    fn broken_json_is_retried_and_a_login_page_is_not() {
+        assert!(matches!(
+            JobError::from(bad(BadResponseKind::Malformed)),
+            JobError::Retry(_)
+        ));
+        assert!(matches!(
+            JobError::from(bad(BadResponseKind::Truncated)),
+            JobError::Retry(_)
+        ));
+        assert!(matches!(
+            JobError::from(bad(BadResponseKind::HtmlPage)),
+            JobError::Fail(_)
+        ));
+        let unauthorized = CpiError::Unauthorized {
+            url: "https://t/api/v1".into(),
+            detail: None,
+        };
+        assert!(matches!(JobError::from(unauthorized), JobError::Fail(_)));
     }
 }

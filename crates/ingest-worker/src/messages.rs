@@ -1,11 +1,13 @@
 //! Message processing logs: windows on LogEnd, one transaction per OData page (messages upserted
 //! by GUID and their expanded custom headers), then the details of the messages that need them.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use cpi::{CpiClient, MplQuery, Window, WindowOptions, next_window};
 use domain::MessageStatus;
+use domain::message::Message;
 use domain::tenant::Tenant;
 use serde::Serialize;
 use store::Db;
@@ -121,11 +123,30 @@ pub async fn sync_window(
         report.inserted += outcome.inserted;
         report.updated += outcome.updated;
         report.unchanged += outcome.unchanged;
-        let wanted: Vec<(i64, String, MessageStatus)> = outcome
+        let wants =
+            |status: &MessageStatus| opts.details == DetailsPolicy::All || status.wants_details();
+        let mut wanted: Vec<(i64, String, MessageStatus)> = outcome
             .needs_details
             .into_iter()
-            .filter(|(_, _, status)| opts.details == DetailsPolicy::All || status.wants_details())
+            .filter(|(_, _, status)| wants(status))
             .collect();
+        // The upsert reports a message stored by an earlier try as unchanged, and asks for no
+        // details. If that try failed or was killed after committing the page but before the
+        // details were written, this is the only chance to fetch them.
+        let by_guid: HashMap<&str, &Message> = list.iter().map(|m| (m.guid.as_str(), m)).collect();
+        for row in outcome
+            .rows
+            .iter()
+            .filter(|r| r.change == Change::Unchanged)
+        {
+            let Some(m) = by_guid.get(row.guid.as_str()).filter(|m| wants(&m.status)) else {
+                continue;
+            };
+            let stored = messages::get_message(db, row.id).await?;
+            if stored.is_some_and(|s| s.details_status.as_ref() != Some(&m.status)) {
+                wanted.push((row.id, row.guid.clone(), m.status.clone()));
+            }
+        }
         let (ok, failed) =
             details::fetch_many(db, client, &wanted, opts.details_concurrency).await?;
         report.details += ok;

@@ -2,4 +2,5 @@
 //! commands. It composes the daemons' libraries and the store; it has no logic of its own.
 
 pub mod admin;
+pub mod demo;
 pub mod up;

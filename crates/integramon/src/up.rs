@@ -30,11 +30,23 @@ pub async fn run(settings: Settings, listen: SocketAddr) -> anyhow::Result<()> {
         endpoint.stop().await;
         return Ok(());
     }
+    let sim = if crate::demo::enabled(&ctx.settings)? {
+        let key = ctx.settings.secret_key()?;
+        Some(crate::demo::start(&ctx.settings, &ctx.db, &key).await?)
+    } else {
+        None
+    };
     println!(
         "IntegraMon is running at http://{}/ (readiness: /readyz). Press Ctrl-C to stop.",
         endpoint.addr
     );
     println!("Data is kept in {}.", ctx.settings.data_dir.display());
+    if sim.is_some() {
+        println!(
+            "A simulated tenant \"{}\" is collected (DEMO=false turns it off).",
+            crate::demo::TENANT
+        );
+    }
     let result = tokio::try_join!(
         supervise("web", integramon_web::run(ctx.clone()), &shutdown),
         supervise(
@@ -51,6 +63,9 @@ pub async fn run(settings: Settings, listen: SocketAddr) -> anyhow::Result<()> {
         supervise("metrics", integramon_metrics::run(ctx.clone()), &shutdown),
     );
     endpoint.stop().await;
+    if let Some(sim) = sim {
+        sim.stop().await;
+    }
     db.close().await;
     result.map(|_| ())
 }

@@ -700,7 +700,24 @@ async fn counts_by_status(db: Db, _: Target) {
         msg("4", MessageStatus::Other("ERROR".into()), 40),
         msg("5", MessageStatus::Completed, 100),
     ];
-    messages::upsert_messages(&db, tid, &page).await.unwrap();
+    let out = messages::upsert_messages(&db, tid, &page).await.unwrap();
+    // A message with nothing fetched yet reads back with empty parts and no status.
+    let empty = messages::get_details(&db, out.rows[0].id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(empty.status, MessageStatus::Other(String::new()));
+    assert_eq!(empty.runs, Some(vec![]));
+    assert_eq!(empty.error, None);
+    assert!(messages::get_details(&db, 123_456).await.unwrap().is_none());
+    assert_eq!(
+        messages::get_message(&db, out.rows[0].id)
+            .await
+            .unwrap()
+            .unwrap()
+            .message,
+        page[0]
+    );
     let counts = messages::message_counts_by_status(&db, tid, t(10), t(100))
         .await
         .unwrap();

@@ -263,10 +263,15 @@ pub(crate) fn text(s: Option<&str>) -> Value {
 }
 
 pub(crate) fn clean(s: &str) -> String {
+    clean_cow(s).into_owned()
+}
+
+/// [`clean`] without a copy when there is nothing to replace.
+pub(crate) fn clean_cow(s: &str) -> std::borrow::Cow<'_, str> {
     if s.contains('\0') {
-        s.replace('\0', "\u{FFFD}")
+        std::borrow::Cow::Owned(s.replace('\0', "\u{FFFD}"))
     } else {
-        s.to_owned()
+        std::borrow::Cow::Borrowed(s)
     }
 }
 
