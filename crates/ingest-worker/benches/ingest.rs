@@ -103,7 +103,7 @@ async fn main() {
         .with_seed(42)
         .with_basic("bench", "bench")
         .with_rate(a.rate)
-        .with_history(Duration::from_secs(a.hours * 3600))
+        .with_history(Duration::from_secs(a.hours * 3600 + 900))
         .with_latency(Duration::from_millis(a.latency_ms));
     config.traffic.headers_per_message = (2, 6);
     if a.all_completed {
@@ -119,7 +119,9 @@ async fn main() {
         };
     }
     let sim = Sim::start(config, "127.0.0.1:0").await.expect("sim");
-    let to: DateTime<Utc> = sim.now() - chrono::Duration::seconds(1);
+    // Behind the longest a message stays non-final (10 min), so every LogEnd in the range is
+    // settled and the ground truth does not move while the workers read.
+    let to: DateTime<Utc> = sim.now() - chrono::Duration::minutes(11);
     let from = to - chrono::Duration::hours(a.hours as i64);
     let truth = sim.truth_between(from, to);
     println!(
@@ -166,14 +168,21 @@ async fn main() {
         ("SECRET_KEY", key.to_base64()),
         ("AMQP_PREFIX", prefix.clone()),
         ("CPI_RATE_LIMITS", "off".into()),
-        ("RUST_LOG", "warn".into()),
+        (
+            "RUST_LOG",
+            std::env::var("BENCH_WORKER_LOG").unwrap_or_else(|_| "warn".into()),
+        ),
     ];
     let mut workers: Vec<Child> = (0..a.workers)
         .map(|_| {
             Command::new(env!("CARGO_BIN_EXE_integramon-ingest-worker"))
                 .args(["--listen", "127.0.0.1:0"])
                 .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-                .stdout(Stdio::null())
+                .stdout(
+                    std::fs::File::create(data.path().join("worker.log"))
+                        .map(Stdio::from)
+                        .unwrap_or_else(|_| Stdio::null()),
+                )
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("worker")
@@ -241,7 +250,7 @@ async fn main() {
         for m in truth
             .messages
             .iter()
-            .filter(|m| !stored.contains(&m.guid))
+            .filter(|m| !stored.contains(&m.message_guid))
             .take(20)
         {
             eprintln!("missing: {m:?}");
@@ -251,6 +260,9 @@ async fn main() {
     for w in &mut workers {
         let _ = w.kill();
         let _ = w.wait();
+    }
+    if let Ok(log) = std::env::var("BENCH_KEEP_LOG") {
+        let _ = std::fs::copy(data.path().join("worker.log"), log);
     }
     let worker_rate = count as f64 / worker_secs;
     println!(

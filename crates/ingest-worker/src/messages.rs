@@ -96,12 +96,30 @@ pub async fn sync_window(
     let mut query = MplQuery::new(window);
     query.expand_custom_headers = true;
     query.extra_filter = tenant.settings.collection.message_filter.clone();
+    // The next page is fetched and parsed while this one is written: throughput is then the
+    // slower of the two sides instead of their sum. One page waits at most, so memory stays
+    // bounded at about two pages.
     let mut pager = client.mpl_pages(query);
+    let (tx, mut pages) = tokio::sync::mpsc::channel(1);
+    let reader = tokio::spawn(async move {
+        loop {
+            let next = pager.next_page().await;
+            let last = !matches!(next, Ok(Some(_)));
+            if tx.send(next).await.is_err() || last {
+                break;
+            }
+        }
+    });
+    let _stop_reader = AbortOnDrop(reader);
     let mut report = SyncReport {
         windows: 1,
         ..Default::default()
     };
-    while let Some(page) = pager.next_page().await? {
+    while let Some(next) = pages.recv().await {
+        let Some(page) = next? else {
+            break;
+        };
+        let write_started = std::time::Instant::now();
         let list: Vec<_> = page.records.iter().map(map::message).collect();
         let txn = db.begin_write().await?;
         let outcome = messages::upsert_messages_in(&txn, tenant.id, &list).await?;
@@ -118,6 +136,12 @@ pub async fn sync_window(
             .collect();
         report.headers += messages::replace_headers_bulk_in(&txn, &headers).await?;
         txn.commit().await.map_err(store::StoreError::from)?;
+        tracing::debug!(
+            tenant = %tenant.settings.name,
+            records = page.records.len(),
+            write_ms = write_started.elapsed().as_millis() as u64,
+            "page written"
+        );
         report.pages += 1;
         report.records += page.records.len() as u64;
         report.inserted += outcome.inserted;
@@ -158,6 +182,15 @@ pub async fn sync_window(
         progress(&report);
     }
     Ok(report)
+}
+
+/// Stops the page reader when the window is abandoned (an error, or the job's future dropped).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The hot sync: from the stored watermark (or the tenant's hot window back from now) up to
