@@ -111,14 +111,28 @@ pub async fn run(ctx: Context) -> anyhow::Result<()> {
         prefetch = queue_config.prefetch,
         "consuming collection jobs"
     );
-    ctx.queue
-        .consume(
-            &families,
-            queue_config.prefetch,
-            jobs::handler(worker),
-            ctx.shutdown.clone(),
-        )
-        .await
-        .context("consuming jobs")?;
+    // One consumer per family, each with its own prefetch: a long backfill or deep sync then
+    // never holds up fresh messages in the same worker.
+    let handler = jobs::handler(worker);
+    let consumers = families.iter().map(|family| {
+        let queue = ctx.queue.clone();
+        let handler = handler.clone();
+        let shutdown = ctx.shutdown.clone();
+        let family = family.clone();
+        async move {
+            queue
+                .consume(
+                    std::slice::from_ref(&family),
+                    queue_config.prefetch,
+                    handler,
+                    shutdown,
+                )
+                .await
+                .with_context(|| format!("consuming {family} jobs"))
+        }
+    });
+    for result in futures::future::join_all(consumers).await {
+        result?;
+    }
     Ok(())
 }
