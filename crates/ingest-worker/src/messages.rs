@@ -123,6 +123,7 @@ pub async fn sync_window(
         let list: Vec<_> = page.records.iter().map(map::message).collect();
         let txn = db.begin_write().await?;
         let outcome = messages::upsert_messages_in(&txn, tenant.id, &list).await?;
+        let upsert_ms = write_started.elapsed().as_millis() as u64;
         // Headers came expanded with the page: write them for new and changed messages only.
         let headers: Vec<_> = outcome
             .rows
@@ -139,6 +140,7 @@ pub async fn sync_window(
         tracing::debug!(
             tenant = %tenant.settings.name,
             records = page.records.len(),
+            upsert_ms,
             write_ms = write_started.elapsed().as_millis() as u64,
             "page written"
         );
