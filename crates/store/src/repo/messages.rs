@@ -477,6 +477,29 @@ async fn stored_before<C: ConnectionTrait>(
 ) -> Result<HashMap<String, Before>, DbErr> {
     let backend = conn.get_database_backend();
     let mut found = HashMap::with_capacity(guids.len());
+    if backend == DbBackend::Postgres {
+        // One JSON parameter instead of a thousand-item IN list: PostgreSQL plans it as a
+        // semi-join over the unique index, and the statement text stays the same for every page.
+        let list: Vec<String> = guids.iter().map(|g| clean(g)).collect();
+        let json = serde_json::to_string(&list).map_err(|e| DbErr::Json(e.to_string()))?;
+        let mut sql = Sql::new(backend);
+        sql.push("SELECT id, message_guid, details_status, correlation_id FROM message_logs WHERE tenant_id = ")
+            .bind(tenant_id)
+            .push(" AND message_guid IN (SELECT json_array_elements_text(")
+            .bind(json)
+            .push("::json))");
+        for row in conn.query_all_raw(sql.statement()).await? {
+            found.insert(
+                get::<String>(&row, "message_guid")?,
+                Before {
+                    id: get(&row, "id")?,
+                    details_status: get(&row, "details_status")?,
+                    correlation_id: get(&row, "correlation_id")?,
+                },
+            );
+        }
+        return Ok(found);
+    }
     for chunk in guids.chunks(max_params(backend) - 1) {
         let mut sql = Sql::new(backend);
         sql.push("SELECT id, message_guid, details_status, correlation_id FROM message_logs WHERE tenant_id = ")
