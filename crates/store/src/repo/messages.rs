@@ -488,16 +488,7 @@ async fn stored_before<C: ConnectionTrait>(
             .push(" AND message_guid IN (SELECT json_array_elements_text(")
             .bind(json)
             .push("::json))");
-        for row in conn.query_all_raw(sql.statement()).await? {
-            found.insert(
-                get::<String>(&row, "message_guid")?,
-                Before {
-                    id: get(&row, "id")?,
-                    details_status: get(&row, "details_status")?,
-                    correlation_id: get(&row, "correlation_id")?,
-                },
-            );
-        }
+        collect_before(conn.query_all_raw(sql.statement()).await?, &mut found)?;
         return Ok(found);
     }
     for chunk in guids.chunks(max_params(backend) - 1) {
@@ -506,18 +497,26 @@ async fn stored_before<C: ConnectionTrait>(
             .bind(tenant_id)
             .push(" AND message_guid IN ")
             .bind_list(chunk.iter().map(|g| clean(g)));
-        for row in conn.query_all_raw(sql.statement()).await? {
-            found.insert(
-                get::<String>(&row, "message_guid")?,
-                Before {
-                    id: get(&row, "id")?,
-                    details_status: get(&row, "details_status")?,
-                    correlation_id: get(&row, "correlation_id")?,
-                },
-            );
-        }
+        collect_before(conn.query_all_raw(sql.statement()).await?, &mut found)?;
     }
     Ok(found)
+}
+
+fn collect_before(
+    rows: Vec<sea_orm::QueryResult>,
+    found: &mut HashMap<String, Before>,
+) -> Result<(), DbErr> {
+    for row in rows {
+        found.insert(
+            get::<String>(&row, "message_guid")?,
+            Before {
+                id: get(&row, "id")?,
+                details_status: get(&row, "details_status")?,
+                correlation_id: get(&row, "correlation_id")?,
+            },
+        );
+    }
+    Ok(())
 }
 
 #[derive(Default)]
