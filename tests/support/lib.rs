@@ -25,11 +25,12 @@ pub fn workspace() -> PathBuf {
 }
 
 /// Path of a workspace binary, built first if needed. Tests of one package cannot depend on
-/// another package's binaries, so each test process asks cargo once per binary to build it (a
-/// no-op when fresh) in the same profile and target directory as the test. Only that binary's
-/// package is built, so unrelated work in progress elsewhere in the workspace does not interfere.
+/// another package's binaries, so the first call in each test process asks cargo to build them
+/// in the same profile and target directory as the test. It builds the whole workspace's
+/// binaries, exactly as `scripts/test` does beforehand: the same package selection resolves the
+/// same features, so the call is a no-op instead of a rebuild with other features.
 pub fn bin(name: &str) -> PathBuf {
-    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    static BUILT: Mutex<bool> = Mutex::new(false);
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test> → target/<profile>
     let profile_dir = exe
@@ -38,23 +39,19 @@ pub fn bin(name: &str) -> PathBuf {
         .expect("profile directory")
         .to_path_buf();
     let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    if !built.iter().any(|b| b == name) {
-        let package = match name {
-            "integramon-sqlite-load" => "integramon-tests",
-            other => other,
-        };
+    if !*built {
         let target_dir = profile_dir.parent().expect("target directory");
         let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "--quiet", "--package", package, "--bin", name])
+        cmd.args(["build", "--quiet", "--workspace", "--bins"])
             .arg("--manifest-path")
             .arg(workspace().join("Cargo.toml"))
             .env("CARGO_TARGET_DIR", target_dir);
         if profile_dir.file_name().is_some_and(|n| n == "release") {
             cmd.arg("--release");
         }
-        let status = cmd.status().expect("running cargo build for a binary");
-        assert!(status.success(), "cargo build of {name} failed");
-        built.push(name.to_string());
+        let status = cmd.status().expect("running cargo build for the binaries");
+        assert!(status.success(), "cargo build --workspace --bins failed");
+        *built = true;
     }
     let path = profile_dir.join(name);
     assert!(path.is_file(), "{} was not built", path.display());
