@@ -173,6 +173,9 @@ impl CpiError {
             // 501 and 505 say "this will never work", the rest of 5xx are usually passing.
             Self::Server { status, .. } => !matches!(status, 501 | 505),
             Self::BadResponse { kind, .. } => *kind == BadResponseKind::Truncated,
+            // 408: the server gave up waiting for our request (a busy proxy or server); sending
+            // it again is what the status asks for.
+            Self::Http { status: 408, .. } => true,
             _ => false,
         }
     }
@@ -323,6 +326,13 @@ mod tests {
     #[test]
     fn retryability_follows_the_kind_of_failure() {
         let url = "u".to_string();
+        let http = |status| CpiError::Http {
+            url: "u".to_string(),
+            status,
+            detail: None,
+        };
+        assert!(http(408).is_retryable(), "request timeout is passing");
+        assert!(!http(400).is_retryable(), "a bad request stays bad");
         assert!(
             CpiError::Throttled {
                 url: url.clone(),
