@@ -173,21 +173,23 @@ async fn main() {
             std::env::var("BENCH_WORKER_LOG").unwrap_or_else(|_| "warn".into()),
         ),
     ];
-    let mut workers: Vec<Child> = (0..a.workers)
-        .map(|_| {
-            Command::new(env!("CARGO_BIN_EXE_integramon-ingest-worker"))
-                .args(["--listen", "127.0.0.1:0"])
-                .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-                .stdout(
-                    std::fs::File::create(data.path().join("worker.log"))
-                        .map(Stdio::from)
-                        .unwrap_or_else(|_| Stdio::null()),
-                )
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("worker")
-        })
-        .collect();
+    let mut workers = Workers(
+        (0..a.workers)
+            .map(|_| {
+                Command::new(env!("CARGO_BIN_EXE_integramon-ingest-worker"))
+                    .args(["--listen", "127.0.0.1:0"])
+                    .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+                    .stdout(
+                        std::fs::File::create(data.path().join("worker.log"))
+                            .map(Stdio::from)
+                            .unwrap_or_else(|_| Stdio::null()),
+                    )
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("worker")
+            })
+            .collect(),
+    );
     let queue = AmqpQueue::new(QueueConfig {
         prefix: prefix.clone(),
         ..QueueConfig::default()
@@ -212,7 +214,7 @@ async fn main() {
     let mut peak_kb = 0;
     let be = db.db_backend();
     loop {
-        for w in &workers {
+        for w in &workers.0 {
             peak_kb = peak_kb.max(rss_kb(w.id()));
         }
         let row = db
@@ -257,10 +259,7 @@ async fn main() {
         }
         panic!("stored {count} messages, the tenant has {}", truth.total);
     }
-    for w in &mut workers {
-        let _ = w.kill();
-        let _ = w.wait();
-    }
+    workers.stop();
     if let Ok(log) = std::env::var("BENCH_KEEP_LOG") {
         let _ = std::fs::copy(data.path().join("worker.log"), log);
     }
@@ -316,6 +315,24 @@ async fn main() {
         &format!("DROP DATABASE IF EXISTS {db_name} WITH (FORCE)"),
     );
     sim.stop().await;
+}
+
+/// The worker processes, killed when the benchmark ends, also when it panics.
+struct Workers(Vec<Child>);
+
+impl Workers {
+    fn stop(&mut self) {
+        for w in &mut self.0 {
+            let _ = w.kill();
+            let _ = w.wait();
+        }
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 /// `COPY table FROM STDIN` through psql: the PostgreSQL bulk-load path.
