@@ -165,11 +165,9 @@ pub async fn sync_window(
             .iter()
             .filter(|r| r.change == Change::Unchanged)
         {
-            let Some(m) = by_guid.get(row.guid.as_str()).filter(|m| wants(&m.status)) else {
-                continue;
-            };
-            let stored = messages::get_message(db, row.id).await?;
-            if stored.is_some_and(|s| s.details_status.as_ref() != Some(&m.status)) {
+            if let Some(m) = by_guid.get(row.guid.as_str()).filter(|m| wants(&m.status))
+                && row.details_status.as_ref() != Some(&m.status)
+            {
                 wanted.push((row.id, row.guid.clone(), m.status.clone()));
             }
         }

@@ -50,6 +50,10 @@ pub struct UpsertedRow {
     pub id: i64,
     pub guid: String,
     pub change: Change,
+    /// The status the stored details were fetched for, as it was before this upsert (`None`:
+    /// never fetched). Lets a caller catch up on details an interrupted earlier run committed
+    /// the message for but never fetched, without reading the row again.
+    pub details_status: Option<MessageStatus>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -460,10 +464,15 @@ pub async fn upsert_messages_in<C: ConnectionTrait>(
             }
             Change::Unchanged => out.unchanged += 1,
         }
+        let details_status = prev
+            .or_else(|| late.get(*guid))
+            .and_then(|p| p.details_status.as_deref())
+            .map(MessageStatus::parse);
         out.rows.push(UpsertedRow {
             id,
             guid: m.guid.clone(),
             change,
+            details_status,
         });
     }
     upsert_correlations(conn, tenant_id, &correlations, &decrements).await?;
