@@ -13,7 +13,7 @@ use crate::model::{
     MplAttachment, MplErrorInformation, MplRun, MplRunStep, RuntimeArtifactErrorInfo,
     ValueMappingDesigntimeArtifact,
 };
-use crate::odata::{hex_alias, quote_key, string_literal};
+use crate::odata::{Entity, hex_alias, quote_key, string_literal};
 
 /// An MPL's error text (`…/ErrorInformation/$value`), cut at the requested size.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -261,16 +261,23 @@ impl CpiClient {
         self.get_entity(ApiFamily::DesigntimeArtifacts, &url).await
     }
 
+    /// `GET /IntegrationPackages('{id}')/<set>`: one package's artifacts of one kind.
+    async fn package_artifacts<T: Entity>(
+        &self,
+        package_id: &str,
+        set: &str,
+    ) -> Result<Vec<T>, CpiError> {
+        let path = format!("IntegrationPackages({})/{set}", quote_key(package_id));
+        self.get_all(ApiFamily::DesigntimeArtifacts, &path, &[], None)
+            .await
+    }
+
     /// `GET /IntegrationPackages('{id}')/IntegrationDesigntimeArtifacts`
     pub async fn package_integration_designtime_artifacts(
         &self,
         package_id: &str,
     ) -> Result<Vec<IntegrationDesigntimeArtifact>, CpiError> {
-        let path = format!(
-            "IntegrationPackages({})/IntegrationDesigntimeArtifacts",
-            quote_key(package_id)
-        );
-        self.get_all(ApiFamily::DesigntimeArtifacts, &path, &[], None)
+        self.package_artifacts(package_id, "IntegrationDesigntimeArtifacts")
             .await
     }
 
@@ -279,11 +286,7 @@ impl CpiClient {
         &self,
         package_id: &str,
     ) -> Result<Vec<ValueMappingDesigntimeArtifact>, CpiError> {
-        let path = format!(
-            "IntegrationPackages({})/ValueMappingDesigntimeArtifacts",
-            quote_key(package_id)
-        );
-        self.get_all(ApiFamily::DesigntimeArtifacts, &path, &[], None)
+        self.package_artifacts(package_id, "ValueMappingDesigntimeArtifacts")
             .await
     }
 
