@@ -9,6 +9,7 @@ pub const SPEC: Spec = Spec {
     component: "archiver",
     default_listen: "127.0.0.1:9103",
     listen_env: "ARCHIVER_LISTEN",
+    http: None,
 };
 
 pub const ABOUT: &str = "IntegraMon archiver: retention, archive files and database upkeep";

@@ -20,6 +20,7 @@ pub const SPEC: Spec = Spec {
     component: "controller",
     default_listen: "127.0.0.1:9102",
     listen_env: "CONTROLLER_LISTEN",
+    http: None,
 };
 
 pub const ABOUT: &str = "IntegraMon controller: decides per tenant what is due and publishes jobs";

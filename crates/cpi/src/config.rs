@@ -181,6 +181,34 @@ impl TenantConfig {
         })
     }
 
+    /// From a tenant's stored connection settings and its plaintext secret (the password or the
+    /// client secret).
+    pub fn from_connection(
+        conn: &domain::tenant::ConnectionSettings,
+        secret: Secret,
+    ) -> Result<Self, CpiError> {
+        let auth = match &conn.auth {
+            domain::tenant::Auth::Basic { username } => Auth::Basic {
+                username: username.clone(),
+                password: secret,
+            },
+            domain::tenant::Auth::OAuth2 {
+                client_id,
+                token_url,
+            } => Auth::OAuth2ClientCredentials {
+                token_url: token_url.parse().map_err(|e| {
+                    CpiError::Config(format!("the token URL {token_url:?} is not a URL: {e}"))
+                })?,
+                client_id: client_id.clone(),
+                client_secret: secret,
+            },
+        };
+        let mut config = Self::new(&conn.api_url, auth)?;
+        config.tls.verify = conn.tls_verify;
+        config.tls.ca_cert_pem = conn.ca_cert.as_ref().map(|p| p.as_bytes().to_vec());
+        Ok(config)
+    }
+
     /// From a BTP service key (JSON text, either shape).
     pub fn from_service_key(json: &str) -> Result<Self, CpiError> {
         let key = ServiceKey::parse(json)?;

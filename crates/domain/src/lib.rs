@@ -8,5 +8,6 @@ pub mod message;
 pub mod secret;
 pub mod status;
 pub mod tenant;
+pub mod user;
 
 pub use status::MessageStatus;

@@ -25,6 +25,7 @@ pub const SPEC: Spec = Spec {
     component: "ingest-worker",
     default_listen: "127.0.0.1:9101",
     listen_env: "INGEST_WORKER_LISTEN",
+    http: None,
 };
 
 pub const ABOUT: &str = "IntegraMon ingest worker: consumes collection jobs and writes what the \

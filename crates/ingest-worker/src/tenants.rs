@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
-use cpi::{Auth, CpiClient, RateLimits, TenantConfig};
+use cpi::{CpiClient, RateLimits, TenantConfig};
 use domain::job::TenantRef;
 use domain::secret::{self, SecretKey};
-use domain::tenant::{Auth as TenantAuth, Tenant};
+use domain::tenant::Tenant;
 use store::Db;
 use store::repo::tenants;
 
@@ -98,27 +98,9 @@ pub fn build_client(
     secret: String,
     options: &ClientOptions,
 ) -> Result<CpiClient, JobError> {
-    let conn = &tenant.settings.connection;
-    let auth = match &conn.auth {
-        TenantAuth::Basic { username } => Auth::Basic {
-            username: username.clone(),
-            password: cpi::Secret::new(secret),
-        },
-        TenantAuth::OAuth2 {
-            client_id,
-            token_url,
-        } => Auth::OAuth2ClientCredentials {
-            token_url: token_url.parse().map_err(|e| {
-                JobError::Fail(format!("tenant token URL {token_url:?} is not a URL: {e}"))
-            })?,
-            client_id: client_id.clone(),
-            client_secret: cpi::Secret::new(secret),
-        },
-    };
-    let mut config = TenantConfig::new(&conn.api_url, auth)
-        .map_err(|e| JobError::Fail(format!("tenant {}: {e}", tenant.settings.name)))?;
-    config.tls.verify = conn.tls_verify;
-    config.tls.ca_cert_pem = conn.ca_cert.as_ref().map(|p| p.as_bytes().to_vec());
+    let mut config =
+        TenantConfig::from_connection(&tenant.settings.connection, cpi::Secret::new(secret))
+            .map_err(|e| JobError::Fail(format!("tenant {}: {e}", tenant.settings.name)))?;
     config.limits.max_concurrent_requests = options.max_concurrent_requests.max(1);
     if !options.sap_rate_limits {
         config.limits.rate = RateLimits::unlimited();

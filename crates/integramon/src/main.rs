@@ -96,6 +96,7 @@ fn main() -> ExitCode {
                     component: "integramon",
                     default_listen: "127.0.0.1:8080",
                     listen_env: "WEB_LISTEN",
+                    http: None,
                 };
                 let addr = runtime::daemon::listen_addr(&settings, listen.as_deref(), &spec)
                     .map_err(anyhow::Error::msg)?;

@@ -14,8 +14,6 @@ pub async fn run(settings: Settings, listen: SocketAddr) -> anyhow::Result<()> {
         .context("migrating the database")?;
     let db = store::connect(&settings.db)?;
     let health = Health::new("integramon", db.clone());
-    let endpoint = runtime::health::serve(listen, health.clone(), |_| {})
-        .with_context(|| format!("cannot listen on {listen}"))?;
     let queue_config = runtime::daemon::queue_config(&settings).map_err(anyhow::Error::msg)?;
     let queue: std::sync::Arc<dyn queue::JobQueue> =
         std::sync::Arc::new(queue::InProcessQueue::new(queue_config)?);
@@ -26,6 +24,10 @@ pub async fn run(settings: Settings, listen: SocketAddr) -> anyhow::Result<()> {
         health: health.clone(),
         shutdown: shutdown.clone(),
     };
+    let routes = integramon_web::app(&ctx)?;
+    let workers = runtime::daemon::http_workers(&ctx.settings, true).map_err(anyhow::Error::msg)?;
+    let endpoint = runtime::health::serve(listen, health.clone(), Some(routes), workers)
+        .with_context(|| format!("cannot listen on {listen}"))?;
     if !runtime::gate::wait(&ctx.db, &ctx.settings.migrate_marker, &health, &shutdown).await {
         endpoint.stop().await;
         return Ok(());

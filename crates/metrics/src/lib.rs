@@ -9,6 +9,7 @@ pub const SPEC: Spec = Spec {
     component: "metrics",
     default_listen: "127.0.0.1:9104",
     listen_env: "METRICS_LISTEN",
+    http: None,
 };
 
 pub const ABOUT: &str = "IntegraMon metrics: metric and storage snapshots";

@@ -27,7 +27,16 @@ pub struct Spec {
     pub default_listen: &'static str,
     /// Environment variable that overrides the default listen address.
     pub listen_env: &'static str,
+    /// Routes this daemon serves beside `/healthz`, `/readyz` and `/metrics` (the web UI).
+    pub http: Option<HttpApp>,
 }
+
+/// Builds a daemon's extra HTTP routes from its context, before the migration gate opens (the
+/// routes answer 503 until then; see [`Health::gate_open`]).
+pub type HttpApp = fn(&Context) -> anyhow::Result<Routes>;
+
+/// Extra routes for [`health::serve`].
+pub type Routes = Arc<dyn Fn(&mut actix_web::web::ServiceConfig) + Send + Sync>;
 
 /// Everything a daemon's work gets.
 #[derive(Clone)]
@@ -149,9 +158,6 @@ where
         // No I/O here: the broker is connected on first use and reconnected after losses.
         let queue: Arc<dyn JobQueue> = Arc::new(AmqpQueue::new(queue_config)?);
         health.add_check("broker", queue::readiness_check(queue.clone()));
-        let endpoint = health::serve(listen, health.clone(), |_| {})
-            .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
-        tracing::info!(component = spec.component, listen = %endpoint.addr, "serving /healthz, /readyz and /metrics");
         let ctx = Context {
             settings,
             db: db.clone(),
@@ -159,11 +165,17 @@ where
             health: health.clone(),
             shutdown: shutdown.clone(),
         };
-        let outcome = if crate::gate::wait(&ctx.db, &ctx.settings.migrate_marker, &health, &shutdown).await {
-            work(ctx).await
-        } else {
-            Ok(())
-        };
+        let routes = spec.http.map(|app| app(&ctx)).transpose()?;
+        let workers = http_workers(&ctx.settings, routes.is_some()).map_err(anyhow::Error::msg)?;
+        let endpoint = health::serve(listen, health.clone(), routes, workers)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+        tracing::info!(component = spec.component, listen = %endpoint.addr, "serving HTTP");
+        let outcome =
+            if crate::gate::wait(&ctx.db, &ctx.settings.migrate_marker, &health, &shutdown).await {
+                work(ctx).await
+            } else {
+                Ok(())
+            };
         endpoint.stop().await;
         db.close().await;
         outcome
@@ -178,6 +190,24 @@ where
             eprintln!("{bin}: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// HTTP worker threads: `WEB_WORKERS` (default: one per CPU) where the UI is served, one where
+/// only health and metrics are.
+pub fn http_workers(settings: &Settings, serves_ui: bool) -> Result<usize, String> {
+    if !serves_ui {
+        return Ok(1);
+    }
+    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+    match settings.raw("WEB_WORKERS") {
+        None => Ok(cpus),
+        Some(v) => match v.trim().parse::<usize>() {
+            Ok(n) if (1..=256).contains(&n) => Ok(n),
+            _ => Err(format!(
+                "WEB_WORKERS must be a number from 1 to 256, not {v:?}"
+            )),
+        },
     }
 }
 

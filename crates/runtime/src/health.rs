@@ -57,6 +57,12 @@ impl Health {
         *lock(&self.inner.marker) = Some(marker.to_path_buf());
     }
 
+    /// Whether the migration gate has opened (cheap: no I/O). Routes that need the schema
+    /// answer 503 until it has.
+    pub fn gate_open(&self) -> bool {
+        lock(&self.inner.gate).is_ok()
+    }
+
     pub fn add_check(&self, name: &str, check: Check) {
         lock(&self.inner.checks).push((name.to_string(), check));
     }
@@ -160,19 +166,27 @@ impl Endpoint {
     }
 }
 
-/// Bind first (so a taken port fails at start, and tests can bind port 0), then serve.
-pub fn serve<F>(listen: SocketAddr, health: Health, configure: F) -> std::io::Result<Endpoint>
-where
-    F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
-{
+/// Bind first (so a taken port fails at start, and tests can bind port 0), then serve the health
+/// routes and, when given, the daemon's own.
+pub fn serve(
+    listen: SocketAddr,
+    health: Health,
+    extra: Option<crate::daemon::Routes>,
+    workers: usize,
+) -> std::io::Result<Endpoint> {
     let data = web::Data::new(health);
     let server = actix_web::HttpServer::new(move || {
+        let extra = extra.clone();
         actix_web::App::new()
             .app_data(data.clone())
             .configure(routes)
-            .configure(configure.clone())
+            .configure(move |cfg| {
+                if let Some(extra) = &extra {
+                    extra(cfg);
+                }
+            })
     })
-    .workers(1)
+    .workers(workers.max(1))
     .disable_signals()
     .shutdown_timeout(5)
     .bind(listen)?;

@@ -8,7 +8,7 @@ pub mod logging;
 pub mod settings;
 pub mod shutdown;
 
-pub use daemon::{Context, Spec};
+pub use daemon::{Context, HttpApp, Routes, Spec};
 pub use health::Health;
 pub use settings::Settings;
 pub use shutdown::Shutdown;

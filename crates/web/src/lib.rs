@@ -1,24 +1,138 @@
-//! IntegraMon web UI and JSON API.
+//! IntegraMon web UI and JSON API (actix-web).
 //!
-//! The daemon exists with the shared runtime (settings, migration gate, health, clean shutdown);
-//! its work (the web UI and JSON API) is added by its own issue.
+//! Pages are server-rendered HTML (maud escapes every value; nothing from a tenant is ever
+//! rendered as markup) with a small script for progressive enhancement; every asset is served
+//! by the app itself. The JSON API lives under `/api/` with its OpenAPI document at
+//! `/api/openapi.json`. Everything needs a session or an API token except `/healthz`,
+//! `/readyz`, `/metrics`, the login page and the static assets.
 
-use runtime::{Context, Spec};
+pub mod access;
+pub mod api;
+pub mod assets;
+pub mod auth;
+pub mod bootstrap;
+pub mod config;
+pub mod error;
+pub mod pages;
+pub mod state;
+pub mod throttle;
+
+use std::sync::Arc;
+
+use actix_web::body::{BoxBody, EitherBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpResponse, web};
+use runtime::{Context, Routes, Spec};
+
+use crate::state::AppState;
 
 pub const SPEC: Spec = Spec {
     component: "web",
     default_listen: "127.0.0.1:8080",
     listen_env: "WEB_LISTEN",
+    http: Some(app),
 };
 
 pub const ABOUT: &str = "IntegraMon web UI and JSON API";
 
-/// Run until shutdown. Called after the migration gate has opened.
-pub async fn run(ctx: Context) -> anyhow::Result<()> {
-    tracing::info!(
-        component = SPEC.component,
-        "ready; the UI and JSON API are not part of this version yet"
+/// Largest JSON or form body accepted.
+const MAX_BODY: usize = 1024 * 1024;
+
+/// The UI and API routes, mounted under `APP_BASE_PATH`.
+pub fn app(ctx: &Context) -> anyhow::Result<Routes> {
+    let state = web::Data::new(AppState::from_context(ctx)?);
+    let base = state.cfg.base.clone();
+    pages::layout::set_error_base(&base);
+    Ok(Arc::new(move |cfg: &mut web::ServiceConfig| {
+        cfg.app_data(state.clone())
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(MAX_BODY)
+                    .error_handler(|err, _req| {
+                        error::ApiError(error::AppError::invalid("body", err.to_string())).into()
+                    }),
+            )
+            .app_data(web::QueryConfig::default().error_handler(|err, _req| {
+                error::ApiError(error::AppError::invalid("query", err.to_string())).into()
+            }))
+            .app_data(web::FormConfig::default().limit(MAX_BODY))
+            .service(
+                web::scope(&base)
+                    .wrap(actix_web::middleware::from_fn(guard))
+                    .configure(assets::routes)
+                    .configure(api::routes)
+                    .configure(pages::routes),
+            );
+    }))
+}
+
+/// Security headers on every answer; 503 until the migration gate has opened.
+async fn guard(
+    req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<EitherBody<BoxBody>>, actix_web::Error> {
+    let ready = req
+        .app_data::<web::Data<AppState>>()
+        .is_some_and(|s| s.health.gate_open());
+    let is_asset = req.path().contains("/static/");
+    if !ready && !is_asset {
+        let res = HttpResponse::ServiceUnavailable()
+            .insert_header(("Retry-After", "2"))
+            .json(serde_json::json!({
+                "error": "unavailable",
+                "message": "IntegraMon is starting (waiting for the database migration)"
+            }));
+        return Ok(req.into_response(res).map_into_right_body());
+    }
+    let mut res = next.call(req).await?;
+    let h = res.headers_mut();
+    let set = |h: &mut header::HeaderMap, k: &'static str, v: &'static str| {
+        h.insert(
+            header::HeaderName::from_static(k),
+            HeaderValue::from_static(v),
+        );
+    };
+    set(
+        h,
+        "content-security-policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
     );
-    ctx.shutdown.cancelled().await;
-    Ok(())
+    set(h, "x-content-type-options", "nosniff");
+    set(h, "x-frame-options", "DENY");
+    set(h, "referrer-policy", "same-origin");
+    set(h, "cross-origin-opener-policy", "same-origin");
+    set(
+        h,
+        "permissions-policy",
+        "camera=(), microphone=(), geolocation=(), payment=()",
+    );
+    if !is_asset && !h.contains_key(header::CACHE_CONTROL) {
+        set(h, "cache-control", "no-store");
+    }
+    Ok(res.map_into_left_body())
+}
+
+/// Run until shutdown: create the bootstrap admin if asked, and purge expired sessions.
+pub async fn run(ctx: Context) -> anyhow::Result<()> {
+    let cfg = config::WebConfig::from_settings(&ctx.settings).map_err(anyhow::Error::msg)?;
+    if let Some((user, password)) = &cfg.bootstrap_admin {
+        bootstrap::admin_from_settings(&ctx.db, user, password).await?;
+    }
+    tracing::info!(component = SPEC.component, base = %cfg.base, "serving the UI and the JSON API");
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = ctx.shutdown.cancelled() => return Ok(()),
+            _ = tick.tick() => {
+                match store::repo::users::purge_sessions(&ctx.db, chrono::Utc::now()).await {
+                    Ok(n) if n > 0 => tracing::info!(removed = n, "expired sessions removed"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!("removing expired sessions: {e}"),
+                }
+            }
+        }
+    }
 }

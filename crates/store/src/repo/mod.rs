@@ -17,6 +17,7 @@ pub mod messages;
 pub mod payloads;
 pub mod sync_state;
 pub mod tenants;
+pub mod users;
 
 use std::fmt::Write as _;
 
