@@ -18,6 +18,7 @@ mod m20261126_000003_packages_artifacts;
 mod m20261126_000004_job_runs;
 mod m20261126_000005_users;
 mod m20261126_000006_collection;
+mod m20261126_000007_message_counts;
 
 pub use m20261126_000002_messages::HEADER_VALUE_PREFIX_CHARS;
 
@@ -29,6 +30,7 @@ const VERSIONS: &[&str] = &[
     "m20261126_000004_job_runs",
     "m20261126_000005_users",
     "m20261126_000006_collection",
+    "m20261126_000007_message_counts",
 ];
 
 pub struct Migrator;
@@ -42,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000004_job_runs::Migration),
             Box::new(m20261126_000005_users::Migration),
             Box::new(m20261126_000006_collection::Migration),
+            Box::new(m20261126_000007_message_counts::Migration),
         ]
     }
 }
@@ -68,6 +71,7 @@ mod tests {
             m20261126_000004_job_runs::tables(),
             m20261126_000005_users::tables(),
             m20261126_000006_collection::tables(),
+            m20261126_000007_message_counts::tables(),
         ]
         .concat()
     }
@@ -80,6 +84,7 @@ mod tests {
             m20261126_000004_job_runs::indexes(),
             m20261126_000005_users::indexes(),
             m20261126_000006_collection::indexes(),
+            m20261126_000007_message_counts::indexes(),
         ]
         .concat()
     }

@@ -38,6 +38,7 @@ const TABLES: &[&str] = &[
     "sessions",
     "api_tokens",
     "job_firings",
+    "message_counts",
 ];
 
 fn pg_admin_url() -> String {
@@ -335,6 +336,36 @@ async fn check_constraints(db: &DatabaseConnection) {
         "uq_job_firings_tenant_id_job_type_slot_key must reject a second firing of a slot"
     );
 
+    let hour_count = |iflow: &str| {
+        Query::insert()
+            .into_table("message_counts")
+            .columns([
+                "tenant_id",
+                "hour_start",
+                "iflow_id",
+                "package_id",
+                "status",
+                "count",
+            ])
+            .values_panic([
+                1.into(),
+                // Not now(): PostgreSQL's CURRENT_TIMESTAMP differs between the two inserts.
+                Expr::cust("CURRENT_DATE"),
+                iflow.into(),
+                "".into(),
+                "FAILED".into(),
+                3.into(),
+            ])
+            .to_owned()
+    };
+    exec(db, &hour_count("")).await;
+    exec(db, &hour_count("flow")).await;
+    assert!(
+        db.execute(&hour_count("")).await.is_err(),
+        "uq_message_counts_tenant_id_hour_start_iflow_package_status must reject a second row \
+         for a key, also with '' standing for a missing iFlow"
+    );
+
     db.execute_unprepared("DELETE FROM tenants WHERE id = 1")
         .await
         .expect("delete tenant");
@@ -346,6 +377,7 @@ async fn check_constraints(db: &DatabaseConnection) {
         "message_errors",
         "payloads",
         "job_firings",
+        "message_counts",
     ] {
         assert_eq!(
             count(db, &format!("SELECT COUNT(*) FROM {table}")).await,

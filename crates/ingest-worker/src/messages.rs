@@ -11,7 +11,8 @@ use domain::message::Message;
 use domain::tenant::Tenant;
 use serde::Serialize;
 use store::Db;
-use store::repo::messages::{self, Change};
+use store::repo::messages::{self, Change, UpsertedRow};
+use store::repo::monitor;
 use store::repo::sync_state;
 
 use crate::details;
@@ -137,10 +138,21 @@ pub async fn sync_window(
             .collect();
         report.headers += messages::replace_headers_bulk_in(&txn, &headers).await?;
         txn.commit().await.map_err(store::StoreError::from)?;
+        // The monitor's hourly counts, for the hours this page moved messages into or out of.
+        // Not in the page's transaction: the refresh takes per-hour locks that other pages'
+        // refreshes wait on, and holding them while writing a page would serialise ingestion.
+        // A crash right here leaves those hours stale until the periodic reconciliation
+        // (monitor::refresh_recent_counts) recomputes them.
+        let hours = touched_hours(&outcome.rows, &list);
+        let refresh_started = std::time::Instant::now();
+        monitor::refresh_counts(db, tenant.id, &hours).await?;
+        let refresh_ms = refresh_started.elapsed().as_millis() as u64;
         tracing::debug!(
             tenant = %tenant.settings.name,
             records = page.records.len(),
             upsert_ms,
+            refresh_ms,
+            hours = hours.len(),
             write_ms = write_started.elapsed().as_millis() as u64,
             "page written"
         );
@@ -182,6 +194,19 @@ pub async fn sync_window(
         progress(&report);
     }
     Ok(report)
+}
+
+/// The `LogEnd`s a page moved rollup counts at: the new `LogEnd` of every inserted or updated
+/// message and the stored one it replaced (a status change keeps the hour, a later `LogEnd` may
+/// move the message to another hour).
+fn touched_hours(rows: &[UpsertedRow], page: &[Message]) -> Vec<DateTime<Utc>> {
+    let by_guid: HashMap<&str, &Message> = page.iter().map(|m| (m.guid.as_str(), m)).collect();
+    let mut hours = Vec::new();
+    for row in rows.iter().filter(|r| r.change != Change::Unchanged) {
+        hours.extend(by_guid.get(row.guid.as_str()).and_then(|m| m.log_end));
+        hours.extend(row.previous_log_end);
+    }
+    hours
 }
 
 /// Stops the page reader when the window is abandoned (an error, or the job's future dropped).

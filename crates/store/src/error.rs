@@ -36,6 +36,10 @@ pub enum StoreError {
     MigrationFailed { name: String, reason: String },
     #[error("{0}")]
     Command(String),
+    /// A caller-supplied argument is unusable (for example a tampered paging cursor). `field`
+    /// names the argument, so an HTTP layer can answer 400 pointing at it.
+    #[error("invalid {field}: {reason}")]
+    InvalidArgument { field: &'static str, reason: String },
 }
 
 impl StoreError {

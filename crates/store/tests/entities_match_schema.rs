@@ -480,6 +480,20 @@ async fn entities_match(db: &DatabaseConnection) {
         },
     )
     .await;
+    check::<message_counts::Entity>(
+        db,
+        message_counts::Model {
+            id: 1,
+            tenant_id: 1,
+            hour_start: at,
+            iflow_id: "message_counts.iflow_id".to_owned(),
+            package_id: "message_counts.package_id".to_owned(),
+            status: "message_counts.status".to_owned(),
+            iflow_name: Some("message_counts.iflow_name".to_owned()),
+            count: i64::MAX,
+        },
+    )
+    .await;
     check::<job_firings::Entity>(
         db,
         job_firings::Model {
@@ -557,6 +571,7 @@ async fn entities_match(db: &DatabaseConnection) {
         keystore_entries::Entity.table_name(),
         job_runs::Entity.table_name(),
         job_firings::Entity.table_name(),
+        message_counts::Entity.table_name(),
         users::Entity.table_name(),
         sessions::Entity.table_name(),
         api_tokens::Entity.table_name(),

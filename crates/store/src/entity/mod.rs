@@ -26,6 +26,7 @@ pub mod design_artifacts;
 pub mod job_firings;
 pub mod job_runs;
 pub mod keystore_entries;
+pub mod message_counts;
 pub mod message_errors;
 pub mod message_logs;
 pub mod message_run_steps;
@@ -51,6 +52,7 @@ pub mod prelude {
     pub use super::job_firings::Entity as JobFirings;
     pub use super::job_runs::Entity as JobRuns;
     pub use super::keystore_entries::Entity as KeystoreEntries;
+    pub use super::message_counts::Entity as MessageCounts;
     pub use super::message_errors::Entity as MessageErrors;
     pub use super::message_logs::Entity as MessageLogs;
     pub use super::message_run_steps::Entity as MessageRunSteps;

@@ -54,6 +54,9 @@ pub struct UpsertedRow {
     /// never fetched). Lets a caller catch up on details an interrupted earlier run committed
     /// the message for but never fetched, without reading the row again.
     pub details_status: Option<MessageStatus>,
+    /// The stored `LogEnd` before this upsert (`None`: new, or stored without one). With the
+    /// page's own `LogEnd` it names every hour of the monitor's rollup an update touched.
+    pub previous_log_end: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -328,6 +331,7 @@ struct Before {
     id: i64,
     details_status: Option<String>,
     correlation_id: Option<String>,
+    log_end: Option<DateTime<Utc>>,
 }
 
 /// Write one page of messages for a tenant in one transaction (see the module doc).
@@ -464,8 +468,8 @@ pub async fn upsert_messages_in<C: ConnectionTrait>(
             }
             Change::Unchanged => out.unchanged += 1,
         }
-        let details_status = prev
-            .or_else(|| late.get(*guid))
+        let stored = prev.or_else(|| late.get(*guid));
+        let details_status = stored
             .and_then(|p| p.details_status.as_deref())
             .map(MessageStatus::parse);
         out.rows.push(UpsertedRow {
@@ -473,6 +477,7 @@ pub async fn upsert_messages_in<C: ConnectionTrait>(
             guid: m.guid.clone(),
             change,
             details_status,
+            previous_log_end: stored.and_then(|p| p.log_end),
         });
     }
     upsert_correlations(conn, tenant_id, &correlations, &decrements).await?;
@@ -492,7 +497,7 @@ async fn stored_before<C: ConnectionTrait>(
         let list: Vec<String> = guids.iter().map(|g| clean(g)).collect();
         let json = serde_json::to_string(&list).map_err(|e| DbErr::Json(e.to_string()))?;
         let mut sql = Sql::new(backend);
-        sql.push("SELECT id, message_guid, details_status, correlation_id FROM message_logs WHERE tenant_id = ")
+        sql.push("SELECT id, message_guid, details_status, correlation_id, log_end FROM message_logs WHERE tenant_id = ")
             .bind(tenant_id)
             .push(" AND message_guid IN (SELECT json_array_elements_text(")
             .bind(json)
@@ -502,7 +507,7 @@ async fn stored_before<C: ConnectionTrait>(
     }
     for chunk in guids.chunks(max_params(backend) - 1) {
         let mut sql = Sql::new(backend);
-        sql.push("SELECT id, message_guid, details_status, correlation_id FROM message_logs WHERE tenant_id = ")
+        sql.push("SELECT id, message_guid, details_status, correlation_id, log_end FROM message_logs WHERE tenant_id = ")
             .bind(tenant_id)
             .push(" AND message_guid IN ")
             .bind_list(chunk.iter().map(|g| clean(g)));
@@ -522,6 +527,7 @@ fn collect_before(
                 id: get(&row, "id")?,
                 details_status: get(&row, "details_status")?,
                 correlation_id: get(&row, "correlation_id")?,
+                log_end: get(&row, "log_end")?,
             },
         );
     }

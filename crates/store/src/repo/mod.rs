@@ -14,6 +14,7 @@ pub mod artifacts;
 pub mod firings;
 pub mod job_runs;
 pub mod messages;
+pub mod monitor;
 pub mod payloads;
 pub mod sync_state;
 pub mod tenants;
