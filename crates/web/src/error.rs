@@ -93,6 +93,9 @@ impl From<StoreError> for AppError {
         if e.is_unique_violation() {
             return Self::Conflict("that name is taken".into());
         }
+        if let StoreError::InvalidArgument { field, reason } = &e {
+            return Self::invalid(field, reason.clone());
+        }
         tracing::error!("database: {e}");
         Self::Unavailable("the database did not answer; try again".into())
     }

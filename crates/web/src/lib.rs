@@ -14,6 +14,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod error;
 pub mod pages;
+pub mod query;
 pub mod state;
 pub mod throttle;
 

@@ -1362,3 +1362,15 @@ pub async fn correlation_count(
         None => Ok(None),
     }
 }
+
+/// The tenant a stored message belongs to (for access checks on its payloads and attachments).
+pub async fn tenant_of(db: &Db, message_id: i64) -> Result<Option<i64>, StoreError> {
+    use sea_orm::{EntityTrait, QuerySelect};
+    let row: Option<i64> = crate::entity::message_logs::Entity::find_by_id(message_id)
+        .select_only()
+        .column(crate::entity::message_logs::Column::TenantId)
+        .into_tuple()
+        .one(db.conn())
+        .await?;
+    Ok(row)
+}

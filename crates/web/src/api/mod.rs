@@ -2,6 +2,7 @@
 //! an API token. The OpenAPI document at `/api/openapi.json` is generated from these handlers.
 
 pub mod jobs_submit;
+pub mod messages;
 pub mod openapi;
 pub mod tenants;
 pub mod users;
@@ -14,6 +15,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/openapi.json", web::get().to(openapi::document))
             .configure(users::routes)
             .configure(tenants::routes)
+            .configure(messages::routes)
             .default_service(web::to(not_found)),
     );
 }

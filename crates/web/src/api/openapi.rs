@@ -18,6 +18,8 @@ use crate::state::AppState;
         super::tenants::list, super::tenants::get, super::tenants::create, super::tenants::update,
         super::tenants::delete, super::tenants::test_new, super::tenants::test_stored,
         super::tenants::sync,
+        super::messages::list, super::messages::detail, super::messages::payload,
+        super::messages::attachment, super::messages::volume, super::messages::overview,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::FieldErrorBody)),
     modifiers(&Security),

@@ -1,0 +1,325 @@
+//! The message monitor's query string, shared by the page and `GET /api/messages`: time range
+//! (quick or absolute), filters, sort, cursor, page size. Every problem names its parameter.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use store::repo::monitor::{MessageFilter, Sort};
+
+use crate::error::AppError;
+
+/// Quick ranges offered by the UI, with their length.
+pub const QUICK_RANGES: [(&str, i64); 6] = [
+    ("15m", 15 * 60),
+    ("1h", 3600),
+    ("4h", 4 * 3600),
+    ("24h", 24 * 3600),
+    ("7d", 7 * 24 * 3600),
+    ("30d", 30 * 24 * 3600),
+];
+
+pub const DEFAULT_LIMIT: u32 = 50;
+pub const MAX_LIMIT: u32 = 500;
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MonitorQuery {
+    /// Tenant ids, comma-separated (default: every tenant you may see).
+    pub tenant: Option<String>,
+    /// Quick range ending now: `15m`, `1h`, `4h`, `24h` (default), `7d`, `30d`. Ignored when
+    /// `from` is given.
+    pub range: Option<String>,
+    /// Start (inclusive, on the message's LogEnd), RFC 3339.
+    pub from: Option<String>,
+    /// End (exclusive), RFC 3339; default now.
+    pub to: Option<String>,
+    /// Statuses, comma-separated (`FAILED,RETRY`).
+    pub status: Option<String>,
+    /// iFlow id (exact).
+    pub iflow: Option<String>,
+    /// Package id (exact).
+    pub package: Option<String>,
+    /// Custom header name (exact).
+    pub header_name: Option<String>,
+    /// Custom header value: exact, or a prefix ending in `*`.
+    pub header_value: Option<String>,
+    /// Message id (`MessageGuid`).
+    pub message_id: Option<String>,
+    pub correlation_id: Option<String>,
+    /// Application message id.
+    pub application_id: Option<String>,
+    pub sender: Option<String>,
+    pub receiver: Option<String>,
+    /// `newest` (default) or `oldest`.
+    pub sort: Option<String>,
+    /// The `next` cursor of the previous page.
+    pub after: Option<String>,
+    /// Rows per page, 1–500 (default 50).
+    pub limit: Option<u32>,
+    /// Include facet counts (status, iFlow); default true.
+    pub facets: Option<bool>,
+}
+
+/// A parsed query.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    /// Tenants asked for (`None`: all visible).
+    pub tenants: Option<Vec<i64>>,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    /// The quick range in effect, if any.
+    pub range: Option<String>,
+    pub filter: MessageFilter,
+    pub sort: Sort,
+    pub after: Option<String>,
+    pub limit: u32,
+    pub facets: bool,
+}
+
+fn text(v: &Option<String>, field: &str) -> Result<Option<String>, AppError> {
+    match v.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(s) if s.chars().count() > 500 => {
+            Err(AppError::invalid(field, "must be at most 500 characters"))
+        }
+        Some(s) if s.contains('\0') => Err(AppError::invalid(field, "must not contain NUL")),
+        Some(s) => Ok(Some(s.to_string())),
+    }
+}
+
+fn time(v: &Option<String>, field: &str) -> Result<Option<DateTime<Utc>>, AppError> {
+    match v.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(s) => parse_time(s)
+            .map(Some)
+            .ok_or_else(|| AppError::invalid(field, "must be a time like 2026-11-26T08:00:00Z")),
+    }
+}
+
+/// RFC 3339, or the `datetime-local` form browsers send (`2026-11-26T08:00`), read as UTC.
+pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    for fmt in ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, fmt) {
+            return Some(t.and_utc());
+        }
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+}
+
+impl MonitorQuery {
+    pub fn parse(&self, now: DateTime<Utc>) -> Result<Parsed, AppError> {
+        let tenants = match text(&self.tenant, "tenant")? {
+            None => None,
+            Some(s) => Some(
+                s.split(',')
+                    .map(|t| t.trim().parse::<i64>())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|_| AppError::invalid("tenant", "must be tenant ids, comma-separated"))?,
+            ),
+        };
+        let from = time(&self.from, "from")?;
+        let to = time(&self.to, "to")?.unwrap_or(now);
+        let (from, range) = match from {
+            Some(f) => (f, None),
+            None => {
+                let r = text(&self.range, "range")?.unwrap_or_else(|| "24h".into());
+                let secs = QUICK_RANGES
+                    .iter()
+                    .find(|(name, _)| *name == r)
+                    .map(|(_, s)| *s)
+                    .ok_or_else(|| {
+                        AppError::invalid("range", "must be one of 15m, 1h, 4h, 24h, 7d, 30d")
+                    })?;
+                (to - Duration::seconds(secs), Some(r))
+            }
+        };
+        if from >= to {
+            return Err(AppError::invalid("from", "must be before to"));
+        }
+        let statuses = text(&self.status, "status")?
+            .map(|s| {
+                s.split(',')
+                    .map(|x| x.trim().to_ascii_uppercase())
+                    .filter(|x| !x.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let sort = match self.sort.as_deref().map(str::trim) {
+            None | Some("") | Some("newest") => Sort::NewestFirst,
+            Some("oldest") => Sort::OldestFirst,
+            Some(_) => return Err(AppError::invalid("sort", "must be newest or oldest")),
+        };
+        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(AppError::invalid("limit", format!("must be between 1 and {MAX_LIMIT}")));
+        }
+        let header_value = text(&self.header_value, "header_value")?;
+        let header_name = text(&self.header_name, "header_name")?;
+        if header_value.is_some() && header_name.is_none() {
+            return Err(AppError::invalid(
+                "header_name",
+                "is required when filtering by a header value",
+            ));
+        }
+        Ok(Parsed {
+            tenants,
+            from,
+            to,
+            range,
+            filter: MessageFilter {
+                tenant_ids: Vec::new(),
+                from: Some(from),
+                to: Some(to),
+                statuses,
+                iflow_id: text(&self.iflow, "iflow")?,
+                package_id: text(&self.package, "package")?,
+                header_name,
+                header_value,
+                message_guid: text(&self.message_id, "message_id")?,
+                correlation_id: text(&self.correlation_id, "correlation_id")?,
+                application_id: text(&self.application_id, "application_id")?,
+                sender: text(&self.sender, "sender")?,
+                receiver: text(&self.receiver, "receiver")?,
+            },
+            sort,
+            after: text(&self.after, "after")?,
+            limit,
+            facets: self.facets.unwrap_or(true),
+        })
+    }
+
+    /// This query as a query string, with some parameters replaced (for links: facets, paging).
+    pub fn with(&self, changes: &[(&str, Option<&str>)]) -> String {
+        let mut q = self.clone();
+        for (k, v) in changes {
+            let v = v.map(str::to_string);
+            match *k {
+                "tenant" => q.tenant = v,
+                "range" => q.range = v,
+                "from" => q.from = v,
+                "to" => q.to = v,
+                "status" => q.status = v,
+                "iflow" => q.iflow = v,
+                "package" => q.package = v,
+                "header_name" => q.header_name = v,
+                "header_value" => q.header_value = v,
+                "message_id" => q.message_id = v,
+                "correlation_id" => q.correlation_id = v,
+                "application_id" => q.application_id = v,
+                "sender" => q.sender = v,
+                "receiver" => q.receiver = v,
+                "sort" => q.sort = v,
+                "after" => q.after = v,
+                _ => {}
+            }
+        }
+        serde_urlencoded_pairs(&q)
+    }
+}
+
+fn serde_urlencoded_pairs(q: &MonitorQuery) -> String {
+    let pairs: [(&str, &Option<String>); 16] = [
+        ("tenant", &q.tenant),
+        ("range", &q.range),
+        ("from", &q.from),
+        ("to", &q.to),
+        ("status", &q.status),
+        ("iflow", &q.iflow),
+        ("package", &q.package),
+        ("header_name", &q.header_name),
+        ("header_value", &q.header_value),
+        ("message_id", &q.message_id),
+        ("correlation_id", &q.correlation_id),
+        ("application_id", &q.application_id),
+        ("sender", &q.sender),
+        ("receiver", &q.receiver),
+        ("sort", &q.sort),
+        ("after", &q.after),
+    ];
+    let mut out = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+            out.append_pair(k, v);
+        }
+    }
+    if let Some(l) = q.limit {
+        out.append_pair("limit", &l.to_string());
+    }
+    out.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-26T12:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn defaults_to_the_last_24_hours_newest_first() {
+        let p = MonitorQuery::default().parse(now()).unwrap();
+        assert_eq!(p.to, now());
+        assert_eq!(p.from, now() - Duration::hours(24));
+        assert_eq!(p.range.as_deref(), Some("24h"));
+        assert_eq!(p.limit, DEFAULT_LIMIT);
+        assert!(p.facets);
+    }
+
+    #[test]
+    fn every_bad_parameter_is_named() {
+        let bad = |q: MonitorQuery, field: &str| {
+            let e = q.parse(now()).unwrap_err();
+            assert_eq!(e.fields()[0].field, field, "{e}");
+        };
+        bad(MonitorQuery { range: Some("2y".into()), ..Default::default() }, "range");
+        bad(MonitorQuery { from: Some("yesterday".into()), ..Default::default() }, "from");
+        bad(MonitorQuery { limit: Some(0), ..Default::default() }, "limit");
+        bad(MonitorQuery { limit: Some(501), ..Default::default() }, "limit");
+        bad(MonitorQuery { sort: Some("random".into()), ..Default::default() }, "sort");
+        bad(MonitorQuery { tenant: Some("1,x".into()), ..Default::default() }, "tenant");
+        bad(MonitorQuery { header_value: Some("v".into()), ..Default::default() }, "header_name");
+        bad(
+            MonitorQuery {
+                from: Some("2026-11-27T00:00:00Z".into()),
+                ..Default::default()
+            },
+            "from",
+        );
+    }
+
+    #[test]
+    fn absolute_ranges_accept_browser_datetime_local() {
+        let q = MonitorQuery {
+            from: Some("2026-11-26T08:00".into()),
+            to: Some("2026-11-26T09:30:00Z".into()),
+            status: Some("failed, retry".into()),
+            ..Default::default()
+        };
+        let p = q.parse(now()).unwrap();
+        assert_eq!(p.from.to_rfc3339(), "2026-11-26T08:00:00+00:00");
+        assert_eq!(p.filter.statuses, vec!["FAILED", "RETRY"]);
+        assert!(p.range.is_none());
+    }
+
+    #[test]
+    fn links_keep_filters_and_replace_what_changes() {
+        let q = MonitorQuery {
+            status: Some("FAILED".into()),
+            header_value: Some("a&b=c".into()),
+            header_name: Some("Order".into()),
+            after: Some("cur".into()),
+            ..Default::default()
+        };
+        let s = q.with(&[("after", None), ("iflow", Some("Flow 1"))]);
+        assert!(s.contains("status=FAILED"));
+        assert!(s.contains("header_value=a%26b%3Dc"));
+        assert!(s.contains("iflow=Flow+1"));
+        assert!(!s.contains("after="));
+    }
+}
