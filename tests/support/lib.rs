@@ -1,6 +1,8 @@
 //! Shared pieces of the end-to-end tests: the real binaries, a fresh PostgreSQL database or data
-//! directory per test, child processes that are killed when a test ends, and HTTP probes.
+//! directory per test, child processes that are killed when a test ends, HTTP probes, and a
+//! headless Chromium for the web UI ([`Browser`]).
 
+pub mod browser;
 pub mod collect;
 pub mod pg;
 pub mod private_pg;
@@ -12,6 +14,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Mutex;
 
+pub use browser::Browser;
 pub use pg::PgDb;
 pub use proc::Proc;
 pub use target::Target;
