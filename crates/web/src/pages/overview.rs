@@ -1,0 +1,156 @@
+//! The landing page: per tenant, KPI cards that open the matching filtered lists, and the
+//! message volume of the last 24 hours.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DurationRound, Utc};
+use domain::user::Role;
+use maud::{Markup, html};
+use store::repo::monitor::{self, Bucket, FacetCount, TenantKpis};
+
+use super::layout::{self, Nav, count, time};
+use crate::access;
+use crate::auth::Principal;
+use crate::error::PageResult;
+use crate::state::AppState;
+
+fn status_count(list: &[FacetCount], statuses: &[&str]) -> i64 {
+    list.iter()
+        .filter(|f| statuses.contains(&f.value.as_str()))
+        .map(|f| f.count)
+        .sum()
+}
+
+fn card(href: String, label: &str, value: String, tone: &str) -> Markup {
+    html! {
+        a.card class=(tone) href=(href) {
+            div.label { (label) }
+            div.value { (value) }
+        }
+    }
+}
+
+fn lag_text(secs: Option<i64>) -> String {
+    match secs {
+        None => "—".into(),
+        Some(s) if s < 120 => format!("{s} s"),
+        Some(s) if s < 7200 => format!("{} min", s / 60),
+        Some(s) => format!("{:.1} h", s as f64 / 3600.0),
+    }
+}
+
+fn tenant_section(base: &str, k: &TenantKpis) -> Markup {
+    let id = k.tenant_id;
+    let msgs = |q: &str| format!("{base}/messages?tenant={id}&{q}");
+    let failed_24h = status_count(&k.last_24h, &["FAILED", "ESCALATED"]);
+    let failed_1h = status_count(&k.last_hour, &["FAILED", "ESCALATED"]);
+    let retry_24h = status_count(&k.last_24h, &["RETRY"]);
+    let lag_tone = match k.collection_lag_secs {
+        Some(s) if s > 3600 => "bad",
+        Some(s) if s > 600 => "warn",
+        Some(_) => "ok",
+        None => "",
+    };
+    html! {
+        section.panel data-tenant=(id) {
+            h2 {
+                a href={ (base) "/messages?tenant=" (id) } { (k.name) }
+                " "
+                @if k.unreachable {
+                    a href={ (base) "/tenants/" (id) } { span.badge.s-unreachable { "unreachable" } }
+                } @else {
+                    (layout::status_badge(Some(&k.status)))
+                }
+            }
+            @if k.unreachable {
+                div.alert.error {
+                    "The tenant could not be reached"
+                    @if let Some(m) = &k.status_message { ": " (m) }
+                    @if let Some(at) = k.status_at { " (" (time(Some(at))) ")" }
+                }
+            }
+            div.grid {
+                (card(msgs("range=1h"), "Messages, last hour", count(k.last_hour_total), ""))
+                (card(msgs("range=1h&status=FAILED,ESCALATED"), "Failed, last hour", count(failed_1h), if failed_1h > 0 { "bad" } else { "ok" }))
+                (card(msgs("range=24h"), "Messages, last 24 h", count(k.last_24h_total), ""))
+                (card(msgs("range=24h&status=FAILED,ESCALATED"), "Failed, last 24 h", count(failed_24h), if failed_24h > 0 { "bad" } else { "ok" }))
+                (card(msgs("range=24h&status=RETRY"), "Retrying, last 24 h", count(retry_24h), if retry_24h > 0 { "warn" } else { "ok" }))
+                (card(format!("{base}/artifacts?tenant={id}&errors=1"), "Artifacts in error", count(k.artifacts_in_error_count), if k.artifacts_in_error_count > 0 { "bad" } else { "ok" }))
+                (card(format!("{base}/keystore?tenant={id}&expiring=30"), "Certificates expiring ≤ 30 days", count(k.expiring_certificates.len() as i64), if k.expiring_certificates.is_empty() { "ok" } else { "warn" }))
+                (card(format!("{base}/jobs?tenant={id}"), "Collection lag", lag_text(k.collection_lag_secs), lag_tone))
+            }
+            @if !k.failing_iflows.is_empty() {
+                h2 { "Failing iFlows, last 24 h" }
+                table {
+                    thead { tr { th { "iFlow" } th.num { "Failed" } } }
+                    tbody {
+                        @for f in &k.failing_iflows {
+                            tr {
+                                td { a href=(format!("{base}/messages?tenant={id}&range=24h&status=FAILED,ESCALATED&iflow={}", enc(&f.iflow_id))) {
+                                    (f.iflow_name.as_deref().unwrap_or(&f.iflow_id)) } }
+                                td.num { (count(f.failed)) }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { "Collection" }
+            table {
+                thead { tr { th { "Job" } th { "Last success" } th { "Last attempt" } th.num { "Failures in a row" } th { "Last error" } } }
+                tbody {
+                    @for j in &k.jobs {
+                        tr {
+                            td { (j.job_type) }
+                            td { (time(j.last_success_at)) }
+                            td { (time(j.last_attempt_at)) }
+                            td.num { (j.consecutive_failures) }
+                            td.trunc { (layout::opt(j.last_error.as_deref())) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+pub async fn page(state: web::Data<AppState>, p: Principal) -> PageResult<HttpResponse> {
+    let base = &state.cfg.base;
+    let tenants = access::visible_tenants(&state, &p).await?;
+    let now = Utc::now();
+    let mut kpis = Vec::new();
+    for t in &tenants {
+        if let Some(k) = monitor::overview(&state.db, t.id, now).await? {
+            kpis.push(k);
+        }
+    }
+    let ids: Vec<i64> = tenants.iter().map(|t| t.id).collect();
+    let hour = now
+        .duration_trunc(chrono::Duration::hours(1))
+        .unwrap_or(now);
+    let from = hour - chrono::Duration::hours(23);
+    let points = monitor::volume(&state.db, &ids, from, now, Bucket::Hour, None).await?;
+    let buckets: Vec<_> = (0..24).map(|i| from + chrono::Duration::hours(i)).collect();
+    let body = html! {
+        h1 { "Overview" }
+        @if tenants.is_empty() {
+            div.panel {
+                p { "No tenant is set up yet." }
+                @if p.user.role.allows(Role::Manager) {
+                    a.button href={ (base) "/tenants/new" } { "Add a tenant" }
+                } @else {
+                    p.muted { "Ask a manager to add one, or to give you access to one." }
+                }
+            }
+        } @else {
+            div.panel {
+                h2 { "Messages per hour, last 24 h (UTC)" }
+                (super::charts::volume(&points, &buckets, |t| t.format("%H:00").to_string()))
+            }
+            @for k in &kpis { (tenant_section(base, k)) }
+        }
+    };
+    Ok(layout::page(&state, &p, Nav::Overview, "Overview", body))
+}
