@@ -27,6 +27,26 @@ enum Command {
     Db(DbCommand),
     /// Print the resolved settings (secrets masked).
     Config,
+    /// Users of the web UI and API.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user. Without --password-stdin a password is generated and printed once.
+    Create {
+        username: String,
+        /// Make the user an admin (same as --role admin).
+        #[arg(long)]
+        admin: bool,
+        /// user, manager or admin (default user).
+        #[arg(long, value_name = "ROLE", conflicts_with = "admin")]
+        role: Option<String>,
+        /// Read the password from the first line of stdin.
+        #[arg(long)]
+        password_stdin: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -125,6 +145,24 @@ fn main() -> ExitCode {
             }
             Command::Db(DbCommand::Restore { dir, force }) => {
                 admin::restore(&settings, &dir, force).await
+            }
+            Command::User(UserCommand::Create {
+                username,
+                admin,
+                role,
+                password_stdin,
+            }) => {
+                let role = if admin {
+                    domain::user::Role::Admin
+                } else {
+                    match role.as_deref() {
+                        None => domain::user::Role::User,
+                        Some(r) => domain::user::Role::parse(r).ok_or_else(|| {
+                            anyhow::anyhow!("--role must be user, manager or admin, not {r:?}")
+                        })?,
+                    }
+                };
+                admin::user_create(&settings, &username, role, password_stdin).await
             }
             Command::Config => Ok(()),
         }

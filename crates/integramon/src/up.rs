@@ -38,10 +38,20 @@ pub async fn run(settings: Settings, listen: SocketAddr) -> anyhow::Result<()> {
     } else {
         None
     };
+    let first_admin = first_admin(&ctx).await?;
     println!(
-        "IntegraMon is running at http://{}/ (readiness: /readyz). Press Ctrl-C to stop.",
-        endpoint.addr
+        "IntegraMon is running at http://{}{}/ (readiness: /readyz). Press Ctrl-C to stop.",
+        endpoint.addr, ctx.settings.app_base_path
     );
+    match first_admin {
+        Some(password) => println!(
+            "Sign in as \"admin\" with the password {password} (shown once; you will be asked to \
+             change it)."
+        ),
+        None => println!(
+            "Sign in with your user. A new admin: integramon user create NAME --admin"
+        ),
+    }
     println!("Data is kept in {}.", ctx.settings.data_dir.display());
     if sim.is_some() {
         println!(
@@ -70,6 +80,26 @@ pub async fn run(settings: Settings, listen: SocketAddr) -> anyhow::Result<()> {
     }
     db.close().await;
     result.map(|_| ())
+}
+
+/// On the first start (no user yet, and no `WEB_ADMIN_USER`), an admin with a generated
+/// password, returned to be printed once.
+async fn first_admin(ctx: &Context) -> anyhow::Result<Option<String>> {
+    if ctx.settings.raw("WEB_ADMIN_USER").is_some()
+        || store::repo::users::count(&ctx.db).await? > 0
+    {
+        return Ok(None);
+    }
+    let password = integramon_web::auth::random_secret(15);
+    integramon_web::bootstrap::create_user(
+        &ctx.db,
+        "admin",
+        &password,
+        domain::user::Role::Admin,
+        true,
+    )
+    .await?;
+    Ok(Some(password))
 }
 
 /// One failing daemon stops the whole process rather than leaving it half running.
