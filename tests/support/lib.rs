@@ -9,6 +9,7 @@ pub mod private_pg;
 pub mod private_rabbit;
 pub mod proc;
 pub mod target;
+pub mod web;
 
 use std::path::PathBuf;
 use std::process::Command;

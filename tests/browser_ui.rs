@@ -1,0 +1,148 @@
+//! The UI in a real headless Chromium against `integramon up` and a simulated tenant: sign in,
+//! create a tenant with a passing connection test, see messages arrive, filter by status and by
+//! custom header, open a failed message with its error text and payload, see masking as a
+//! `user`, sign out. Screenshots of the main pages are saved as test artefacts
+//! (`target/screenshots/browser_ui/…`).
+
+use std::time::{Duration, Instant};
+
+use integramon_tests::Browser;
+use integramon_tests::collect::{Database, SIM_PASSWORD, SIM_USER, Sim, SimOptions};
+use integramon_tests::web::{ADMIN, ADMIN_PASSWORD, Web};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+/// Reload `url` until `css` is on the page.
+fn reload_until(b: &Browser, url: &str, css: &str, secs: u64) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        b.goto(url);
+        if b.exists(css) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{css} did not appear on {url} within {secs} s");
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
+fn sign_in(b: &Browser, web: &Web, user: &str, password: &str) {
+    b.goto(&format!("{}/login", web.url));
+    b.fill("#username", user);
+    b.fill("#password", password);
+    b.click("#sign-in");
+    b.wait_for("#logout", WAIT);
+}
+
+#[test]
+fn browser_walks_through_the_main_pages() {
+    let sim = Sim::start(&SimOptions {
+        history: "3h",
+        ..SimOptions::default()
+    });
+    let web = Web::up(
+        Database::sqlite(),
+        &[("DEMO", "false"), ("WEB_MASK_ROLES", "user")],
+    );
+    let b = Browser::start();
+
+    sign_in(&b, &web, ADMIN, ADMIN_PASSWORD);
+    b.wait_for_text("h1", "Overview", WAIT);
+    b.screenshot("01-overview-empty");
+
+    // The wizard: connection test first (inline, without leaving the page), then save.
+    b.goto(&format!("{}/tenants/new", web.url));
+    b.fill("#name", "Simulated tenant");
+    b.fill("#api_url", &sim.base_url());
+    b.fill("#username", SIM_USER);
+    b.fill("#password", SIM_PASSWORD);
+    b.click("#test-connection");
+    b.wait_for_text("#conn-results", "Connection test passed", Duration::from_secs(60));
+    b.screenshot("02-tenant-wizard-tested");
+    b.click("#save-tenant");
+    b.wait_for("#tenant-form", WAIT);
+    assert!(b.current_url().contains("saved=1"), "{}", b.current_url());
+
+    // Messages arrive within a minute or two (the controller schedules the first runs).
+    reload_until(&b, &format!("{}/messages?range=24h", web.url), "#messages tbody tr", 180);
+    b.screenshot("03-messages");
+
+    // Filter by status through the form.
+    b.eval("document.querySelector('#f-status').value = 'FAILED';");
+    b.click("#apply-filters");
+    b.wait_for("#messages tbody tr", WAIT);
+    let statuses = b.eval(
+        "return Array.from(document.querySelectorAll('#messages tbody tr')).map(r => r.dataset.status);",
+    );
+    let statuses = statuses.as_array().expect("rows");
+    assert!(!statuses.is_empty());
+    assert!(statuses.iter().all(|s| s == "FAILED"), "{statuses:?}");
+    b.screenshot("04-messages-failed");
+
+    // Open a failed message: its error text; its payload once downloaded.
+    let href = b
+        .eval("return document.querySelector('#messages tbody tr td.mono a').getAttribute('href');")
+        .as_str()
+        .expect("a message link")
+        .to_string();
+    let detail_url = format!("http://{}{href}", web.addr);
+    reload_until(&b, &detail_url, "#payloads a", 180);
+    let error = b.text("#error-text");
+    assert!(!error.trim().is_empty());
+    b.screenshot("05-message-detail");
+    let header = b.eval(
+        "const c = document.querySelectorAll('#headers tbody tr:first-child td'); \
+         return c.length ? [c[0].textContent, c[1].textContent] : null;",
+    );
+    b.click("#payloads a");
+    b.wait_for("#payload-text", WAIT);
+    b.screenshot("06-payload");
+
+    // Filter by a custom header of that message.
+    if let Some(pair) = header.as_array() {
+        let (name, value) = (pair[0].as_str().unwrap(), pair[1].as_str().unwrap());
+        b.goto(&format!("{}/messages?range=24h", web.url));
+        b.fill("#f-header-name", name);
+        b.fill("#f-header-value", value);
+        b.click("#apply-filters");
+        b.wait_for("#messages tbody tr", WAIT);
+        let links = b.eval(
+            "return Array.from(document.querySelectorAll('#messages td.mono a')).map(a => a.getAttribute('href'));",
+        );
+        assert!(
+            links.as_array().unwrap().iter().any(|l| l.as_str() == Some(href.as_str())),
+            "the header filter finds the message: {links}"
+        );
+        b.screenshot("07-messages-by-header");
+    }
+
+    // Other pages render.
+    for (page, shot) in [("/tenants", "08-tenants"), ("/account", "09-account"), ("/", "10-overview")] {
+        b.goto(&format!("{}{page}", web.url));
+        b.wait_for("h1", WAIT);
+        b.screenshot(shot);
+    }
+
+    // As a `user`, header values and payloads are masked.
+    let _ = web.user("ursula", "user", &[]);
+    b.click("#logout");
+    b.wait_for("#sign-in", WAIT);
+    sign_in(&b, &web, "ursula", "ursula password 123");
+    b.goto(&detail_url);
+    b.wait_for("#masked-note", WAIT);
+    let values = b.eval(
+        "return Array.from(document.querySelectorAll('#headers tbody td:nth-child(2)')).map(td => td.textContent.trim());",
+    );
+    assert!(
+        values.as_array().unwrap().iter().all(|v| v == "***"),
+        "masked values: {values}"
+    );
+    assert!(!b.exists("#payloads a[href*='/api/payloads/']"), "no download link when masked");
+    b.screenshot("11-message-masked");
+
+    // Sign out: back to the login page, and the pages need a new sign-in.
+    b.click("#logout");
+    b.wait_for("#sign-in", WAIT);
+    b.goto(&format!("{}/messages", web.url));
+    b.wait_for("#sign-in", WAIT);
+    assert!(b.current_url().contains("/login"), "{}", b.current_url());
+}
