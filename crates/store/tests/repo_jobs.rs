@@ -273,6 +273,43 @@ async fn job_runs_lifecycle_and_reconcile(db: Db, _: Target) {
         .await
         .unwrap();
     assert_eq!(only_alerts.len(), 1);
+
+    let dead = job_runs::list_runs(
+        &db,
+        &job_runs::RunFilter {
+            tenant_ids: Some(&[tid]),
+            state: Some(JobState::Dead),
+            ..Default::default()
+        },
+        10,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        dead.iter().map(|r| r.job_id.as_str()).collect::<Vec<_>>(),
+        ["b"],
+        "the state filter"
+    );
+    let nobody = job_runs::RunFilter {
+        tenant_ids: Some(&[]),
+        ..Default::default()
+    };
+    assert!(
+        job_runs::list_runs(&db, &nobody, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let elsewhere = job_runs::RunFilter {
+        tenant_ids: Some(&[tid + 1000]),
+        ..Default::default()
+    };
+    assert!(
+        job_runs::list_runs(&db, &elsewhere, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 on_both!(job_runs_lifecycle_and_reconcile);
 

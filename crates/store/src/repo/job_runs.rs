@@ -370,12 +370,47 @@ pub async fn list_recent(
     job_type: Option<&str>,
     limit: u64,
 ) -> Result<Vec<JobRun>, StoreError> {
+    let ids = tenant_id.map(|t| [t]);
+    list_runs(
+        db,
+        &RunFilter {
+            tenant_ids: ids.as_ref().map(|a| a.as_slice()),
+            job_type,
+            state: None,
+        },
+        limit,
+    )
+    .await
+}
+
+/// Which runs [`list_runs`] returns.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunFilter<'a> {
+    /// Only runs of these tenants (empty: none). `None`: every run, also those without a
+    /// tenant.
+    pub tenant_ids: Option<&'a [i64]>,
+    pub job_type: Option<&'a str>,
+    pub state: Option<JobState>,
+}
+
+/// The latest runs matching `filter`, newest first.
+pub async fn list_runs(
+    db: &Db,
+    filter: &RunFilter<'_>,
+    limit: u64,
+) -> Result<Vec<JobRun>, StoreError> {
     let mut q = job_runs::Entity::find();
-    if let Some(t) = tenant_id {
-        q = q.filter(job_runs::Column::TenantId.eq(t));
+    if let Some(ids) = filter.tenant_ids {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        q = q.filter(job_runs::Column::TenantId.is_in(ids.iter().copied()));
     }
-    if let Some(j) = job_type {
+    if let Some(j) = filter.job_type {
         q = q.filter(job_runs::Column::JobType.eq(j));
+    }
+    if let Some(s) = filter.state {
+        q = q.filter(job_runs::Column::State.eq(s.as_str()));
     }
     let rows = q
         .order_by_desc(job_runs::Column::QueuedAt)

@@ -1,6 +1,8 @@
 //! The JSON API under `/api/`. Every route needs a session (with `X-CSRF-Token` on writes) or
 //! an API token. The OpenAPI document at `/api/openapi.json` is generated from these handlers.
 
+pub mod catalog;
+pub mod jobs;
 pub mod jobs_submit;
 pub mod messages;
 pub mod openapi;
@@ -16,6 +18,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(users::routes)
             .configure(tenants::routes)
             .configure(messages::routes)
+            .configure(catalog::routes)
+            .configure(jobs::routes)
             .default_service(web::to(not_found)),
     );
 }

@@ -1,11 +1,14 @@
 //! Server-rendered pages.
 
+pub mod catalog;
 pub mod charts;
+pub mod jobs;
 pub mod layout;
 pub mod login;
 pub mod messages;
 pub mod overview;
 pub mod tenants;
+pub mod users;
 
 use actix_web::web;
 
@@ -27,5 +30,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/tenants/test", web::post().to(tenants::test))
         .route("/tenants/{id}", web::get().to(tenants::edit))
         .route("/tenants/{id}", web::post().to(tenants::update))
-        .route("/tenants/{id}/delete", web::post().to(tenants::delete));
+        .route("/tenants/{id}/delete", web::post().to(tenants::delete))
+        .route("/tenants/{id}/sync-now", web::post().to(jobs::sync_now_form))
+        .route("/artifacts", web::get().to(catalog::artifacts_page))
+        .route("/keystore", web::get().to(catalog::keystore_page))
+        .route("/jobs", web::get().to(jobs::jobs_page))
+        .route("/jobs/dead/requeue", web::post().to(jobs::requeue_form))
+        .route("/jobs/{job_id}/retry", web::post().to(jobs::retry_form_post))
+        .route("/users", web::get().to(users::users_page))
+        .route("/users", web::post().to(users::create))
+        .route("/users/{id}", web::post().to(users::update))
+        .route("/users/{id}/password", web::post().to(users::reset_password))
+        .route("/users/{id}/delete", web::post().to(users::delete));
 }
