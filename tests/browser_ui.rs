@@ -20,7 +20,10 @@ fn reload_until(b: &Browser, url: &str, css: &str, secs: u64) {
         if b.exists(css) {
             return;
         }
-        assert!(Instant::now() < deadline, "{css} did not appear on {url} within {secs} s");
+        assert!(
+            Instant::now() < deadline,
+            "{css} did not appear on {url} within {secs} s"
+        );
         std::thread::sleep(Duration::from_secs(2));
     }
 }
@@ -56,14 +59,23 @@ fn browser_walks_through_the_main_pages() {
     b.fill("#username", SIM_USER);
     b.fill("#password", SIM_PASSWORD);
     b.click("#test-connection");
-    b.wait_for_text("#conn-results", "Connection test passed", Duration::from_secs(60));
+    b.wait_for_text(
+        "#conn-results",
+        "Connection test passed",
+        Duration::from_secs(60),
+    );
     b.screenshot("02-tenant-wizard-tested");
     b.click("#save-tenant");
     b.wait_for("#tenant-form", WAIT);
     assert!(b.current_url().contains("saved=1"), "{}", b.current_url());
 
     // Messages arrive within a minute or two (the controller schedules the first runs).
-    reload_until(&b, &format!("{}/messages?range=24h", web.url), "#messages tbody tr", 180);
+    reload_until(
+        &b,
+        &format!("{}/messages?range=24h", web.url),
+        "#messages tbody tr",
+        180,
+    );
     b.screenshot("03-messages");
 
     // Filter by status through the form.
@@ -78,14 +90,13 @@ fn browser_walks_through_the_main_pages() {
     assert!(statuses.iter().all(|s| s == "FAILED"), "{statuses:?}");
     b.screenshot("04-messages-failed");
 
-    // Open a failed message: its error text; its payload once downloaded.
-    let href = b
-        .eval("return document.querySelector('#messages tbody tr td.mono a').getAttribute('href');")
-        .as_str()
-        .expect("a message link")
-        .to_string();
-    let detail_url = format!("http://{}{href}", web.addr);
-    reload_until(&b, &detail_url, "#payloads a", 180);
+    // Open a failed message that has a payload (found through the API: not every failed
+    // message persists one): its error text and its payload.
+    let api = web.admin_token();
+    let (message_id, _) = api.failed_with_payload();
+    let href = format!("/messages/{message_id}");
+    b.goto(&format!("{}{href}", web.url));
+    b.wait_for("#payloads a", WAIT);
     let error = b.text("#error-text");
     assert!(!error.trim().is_empty());
     b.screenshot("05-message-detail");
@@ -109,14 +120,22 @@ fn browser_walks_through_the_main_pages() {
             "return Array.from(document.querySelectorAll('#messages td.mono a')).map(a => a.getAttribute('href'));",
         );
         assert!(
-            links.as_array().unwrap().iter().any(|l| l.as_str() == Some(href.as_str())),
+            links
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|l| l.as_str() == Some(href.as_str())),
             "the header filter finds the message: {links}"
         );
         b.screenshot("07-messages-by-header");
     }
 
     // Other pages render.
-    for (page, shot) in [("/tenants", "08-tenants"), ("/account", "09-account"), ("/", "10-overview")] {
+    for (page, shot) in [
+        ("/tenants", "08-tenants"),
+        ("/account", "09-account"),
+        ("/", "10-overview"),
+    ] {
         b.goto(&format!("{}{page}", web.url));
         b.wait_for("h1", WAIT);
         b.screenshot(shot);
@@ -127,7 +146,7 @@ fn browser_walks_through_the_main_pages() {
     b.click("#logout");
     b.wait_for("#sign-in", WAIT);
     sign_in(&b, &web, "ursula", "ursula password 123");
-    b.goto(&detail_url);
+    b.goto(&format!("{}{href}", web.url));
     b.wait_for("#masked-note", WAIT);
     let values = b.eval(
         "return Array.from(document.querySelectorAll('#headers tbody td:nth-child(2)')).map(td => td.textContent.trim());",
@@ -136,7 +155,10 @@ fn browser_walks_through_the_main_pages() {
         values.as_array().unwrap().iter().all(|v| v == "***"),
         "masked values: {values}"
     );
-    assert!(!b.exists("#payloads a[href*='/api/payloads/']"), "no download link when masked");
+    assert!(
+        !b.exists("#payloads a[href*='/api/payloads/']"),
+        "no download link when masked"
+    );
     b.screenshot("11-message-masked");
 
     // Sign out: back to the login page, and the pages need a new sign-in.

@@ -26,7 +26,11 @@ fn every_api_route_refuses_anonymous_callers_and_pages_redirect_to_login() {
     let (status, doc) = admin.get_json("/api/openapi.json");
     assert_eq!(status, 200, "{doc}");
     let paths = doc["paths"].as_object().expect("paths");
-    assert!(paths.len() >= 20, "the document lists the routes: {}", paths.len());
+    assert!(
+        paths.len() >= 20,
+        "the document lists the routes: {}",
+        paths.len()
+    );
     let anon = web.client();
     let mut checked = 0;
     for (path, ops) in paths {
@@ -79,7 +83,10 @@ fn users_tokens_and_roles_are_enforced() {
         "/api/users",
         Some(json!({"username": "b o b", "password": "long enough password"})),
     );
-    assert_eq!((s, e["fields"][0]["field"].as_str()), (422, Some("username")));
+    assert_eq!(
+        (s, e["fields"][0]["field"].as_str()),
+        (422, Some("username"))
+    );
     let (s, e) = admin.json(
         Method::POST,
         "/api/users",
@@ -87,7 +94,11 @@ fn users_tokens_and_roles_are_enforced() {
     );
     assert_eq!((s, e["fields"][0]["field"].as_str()), (422, Some("role")));
     let (s, e) = admin.json(Method::POST, "/api/users", Some(json!({"username": "bob"})));
-    assert_eq!((s, e["fields"][0]["field"].as_str()), (422, Some("body")), "{e}");
+    assert_eq!(
+        (s, e["fields"][0]["field"].as_str()),
+        (422, Some("body")),
+        "{e}"
+    );
 
     let bob = web.user("bob", "user", &[]);
     let (s, e) = admin.json(
@@ -95,7 +106,11 @@ fn users_tokens_and_roles_are_enforced() {
         "/api/users",
         Some(json!({"username": "bob", "password": "long enough password"})),
     );
-    assert_eq!((s, e["fields"][0]["field"].as_str()), (422, Some("username")), "taken");
+    assert_eq!(
+        (s, e["fields"][0]["field"].as_str()),
+        (422, Some("username")),
+        "taken"
+    );
     // A user sees but does not change.
     assert_eq!(bob.get_json("/api/me").1["role"], "user");
     assert_eq!(bob.get_json("/api/users").0, 403);
@@ -107,12 +122,25 @@ fn users_tokens_and_roles_are_enforced() {
     let bob_token = web.client().with_token(&token);
     assert_eq!(bob_token.get_json("/api/me").1["username"], "bob");
     let (_, list) = bob.get_json("/api/tokens");
-    assert!(!list.to_string().contains(&token), "the secret is never listed");
+    assert!(
+        !list.to_string().contains(&token),
+        "the secret is never listed"
+    );
     let id = list[0]["id"].as_i64().unwrap();
     // Another user cannot revoke it; an admin can.
     let carol = web.user("carol", "manager", &[]);
-    assert_eq!(carol.json(Method::DELETE, &format!("/api/tokens/{id}"), None).0, 404);
-    assert_eq!(admin.json(Method::DELETE, &format!("/api/tokens/{id}"), None).0, 204);
+    assert_eq!(
+        carol
+            .json(Method::DELETE, &format!("/api/tokens/{id}"), None)
+            .0,
+        404
+    );
+    assert_eq!(
+        admin
+            .json(Method::DELETE, &format!("/api/tokens/{id}"), None)
+            .0,
+        204
+    );
     assert_eq!(bob_token.get_json("/api/me").0, 401, "revoked");
     // Deactivating a user ends their sessions.
     let (_, users) = admin.get_json("/api/users");
@@ -140,7 +168,12 @@ fn users_tokens_and_roles_are_enforced() {
         Some(json!({"role": "manager", "active": true})),
     );
     assert_eq!(s, 409, "{e}");
-    assert_eq!(admin.json(Method::DELETE, &format!("/api/users/{admin_id}"), None).0, 409);
+    assert_eq!(
+        admin
+            .json(Method::DELETE, &format!("/api/users/{admin_id}"), None)
+            .0,
+        409
+    );
     assert_eq!(me["username"], ADMIN);
     // Passwords: the current one is checked, the new one validated.
     let (s, e) = carol.json(
@@ -148,14 +181,21 @@ fn users_tokens_and_roles_are_enforced() {
         "/api/me/password",
         Some(json!({"current": "wrong", "new_password": "another long password"})),
     );
-    assert_eq!((s, e["fields"][0]["field"].as_str()), (422, Some("current")));
+    assert_eq!(
+        (s, e["fields"][0]["field"].as_str()),
+        (422, Some("current"))
+    );
     let (s, _) = carol.json(
         Method::POST,
         "/api/me/password",
         Some(json!({"current": "carol password 123", "new_password": "another long password"})),
     );
     assert_eq!(s, 204);
-    assert!(web.client().try_login("carol", "another long password").is_ok());
+    assert!(
+        web.client()
+            .try_login("carol", "another long password")
+            .is_ok()
+    );
 }
 
 #[test]
@@ -184,7 +224,10 @@ fn tenants_keep_secrets_write_only_and_name_invalid_fields() {
     assert_eq!(s, 201, "{created}");
     let id = created["id"].as_i64().unwrap();
     assert_eq!(created["has_secret"], true);
-    assert!(!created.to_string().contains(SIM_PASSWORD), "the secret is never shown");
+    assert!(
+        !created.to_string().contains(SIM_PASSWORD),
+        "the secret is never shown"
+    );
     let jobs = created["jobs"].as_array().unwrap();
     let hot = jobs.iter().find(|j| j["kind"] == "messages_hot").unwrap();
     assert_eq!(hot["interval_secs"], 30);
@@ -198,14 +241,19 @@ fn tenants_keep_secrets_write_only_and_name_invalid_fields() {
     assert_eq!((s, t["name"].as_str()), (200, Some("sim renamed")), "{t}");
     let (s, report) = admin.json(Method::POST, &format!("/api/tenants/{id}/test"), None);
     assert_eq!((s, report["ok"].as_bool()), (200, Some(true)), "{report}");
-    assert_eq!(admin.get_json(&format!("/api/tenants/{id}")).1["status"], "ok");
+    assert_eq!(
+        admin.get_json(&format!("/api/tenants/{id}")).1["status"],
+        "ok"
+    );
     // Every invalid field is named.
     let (s, e) = admin.json(
         Method::POST,
         "/api/tenants",
-        Some(json!({"name": "", "api_url": "ftp://x", "hot_window_secs": 5,
+        Some(
+            json!({"name": "", "api_url": "ftp://x", "hot_window_secs": 5,
                     "auth": {"kind": "basic", "username": "u"}, "secret": "s",
-                    "payload_strategy": "some"})),
+                    "payload_strategy": "some"}),
+        ),
     );
     assert_eq!(s, 422, "{e}");
     let fields: HashSet<&str> = e["fields"]
@@ -217,15 +265,27 @@ fn tenants_keep_secrets_write_only_and_name_invalid_fields() {
     for f in ["name", "api_url", "hot_window_secs", "payload_strategy"] {
         assert!(fields.contains(f), "{f} not named: {e}");
     }
-    let (s, e) = admin.json(Method::POST, "/api/tenants", Some(json!({"name": "x", "nope": 1})));
-    assert_eq!((s, e["fields"][0]["field"].as_str()), (422, Some("body")), "{e}");
+    let (s, e) = admin.json(
+        Method::POST,
+        "/api/tenants",
+        Some(json!({"name": "x", "nope": 1})),
+    );
+    assert_eq!(
+        (s, e["fields"][0]["field"].as_str()),
+        (422, Some("body")),
+        "{e}"
+    );
     let (s, e) = admin.json(
         Method::POST,
         "/api/tenants",
         Some(json!({"name": "sim renamed", "api_url": sim.base_url(),
                     "auth": {"kind": "basic", "username": "u"}, "secret": "s"})),
     );
-    assert_eq!((s, e["fields"][0]["field"].as_str()), (422, Some("name")), "taken: {e}");
+    assert_eq!(
+        (s, e["fields"][0]["field"].as_str()),
+        (422, Some("name")),
+        "taken: {e}"
+    );
     // Sync now publishes a job; unknown jobs are named.
     let (s, job) = admin.json(
         Method::POST,
@@ -242,8 +302,18 @@ fn tenants_keep_secrets_write_only_and_name_invalid_fields() {
     assert_eq!((s, e["fields"][0]["field"].as_str()), (422, Some("job")));
     // Only admins delete.
     let carol = web.user("carol", "manager", &[]);
-    assert_eq!(carol.json(Method::DELETE, &format!("/api/tenants/{id}"), None).0, 403);
-    assert_eq!(admin.json(Method::DELETE, &format!("/api/tenants/{id}"), None).0, 204);
+    assert_eq!(
+        carol
+            .json(Method::DELETE, &format!("/api/tenants/{id}"), None)
+            .0,
+        403
+    );
+    assert_eq!(
+        admin
+            .json(Method::DELETE, &format!("/api/tenants/{id}"), None)
+            .0,
+        204
+    );
     assert_eq!(admin.get_json(&format!("/api/tenants/{id}")).0, 404);
 }
 
@@ -307,13 +377,14 @@ fn messages_arrive_are_filtered_paged_and_masked(database: Database) {
     assert!(ids_in_range.is_subset(&seen) || all["next"].is_string());
     // A tampered cursor is a named error.
     let (s, e) = admin.get_json("/api/messages?after=garbage");
-    assert_eq!((s, e["fields"][0]["field"].as_str()), (422, Some("after")), "{e}");
-    // Detail: error text, headers, payloads; header filter finds the message.
-    let failed_id = failed[0]["id"].as_i64().unwrap();
-    let detail = admin.wait_json(120, "a failed message's details and payload", &format!("/api/messages/{failed_id}"), |d| {
-        let has_payload = d["payloads"].as_array()?.iter().any(|p| p["has_content"] == true);
-        (d["error"]["text"].is_string() && has_payload).then(|| d.clone())
-    });
+    assert_eq!(
+        (s, e["fields"][0]["field"].as_str()),
+        (422, Some("after")),
+        "{e}"
+    );
+    // Detail: error text, headers, payloads; header filter finds the message. Not every failed
+    // message has a payload (only those whose iFlow persists one).
+    let (failed_id, detail) = admin.failed_with_payload();
     assert!(detail["masked"].as_array().unwrap().is_empty());
     let payload_id = detail["payloads"]
         .as_array()
@@ -326,7 +397,12 @@ fn messages_arrive_are_filtered_paged_and_masked(database: Database) {
     let (s, h, _) = admin.get_full(&format!("/api/payloads/{payload_id}"));
     assert_eq!(s, 200);
     assert_eq!(h["content-type"], "application/octet-stream");
-    assert!(h["content-disposition"].to_str().unwrap().starts_with("attachment"));
+    assert!(
+        h["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
     if let Some(header) = detail["headers"].as_array().and_then(|a| a.first()) {
         let name = header["name"].as_str().unwrap();
         let value = header["value"].as_str().unwrap();
@@ -336,12 +412,19 @@ fn messages_arrive_are_filtered_paged_and_masked(database: Database) {
             enc(value)
         ));
         assert_eq!(s, 200);
-        assert!(ids(&found).contains(&failed_id), "header filter finds it: {found}");
+        assert!(
+            ids(&found).contains(&failed_id),
+            "header filter finds it: {found}"
+        );
         // As a user, values are masked, downloads refused, value filters skip the tenant.
         let user = web.user("una", "user", &[]);
         let (_, d) = user.get_json(&format!("/api/messages/{failed_id}"));
         assert!(
-            d["headers"].as_array().unwrap().iter().all(|h| h["value"] == "***"),
+            d["headers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|h| h["value"] == "***"),
             "{d}"
         );
         assert!(d["masked"].as_array().unwrap().contains(&json!("payloads")));
@@ -359,17 +442,37 @@ fn messages_arrive_are_filtered_paged_and_masked(database: Database) {
     // Volume and KPIs come from the rollup.
     let (s, vol) = admin.get_json("/api/messages/volume?bucket=hour");
     assert_eq!(s, 200, "{vol}");
-    let vol_total: i64 = vol["points"].as_array().unwrap().iter().map(|p| p["count"].as_i64().unwrap()).sum();
+    let vol_total: i64 = vol["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["count"].as_i64().unwrap())
+        .sum();
     assert!(vol_total >= total, "{vol_total} vs {total}");
     let (s, kpis) = admin.get_json(&format!("/api/tenants/{demo}/overview"));
     assert_eq!(s, 200, "{kpis}");
     assert!(kpis["last_24h_total"].as_i64().unwrap() > 0);
     // Restricted users do not see other groups' tenants at all.
     let outsider = web.user("otto", "manager", &["other-team"]);
-    assert!(outsider.get_json("/api/tenants").1.as_array().unwrap().is_empty());
-    assert_eq!(outsider.get_json(&format!("/api/messages/{failed_id}")).0, 404);
+    assert!(
+        outsider
+            .get_json("/api/tenants")
+            .1
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        outsider.get_json(&format!("/api/messages/{failed_id}")).0,
+        404
+    );
     assert!(ids(&outsider.get_json("/api/messages?range=24h").1).is_empty());
-    assert_eq!(outsider.get_json(&format!("/api/tenants/{demo}/overview")).0, 404);
+    assert_eq!(
+        outsider
+            .get_json(&format!("/api/tenants/{demo}/overview"))
+            .0,
+        404
+    );
 }
 
 #[test]
@@ -395,7 +498,9 @@ fn hostile_message(web: &Web) -> i64 {
         let settings = TenantSettings::new(
             format!("evil {XSS}"),
             "https://evil.example/api/v1",
-            Auth::Basic { username: "u".into() },
+            Auth::Basic {
+                username: "u".into(),
+            },
         );
         let t = tenants::create(&db, &settings, None).await.unwrap();
         let mut m = Message::new("EVIL-GUID-1", domain::MessageStatus::parse("FAILED"));
@@ -405,7 +510,10 @@ fn hostile_message(web: &Web) -> i64 {
         m.sender = Some(XSS.into());
         m.alternate_web_link = Some("javascript:alert(document.cookie)".into());
         messages::upsert_messages(&db, t.id, &[m]).await.unwrap();
-        let stored = messages::find_message(&db, t.id, "EVIL-GUID-1").await.unwrap().unwrap();
+        let stored = messages::find_message(&db, t.id, "EVIL-GUID-1")
+            .await
+            .unwrap()
+            .unwrap();
         let details = MessageDetails {
             status: domain::MessageStatus::parse("FAILED"),
             headers: Some(vec![CustomHeader::new("Order<b>", XSS)]),
@@ -425,10 +533,13 @@ fn hostile_message(web: &Web) -> i64 {
                 retain_until: None,
             }]),
         };
-        messages::write_details(&db, stored.id, &details, Utc::now()).await.unwrap();
-        let pending = payloads::pending_payloads(&db, t.id, domain::tenant::PayloadStrategy::All, 10)
+        messages::write_details(&db, stored.id, &details, Utc::now())
             .await
             .unwrap();
+        let pending =
+            payloads::pending_payloads(&db, t.id, domain::tenant::PayloadStrategy::All, 10)
+                .await
+                .unwrap();
         payloads::save_payload(
             &db,
             pending[0].id,
@@ -459,26 +570,47 @@ fn hostile_tenant_data_is_escaped_and_never_rendered_as_html() {
     ] {
         let (s, html) = admin.get_text(&page);
         assert_eq!(s, 200, "{page}");
-        assert!(!html.contains("<script>alert"), "{page} renders a tenant's script");
-        assert!(!html.contains("<img src=x"), "{page} renders a tenant's tag");
-        assert!(!html.contains("javascript:alert"), "{page} links to javascript:");
+        assert!(
+            !html.contains("<script>alert"),
+            "{page} renders a tenant's script"
+        );
+        assert!(
+            !html.contains("<img src=x"),
+            "{page} renders a tenant's tag"
+        );
+        assert!(
+            !html.contains("javascript:alert"),
+            "{page} links to javascript:"
+        );
     }
     let (_, detail) = admin.get_text(&format!("/messages/{id}"));
-    assert!(detail.contains("&lt;script&gt;alert('x')&lt;/script&gt;"), "escaped text shown");
+    assert!(
+        detail.contains("&lt;script&gt;alert('x')&lt;/script&gt;"),
+        "escaped text shown"
+    );
     // The payload viewer shows text; the download is never HTML.
     let (_, d) = admin.get_json(&format!("/api/messages/{id}"));
     let pid = d["payloads"][0]["id"].as_i64().unwrap();
     let (s, view) = admin.get_text(&format!("/messages/{id}/payloads/{pid}"));
     assert_eq!(s, 200);
-    assert!(view.contains("&lt;html&gt;&lt;body&gt;&lt;script&gt;"), "{view}");
+    assert!(
+        view.contains("&lt;html&gt;&lt;body&gt;&lt;script&gt;"),
+        "{view}"
+    );
     let (_, h, body) = admin.get_full(&format!("/api/payloads/{pid}"));
     assert_eq!(h["content-type"], "application/octet-stream");
     assert_eq!(h["x-content-type-options"], "nosniff");
-    assert!(body.contains("<script>"), "the download is the payload as stored");
+    assert!(
+        body.contains("<script>"),
+        "the download is the payload as stored"
+    );
     // Every page carries a CSP without inline scripts.
     let (_, h, _) = admin.get_full("/messages");
     let csp = h["content-security-policy"].to_str().unwrap();
-    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
 }
 
 #[test]
@@ -487,11 +619,25 @@ fn sql_metacharacters_in_every_filter_match_literally() {
     hostile_message(&web);
     let admin = web.admin_token();
     let nasty = [
-        "'", "''", "%", "_", "\\", "' OR '1'='1", "\"; DROP TABLE message_logs; --", "%' --", "*",
+        "'",
+        "''",
+        "%",
+        "_",
+        "\\",
+        "' OR '1'='1",
+        "\"; DROP TABLE message_logs; --",
+        "%' --",
+        "*",
         "\u{0}",
     ];
     let params = [
-        "status", "iflow", "package", "message_id", "correlation_id", "application_id", "sender",
+        "status",
+        "iflow",
+        "package",
+        "message_id",
+        "correlation_id",
+        "application_id",
+        "sender",
         "receiver",
     ];
     let enc = |s: &str| integramon_tests::web::url_encode(&[("x", s)])[2..].to_string();
@@ -529,7 +675,10 @@ fn sql_metacharacters_in_every_filter_match_literally() {
 
 #[test]
 fn csrf_is_required_for_session_writes_and_logins_are_throttled() {
-    let web = Web::up(Database::sqlite(), &[("DEMO", "false"), ("WEB_LOGIN_MAX_FAILURES", "3")]);
+    let web = Web::up(
+        Database::sqlite(),
+        &[("DEMO", "false"), ("WEB_LOGIN_MAX_FAILURES", "3")],
+    );
     let mut admin = web.admin();
     let csrf = admin.csrf.take().unwrap();
     // Without the token (as a forged cross-site request would be) a session write is refused.
@@ -557,7 +706,11 @@ fn csrf_is_required_for_session_writes_and_logins_are_throttled() {
     let token = csrf_of(&page).unwrap();
     let (s, h, _) = c.send_form(
         "/login",
-        &[("csrf", &token), ("username", ADMIN), ("password", integramon_tests::web::ADMIN_PASSWORD)],
+        &[
+            ("csrf", &token),
+            ("username", ADMIN),
+            ("password", integramon_tests::web::ADMIN_PASSWORD),
+        ],
     );
     assert_eq!(s, 429);
     assert!(h.contains_key("retry-after"));

@@ -49,7 +49,11 @@ impl Web {
         }
         let mut proc = Proc::spawn(&bin("integramon"), &["up", "--listen", &addr], &env);
         wait_for(120, "integramon up to be ready", || {
-            assert!(proc.is_running(), "integramon up exited:\n{}", proc.output());
+            assert!(
+                proc.is_running(),
+                "integramon up exited:\n{}",
+                proc.output()
+            );
             http_get(&addr, "/readyz").filter(|(code, _)| *code == 200)
         });
         let rt = tokio::runtime::Runtime::new().expect("runtime");
@@ -162,7 +166,9 @@ impl<'a> Client<'a> {
     }
 
     fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        let mut r = self.http.request(method.clone(), format!("{}{path}", self.web.url));
+        let mut r = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.web.url));
         if let Some(t) = &self.token {
             r = r.bearer_auth(t);
         }
@@ -175,10 +181,7 @@ impl<'a> Client<'a> {
     }
 
     /// Send any request; returns status, headers and body text.
-    pub fn send(
-        &self,
-        r: reqwest::RequestBuilder,
-    ) -> (u16, reqwest::header::HeaderMap, String) {
+    pub fn send(&self, r: reqwest::RequestBuilder) -> (u16, reqwest::header::HeaderMap, String) {
         self.web.rt.block_on(async {
             let resp = r.send().await.expect("request");
             let status = resp.status().as_u16();
@@ -238,11 +241,44 @@ impl<'a> Client<'a> {
     }
 
     /// Wait until `GET path` answers 200 with JSON for which `f` is `Some`.
-    pub fn wait_json<T>(&self, secs: u64, what: &str, path: &str, mut f: impl FnMut(&Value) -> Option<T>) -> T {
+    pub fn wait_json<T>(
+        &self,
+        secs: u64,
+        what: &str,
+        path: &str,
+        mut f: impl FnMut(&Value) -> Option<T>,
+    ) -> T {
         wait_for(secs, what, || {
             let (s, v) = self.get_json(path);
             if s == 200 { f(&v) } else { None }
         })
+    }
+}
+
+impl Client<'_> {
+    /// A failed message with its error text and a downloaded payload, once collection has them
+    /// (not every failed message has a payload: only those whose iFlow persists one).
+    pub fn failed_with_payload(&self) -> (i64, Value) {
+        self.wait_json(
+            240,
+            "a failed message with its error text and a downloaded payload",
+            "/api/messages?range=24h&status=FAILED&limit=100&facets=false",
+            |list| {
+                let ids: Vec<i64> = list["items"]
+                    .as_array()?
+                    .iter()
+                    .filter_map(|m| m["id"].as_i64())
+                    .collect();
+                ids.into_iter().find_map(|id| {
+                    let (s, d) = self.get_json(&format!("/api/messages/{id}"));
+                    let has_payload = d["payloads"]
+                        .as_array()?
+                        .iter()
+                        .any(|p| p["has_content"] == true);
+                    (s == 200 && d["error"]["text"].is_string() && has_payload).then_some((id, d))
+                })
+            },
+        )
     }
 }
 
@@ -263,7 +299,9 @@ fn enc(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             b' ' => out.push('+'),
             _ => out.push_str(&format!("%{b:02X}")),
         }

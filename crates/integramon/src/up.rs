@@ -48,9 +48,9 @@ pub async fn run(settings: Settings, listen: SocketAddr) -> anyhow::Result<()> {
             "Sign in as \"admin\" with the password {password} (shown once; you will be asked to \
              change it)."
         ),
-        None => println!(
-            "Sign in with your user. A new admin: integramon user create NAME --admin"
-        ),
+        None => {
+            println!("Sign in with your user. A new admin: integramon user create NAME --admin")
+        }
     }
     println!("Data is kept in {}.", ctx.settings.data_dir.display());
     if sim.is_some() {
@@ -85,8 +85,7 @@ pub async fn run(settings: Settings, listen: SocketAddr) -> anyhow::Result<()> {
 /// On the first start (no user yet, and no `WEB_ADMIN_USER`), an admin with a generated
 /// password, returned to be printed once.
 async fn first_admin(ctx: &Context) -> anyhow::Result<Option<String>> {
-    if ctx.settings.raw("WEB_ADMIN_USER").is_some()
-        || store::repo::users::count(&ctx.db).await? > 0
+    if ctx.settings.raw("WEB_ADMIN_USER").is_some() || store::repo::users::count(&ctx.db).await? > 0
     {
         return Ok(None);
     }

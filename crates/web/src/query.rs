@@ -100,7 +100,12 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
     }
-    for fmt in ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+    ] {
         if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, fmt) {
             return Some(t.and_utc());
         }
@@ -119,7 +124,9 @@ impl MonitorQuery {
                 s.split(',')
                     .map(|t| t.trim().parse::<i64>())
                     .collect::<Result<Vec<_>, _>>()
-                    .map_err(|_| AppError::invalid("tenant", "must be tenant ids, comma-separated"))?,
+                    .map_err(|_| {
+                        AppError::invalid("tenant", "must be tenant ids, comma-separated")
+                    })?,
             ),
         };
         let from = time(&self.from, "from")?;
@@ -156,7 +163,10 @@ impl MonitorQuery {
         };
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(AppError::invalid("limit", format!("must be between 1 and {MAX_LIMIT}")));
+            return Err(AppError::invalid(
+                "limit",
+                format!("must be between 1 and {MAX_LIMIT}"),
+            ));
         }
         let header_value = text(&self.header_value, "header_value")?;
         let header_name = text(&self.header_name, "header_name")?;
@@ -277,13 +287,55 @@ mod tests {
             let e = q.parse(now()).unwrap_err();
             assert_eq!(e.fields()[0].field, field, "{e}");
         };
-        bad(MonitorQuery { range: Some("2y".into()), ..Default::default() }, "range");
-        bad(MonitorQuery { from: Some("yesterday".into()), ..Default::default() }, "from");
-        bad(MonitorQuery { limit: Some(0), ..Default::default() }, "limit");
-        bad(MonitorQuery { limit: Some(501), ..Default::default() }, "limit");
-        bad(MonitorQuery { sort: Some("random".into()), ..Default::default() }, "sort");
-        bad(MonitorQuery { tenant: Some("1,x".into()), ..Default::default() }, "tenant");
-        bad(MonitorQuery { header_value: Some("v".into()), ..Default::default() }, "header_name");
+        bad(
+            MonitorQuery {
+                range: Some("2y".into()),
+                ..Default::default()
+            },
+            "range",
+        );
+        bad(
+            MonitorQuery {
+                from: Some("yesterday".into()),
+                ..Default::default()
+            },
+            "from",
+        );
+        bad(
+            MonitorQuery {
+                limit: Some(0),
+                ..Default::default()
+            },
+            "limit",
+        );
+        bad(
+            MonitorQuery {
+                limit: Some(501),
+                ..Default::default()
+            },
+            "limit",
+        );
+        bad(
+            MonitorQuery {
+                sort: Some("random".into()),
+                ..Default::default()
+            },
+            "sort",
+        );
+        bad(
+            MonitorQuery {
+                tenant: Some("1,x".into()),
+                ..Default::default()
+            },
+            "tenant",
+        );
+        bad(
+            MonitorQuery {
+                header_value: Some("v".into()),
+                ..Default::default()
+            },
+            "header_name",
+        );
         bad(
             MonitorQuery {
                 from: Some("2026-11-27T00:00:00Z".into()),

@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 use domain::tenant::Tenant;
 use domain::user::MASK;
 use serde::{Deserialize, Serialize};
-use store::repo::monitor::{self, Bucket, Facets, MessageDetail, MessageRow, TenantKpis, VolumePoint};
+use store::repo::monitor::{
+    self, Bucket, Facets, MessageDetail, MessageRow, TenantKpis, VolumePoint,
+};
 use utoipa::ToSchema;
 
 use crate::access;
@@ -147,7 +149,10 @@ pub async fn load_detail(
     let Some(mut detail) = monitor::detail(&state.db, &ids, id).await? else {
         return Err(AppError::not_found(format!("message {id}")));
     };
-    let Some(tenant) = visible.into_iter().find(|t| t.id == detail.message.tenant_id) else {
+    let Some(tenant) = visible
+        .into_iter()
+        .find(|t| t.id == detail.message.tenant_id)
+    else {
         return Err(AppError::not_found(format!("message {id}")));
     };
     let mut masked = Vec::new();
@@ -187,12 +192,21 @@ pub async fn detail(
 fn download(name: &str, body: Vec<u8>) -> HttpResponse {
     let safe: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(100)
         .collect();
     HttpResponse::Ok()
         .content_type("application/octet-stream")
-        .insert_header(("Content-Disposition", format!("attachment; filename=\"{safe}\"")))
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"{safe}\""),
+        ))
         .insert_header(("X-Content-Type-Options", "nosniff"))
         .insert_header(("Content-Security-Policy", "default-src 'none'; sandbox"))
         .body(body)
@@ -246,7 +260,10 @@ pub async fn payload(
     path: web::Path<i64>,
 ) -> ApiResult<HttpResponse> {
     let (meta, body) = payload_for(&state, &p, path.into_inner()).await?;
-    Ok(download(&format!("payload-{}-{}.bin", meta.message_id, meta.entry_id), body))
+    Ok(download(
+        &format!("payload-{}-{}.bin", meta.message_id, meta.entry_id),
+        body,
+    ))
 }
 
 /// Download an attachment (403 when masked for you).
@@ -267,7 +284,10 @@ pub async fn attachment(
     };
     let tenant_id = message_tenant(&state, meta.message_id).await?;
     refuse_if_masked(&state, &p, &visible, tenant_id)?;
-    let name = meta.name.clone().unwrap_or_else(|| format!("attachment-{id}.bin"));
+    let name = meta
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("attachment-{id}.bin"));
     Ok(download(&name, body))
 }
 
@@ -304,13 +324,13 @@ pub async fn load_volume(
     };
     let now = Utc::now();
     let to = match q.to.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) => crate::query::parse_time(s).ok_or_else(|| AppError::invalid("to", "must be RFC 3339"))?,
+        Some(s) => crate::query::parse_time(s)
+            .ok_or_else(|| AppError::invalid("to", "must be RFC 3339"))?,
         None => now,
     };
     let from = match q.from.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) => {
-            crate::query::parse_time(s).ok_or_else(|| AppError::invalid("from", "must be RFC 3339"))?
-        }
+        Some(s) => crate::query::parse_time(s)
+            .ok_or_else(|| AppError::invalid("from", "must be RFC 3339"))?,
         None => match bucket {
             Bucket::Hour => to - chrono::Duration::hours(24),
             Bucket::Day => to - chrono::Duration::days(30),
@@ -320,7 +340,10 @@ pub async fn load_volume(
         return Err(AppError::invalid("from", "must be before to"));
     }
     if to - from > chrono::Duration::days(400) {
-        return Err(AppError::invalid("from", "the range may span at most 400 days"));
+        return Err(AppError::invalid(
+            "from",
+            "the range may span at most 400 days",
+        ));
     }
     let parsed_tenants = crate::query::MonitorQuery {
         tenant: q.tenant.clone(),
@@ -386,5 +409,8 @@ pub async fn overview(
 
 /// Tenant names by id, for lists that span tenants.
 pub fn tenant_names(tenants: &[Tenant]) -> HashMap<i64, String> {
-    tenants.iter().map(|t| (t.id, t.settings.name.clone())).collect()
+    tenants
+        .iter()
+        .map(|t| (t.id, t.settings.name.clone()))
+        .collect()
 }

@@ -93,9 +93,21 @@ mod tests {
         let t0 = Utc.with_ymd_and_hms(2026, 11, 26, 8, 0, 0).unwrap();
         let t1 = Utc.with_ymd_and_hms(2026, 11, 26, 9, 0, 0).unwrap();
         let pts = vec![
-            VolumePoint { bucket_start: t0, status: "COMPLETED".into(), count: 10 },
-            VolumePoint { bucket_start: t0, status: "FAILED".into(), count: 2 },
-            VolumePoint { bucket_start: t1, status: "WEIRD".into(), count: 3 },
+            VolumePoint {
+                bucket_start: t0,
+                status: "COMPLETED".into(),
+                count: 10,
+            },
+            VolumePoint {
+                bucket_start: t0,
+                status: "FAILED".into(),
+                count: 2,
+            },
+            VolumePoint {
+                bucket_start: t1,
+                status: "WEIRD".into(),
+                count: 3,
+            },
         ];
         let svg = volume(&pts, &[t0, t1], |_| "<b>".into()).into_string();
         assert_eq!(svg.matches("<rect").count(), 3, "{svg}");

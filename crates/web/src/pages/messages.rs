@@ -7,7 +7,9 @@ use store::repo::monitor::{Facets, MessageRow};
 
 use super::layout::{self, Nav, count, duration_ms, opt, status_badge, time};
 use super::overview::enc;
-use crate::api::messages::{load_detail, load_volume, payload_for, run_query, tenant_names, VolumeQuery};
+use crate::api::messages::{
+    VolumeQuery, load_detail, load_volume, payload_for, run_query, tenant_names,
+};
 use crate::auth::Principal;
 use crate::error::{AppError, PageResult};
 use crate::query::{MonitorQuery, QUICK_RANGES};
@@ -15,7 +17,14 @@ use crate::state::AppState;
 
 /// Statuses offered in the filter (others can be typed into the URL).
 const STATUSES: [&str; 8] = [
-    "COMPLETED", "FAILED", "RETRY", "ESCALATED", "PROCESSING", "CANCELLED", "DISCARDED", "ABANDONED",
+    "COMPLETED",
+    "FAILED",
+    "RETRY",
+    "ESCALATED",
+    "PROCESSING",
+    "CANCELLED",
+    "DISCARDED",
+    "ABANDONED",
 ];
 
 /// Only http(s) links from a tenant become links (a `javascript:` URL would run on click).
@@ -31,7 +40,9 @@ fn dt_local(t: DateTime<Utc>) -> String {
 }
 
 fn facets_panel(base: &str, q: &MonitorQuery, f: &Facets) -> Markup {
-    let link = |k: &str, v: Option<&str>| format!("{base}/messages?{}", q.with(&[(k, v), ("after", None)]));
+    let link = |k: &str, v: Option<&str>| {
+        format!("{base}/messages?{}", q.with(&[(k, v), ("after", None)]))
+    };
     html! {
         aside.facets.panel {
             div { strong { (count(f.total)) @if !f.exact { "+" } } " messages" }
@@ -54,7 +65,13 @@ fn facets_panel(base: &str, q: &MonitorQuery, f: &Facets) -> Markup {
     }
 }
 
-fn filter_form(base: &str, q: &MonitorQuery, tenants: &[(i64, String)], from: DateTime<Utc>, to: DateTime<Utc>) -> Markup {
+fn filter_form(
+    base: &str,
+    q: &MonitorQuery,
+    tenants: &[(i64, String)],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Markup {
     let v = |o: &Option<String>| o.clone().unwrap_or_default();
     html! {
         div.quick {
@@ -101,7 +118,12 @@ fn filter_form(base: &str, q: &MonitorQuery, tenants: &[(i64, String)], from: Da
     }
 }
 
-fn rows_table(base: &str, rows: &[MessageRow], names: &std::collections::HashMap<i64, String>, multi: bool) -> Markup {
+fn rows_table(
+    base: &str,
+    rows: &[MessageRow],
+    names: &std::collections::HashMap<i64, String>,
+    multi: bool,
+) -> Markup {
     html! {
         table id="messages" {
             thead { tr {
@@ -113,7 +135,8 @@ fn rows_table(base: &str, rows: &[MessageRow], names: &std::collections::HashMap
                 @for r in rows {
                     tr data-status=(r.status.as_deref().unwrap_or("")) {
                         td { (time(Some(r.log_end))) }
-                        td { (status_badge(r.status.as_deref())) @if let Some(c) = &r.custom_status { " " span.muted { (c) } } }
+                        td { (status_badge(r.status.as_deref()))
+                            @if let Some(c) = r.custom_status.as_deref().filter(|c| Some(*c) != r.status.as_deref()) { " " span.muted { (c) } } }
                         td.trunc title=(r.iflow_id.as_deref().unwrap_or("")) { (opt(r.iflow_name.as_deref().or(r.iflow_id.as_deref()))) }
                         @if multi { td { (names.get(&r.tenant_id).map(String::as_str).unwrap_or("?")) } }
                         td.trunc { (opt(r.sender.as_deref())) " → " (opt(r.receiver.as_deref())) }
@@ -150,15 +173,35 @@ pub async fn list(
     };
     let all = crate::access::visible_tenants(&state, &p).await?;
     let names = tenant_names(&all);
-    let tenant_opts: Vec<(i64, String)> = all.iter().map(|t| (t.id, t.settings.name.clone())).collect();
+    let tenant_opts: Vec<(i64, String)> = all
+        .iter()
+        .map(|t| (t.id, t.settings.name.clone()))
+        .collect();
     let multi = listing.scope.tenants.len() > 1;
     // The chart covers the range in whole hours (or days beyond 4 days), from the rollup.
     let span = listing.parsed.to - listing.parsed.from;
     let chart = if span >= chrono::Duration::hours(2) && listing.parsed.after.is_none() {
-        let bucket = if span > chrono::Duration::days(4) { "day" } else { "hour" };
-        let step = if bucket == "day" { chrono::Duration::days(1) } else { chrono::Duration::hours(1) };
+        let bucket = if span > chrono::Duration::days(4) {
+            "day"
+        } else {
+            "hour"
+        };
+        let step = if bucket == "day" {
+            chrono::Duration::days(1)
+        } else {
+            chrono::Duration::hours(1)
+        };
         let vq = VolumeQuery {
-            tenant: Some(listing.scope.tenants.iter().map(|t| t.id.to_string()).collect::<Vec<_>>().join(",")).filter(|s| !s.is_empty()),
+            tenant: Some(
+                listing
+                    .scope
+                    .tenants
+                    .iter()
+                    .map(|t| t.id.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )
+            .filter(|s| !s.is_empty()),
             from: Some(listing.parsed.from.to_rfc3339()),
             to: Some(listing.parsed.to.to_rfc3339()),
             bucket: Some(bucket.into()),
@@ -167,13 +210,19 @@ pub async fn list(
         match load_volume(&state, &p, &vq).await {
             Ok(v) if !listing.scope.tenants.is_empty() => {
                 let mut buckets = Vec::new();
-                let mut t = listing.parsed.from.duration_trunc(step).unwrap_or(listing.parsed.from);
+                let mut t = listing
+                    .parsed
+                    .from
+                    .duration_trunc(step)
+                    .unwrap_or(listing.parsed.from);
                 while t < listing.parsed.to && buckets.len() < 400 {
                     buckets.push(t);
                     t += step;
                 }
                 let fmt = if bucket == "day" { "%m-%d" } else { "%d %H:00" };
-                Some(super::charts::volume(&v.points, &buckets, |t| t.format(fmt).to_string()))
+                Some(super::charts::volume(&v.points, &buckets, |t| {
+                    t.format(fmt).to_string()
+                }))
             }
             _ => None,
         }
@@ -196,7 +245,7 @@ pub async fn list(
                 @if page.rows.is_empty() {
                     div.panel id="no-messages" { "No messages match these filters in this time range." }
                 } @else {
-                    (rows_table(base, &page.rows, &names, multi))
+                    div.scroll { (rows_table(base, &page.rows, &names, multi)) }
                 }
                 div.pager {
                     @if listing.parsed.after.is_some() {
@@ -235,7 +284,8 @@ pub async fn detail(
                 (field("Tenant", html! { a href={ (base) "/messages?tenant=" (tenant.id) } { (out.tenant) } }))
                 (field("iFlow", html! { (opt(m.iflow_name.as_deref())) " " span.muted.mono { (opt(m.iflow_id.as_deref())) } }))
                 (field("Package", html! { (opt(m.package_name.as_deref().or(m.package_id.as_deref()))) }))
-                (field("Status", html! { (status_badge(m.status.as_deref())) @if let Some(c) = &m.custom_status { " " (c) } }))
+                (field("Status", html! { (status_badge(m.status.as_deref()))
+                    @if let Some(c) = m.custom_status.as_deref().filter(|c| Some(*c) != m.status.as_deref()) { " " (c) } }))
                 (field("Started", time(m.log_start)))
                 (field("Last update", time(m.log_end)))
                 (field("Duration", html! { (duration_ms(m.duration_ms)) }))
@@ -355,7 +405,9 @@ fn render_payload(content_type: Option<&str>, body: &[u8], limit: usize) -> Mark
         Err(_) => None,
     };
     let is_json = content_type.is_some_and(|c| c.contains("json"))
-        || text.as_deref().is_some_and(|t| t.trim_start().starts_with(['{', '[']));
+        || text
+            .as_deref()
+            .is_some_and(|t| t.trim_start().starts_with(['{', '[']));
     html! {
         @if truncated {
             div.alert.info { "Showing the first " (layout::bytes(limit as i64)) " of " (layout::bytes(body.len() as i64)) "; download for the rest." }
@@ -401,7 +453,10 @@ mod tests {
 
     #[test]
     fn only_http_links_from_a_tenant_become_links() {
-        assert_eq!(external(Some("https://x.example/a")), Some("https://x.example/a"));
+        assert_eq!(
+            external(Some("https://x.example/a")),
+            Some("https://x.example/a")
+        );
         assert_eq!(external(Some(" JavaScript:alert(1)")), None);
         assert_eq!(external(Some("data:text/html,<x>")), None);
         assert_eq!(external(None), None);
@@ -409,14 +464,21 @@ mod tests {
 
     #[test]
     fn payloads_are_text_never_markup() {
-        let html = render_payload(Some("text/html"), b"<script>alert(1)</script>", 1000).into_string();
-        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{html}");
+        let html =
+            render_payload(Some("text/html"), b"<script>alert(1)</script>", 1000).into_string();
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{html}"
+        );
         assert!(!html.contains("<script>"));
         let json = render_payload(Some("application/json"), br#"{"a":1}"#, 1000).into_string();
         assert!(json.contains("&quot;a&quot;: 1"), "{json}");
         let bin = render_payload(None, &[0xff, 0xfe, 0x00], 1000).into_string();
         assert!(bin.contains("Binary content"));
         let cut = render_payload(None, b"abcdef", 3).into_string();
-        assert!(cut.contains("Showing the first") && cut.contains(">abc<"), "{cut}");
+        assert!(
+            cut.contains("Showing the first") && cut.contains(">abc<"),
+            "{cut}"
+        );
     }
 }

@@ -20,10 +20,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/account", web::get().to(login::account))
         .route("/account/password", web::post().to(login::password))
         .route("/account/tokens", web::post().to(login::token_create))
-        .route("/account/tokens/{id}/revoke", web::post().to(login::token_revoke))
+        .route(
+            "/account/tokens/{id}/revoke",
+            web::post().to(login::token_revoke),
+        )
         .route("/messages", web::get().to(messages::list))
         .route("/messages/{id}", web::get().to(messages::detail))
-        .route("/messages/{id}/payloads/{payload}", web::get().to(messages::payload))
+        .route(
+            "/messages/{id}/payloads/{payload}",
+            web::get().to(messages::payload),
+        )
         .route("/tenants", web::get().to(tenants::list))
         .route("/tenants", web::post().to(tenants::create))
         .route("/tenants/new", web::get().to(tenants::new))
@@ -31,15 +37,24 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/tenants/{id}", web::get().to(tenants::edit))
         .route("/tenants/{id}", web::post().to(tenants::update))
         .route("/tenants/{id}/delete", web::post().to(tenants::delete))
-        .route("/tenants/{id}/sync-now", web::post().to(jobs::sync_now_form))
+        .route(
+            "/tenants/{id}/sync-now",
+            web::post().to(jobs::sync_now_form),
+        )
         .route("/artifacts", web::get().to(catalog::artifacts_page))
         .route("/keystore", web::get().to(catalog::keystore_page))
         .route("/jobs", web::get().to(jobs::jobs_page))
         .route("/jobs/dead/requeue", web::post().to(jobs::requeue_form))
-        .route("/jobs/{job_id}/retry", web::post().to(jobs::retry_form_post))
+        .route(
+            "/jobs/{job_id}/retry",
+            web::post().to(jobs::retry_form_post),
+        )
         .route("/users", web::get().to(users::users_page))
         .route("/users", web::post().to(users::create))
         .route("/users/{id}", web::post().to(users::update))
-        .route("/users/{id}/password", web::post().to(users::reset_password))
+        .route(
+            "/users/{id}/password",
+            web::post().to(users::reset_password),
+        )
         .route("/users/{id}/delete", web::post().to(users::delete));
 }

@@ -74,8 +74,13 @@ fn to_input(f: &Form) -> Result<TenantIn, Vec<FieldError>> {
             kind: k.into(),
             enabled: f.contains_key(&format!("job_{k}_enabled")),
             interval_secs: num(f, &format!("job_{k}_interval"), &mut errors),
-            plan_time: Some(get(f, &format!("job_{k}_plan_time")).to_string()).filter(|s| !s.trim().is_empty()),
-            archive_older_than_days: num(f, &format!("job_{k}_archive_older_than_days"), &mut errors),
+            plan_time: Some(get(f, &format!("job_{k}_plan_time")).to_string())
+                .filter(|s| !s.trim().is_empty()),
+            archive_older_than_days: num(
+                f,
+                &format!("job_{k}_archive_older_than_days"),
+                &mut errors,
+            ),
             delete_older_than_days: num(f, &format!("job_{k}_delete_older_than_days"), &mut errors),
             keep_days: num(f, &format!("job_{k}_keep_days"), &mut errors),
         });
@@ -95,12 +100,17 @@ fn to_input(f: &Form) -> Result<TenantIn, Vec<FieldError>> {
         message_filter: Some(get(f, "message_filter").into()),
         collect_from: None,
         hot_window_secs: num(f, "hot_window_secs", &mut errors),
-        payload_strategy: Some(get(f, "payload_strategy").into()).filter(|s: &String| !s.is_empty()),
+        payload_strategy: Some(get(f, "payload_strategy").into())
+            .filter(|s: &String| !s.is_empty()),
         payload_max_bytes: num(f, "payload_max_bytes", &mut errors),
         attachments: Some(f.contains_key("attachments")),
         jobs,
     };
-    if errors.is_empty() { Ok(input) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(input)
+    } else {
+        Err(errors)
+    }
 }
 
 /// A form pre-filled from a stored tenant (no secret).
@@ -109,13 +119,19 @@ fn from_tenant(t: &Tenant) -> Form {
     let mut f = Form::new();
     f.insert("name".into(), s.name.clone());
     f.insert("api_url".into(), s.connection.api_url.clone());
-    f.insert("ui_url".into(), s.connection.ui_url.clone().unwrap_or_default());
+    f.insert(
+        "ui_url".into(),
+        s.connection.ui_url.clone().unwrap_or_default(),
+    );
     match &s.connection.auth {
         domain::tenant::Auth::Basic { username } => {
             f.insert("auth_kind".into(), "basic".into());
             f.insert("username".into(), username.clone());
         }
-        domain::tenant::Auth::OAuth2 { client_id, token_url } => {
+        domain::tenant::Auth::OAuth2 {
+            client_id,
+            token_url,
+        } => {
             f.insert("auth_kind".into(), "oauth2".into());
             f.insert("client_id".into(), client_id.clone());
             f.insert("token_url".into(), token_url.clone());
@@ -124,16 +140,31 @@ fn from_tenant(t: &Tenant) -> Form {
     if s.connection.tls_verify {
         f.insert("tls_verify".into(), "on".into());
     }
-    f.insert("ca_cert".into(), s.connection.ca_cert.clone().unwrap_or_default());
+    f.insert(
+        "ca_cert".into(),
+        s.connection.ca_cert.clone().unwrap_or_default(),
+    );
     if s.collection.enabled {
         f.insert("enabled".into(), "on".into());
     }
     f.insert("tags".into(), s.collection.tags.join(", "));
     f.insert("access_groups".into(), s.access_groups.join(", "));
-    f.insert("message_filter".into(), s.collection.message_filter.clone().unwrap_or_default());
-    f.insert("hot_window_secs".into(), s.collection.hot_window_secs.to_string());
-    f.insert("payload_strategy".into(), s.collection.payload_strategy.as_str().into());
-    f.insert("payload_max_bytes".into(), s.collection.payload_max_bytes.to_string());
+    f.insert(
+        "message_filter".into(),
+        s.collection.message_filter.clone().unwrap_or_default(),
+    );
+    f.insert(
+        "hot_window_secs".into(),
+        s.collection.hot_window_secs.to_string(),
+    );
+    f.insert(
+        "payload_strategy".into(),
+        s.collection.payload_strategy.as_str().into(),
+    );
+    f.insert(
+        "payload_max_bytes".into(),
+        s.collection.payload_max_bytes.to_string(),
+    );
     if s.collection.attachments {
         f.insert("attachments".into(), "on".into());
     }
@@ -217,8 +248,16 @@ fn form_page(
     let v = |k: &str| get(f, k).to_string();
     let checked = |k: &str| f.contains_key(k);
     let (action, test_url, title) = match existing {
-        Some(t) => (format!("{base}/tenants/{}", t.id), format!("{base}/tenants/test?tenant_id={}", t.id), format!("Tenant {}", t.settings.name)),
-        None => (format!("{base}/tenants"), format!("{base}/tenants/test"), "New tenant".to_string()),
+        Some(t) => (
+            format!("{base}/tenants/{}", t.id),
+            format!("{base}/tenants/test?tenant_id={}", t.id),
+            format!("Tenant {}", t.settings.name),
+        ),
+        None => (
+            format!("{base}/tenants"),
+            format!("{base}/tenants/test"),
+            "New tenant".to_string(),
+        ),
     };
     let kind = v("auth_kind");
     let secret_hint = if existing.is_some_and(|t| t.has_secret) {
@@ -360,16 +399,38 @@ pub async fn list(state: web::Data<AppState>, p: Principal) -> PageResult<HttpRe
 
 pub async fn new(state: web::Data<AppState>, p: Principal) -> PageResult<HttpResponse> {
     p.require(Role::Manager)?;
-    Ok(form_page(&state, &p, None, &new_form(), &JobSettings::defaults(), &[], None, None))
+    Ok(form_page(
+        &state,
+        &p,
+        None,
+        &new_form(),
+        &JobSettings::defaults(),
+        &[],
+        None,
+        None,
+    ))
 }
 
-pub async fn edit(state: web::Data<AppState>, p: Principal, path: web::Path<i64>) -> PageResult<HttpResponse> {
+pub async fn edit(
+    state: web::Data<AppState>,
+    p: Principal,
+    path: web::Path<i64>,
+) -> PageResult<HttpResponse> {
     let t = access::tenant(&state, &p, path.into_inner()).await?;
     if !p.user.role.allows(Role::Manager) {
         return Err(AppError::forbidden("changing tenants needs the manager role").into());
     }
     let jobs = tenants::jobs(&state.db, t.id).await?;
-    Ok(form_page(&state, &p, Some(&t), &from_tenant(&t), &jobs, &[], None, None))
+    Ok(form_page(
+        &state,
+        &p,
+        Some(&t),
+        &from_tenant(&t),
+        &jobs,
+        &[],
+        None,
+        None,
+    ))
 }
 
 /// The jobs as the form shows them after a failed submit: the form's values over the defaults.
@@ -416,24 +477,62 @@ async fn submit(
     let input = match to_input(&form) {
         Ok(i) => i,
         Err(errors) => {
-            return Ok(form_page(state, p, existing.as_ref(), &form, &base_jobs, &errors, None, None));
+            return Ok(form_page(
+                state,
+                p,
+                existing.as_ref(),
+                &form,
+                &base_jobs,
+                &errors,
+                None,
+                None,
+            ));
         }
     };
     let jobs_shown = jobs_from_form(Some(&input), base_jobs);
     if get(&form, "action") == "test" {
-        return Ok(match api::test_settings(state, &input, existing.as_ref()).await {
-            Ok(report) => {
-                let note = html! { div.alert.info { "Enter the secret again before saving (it is never sent back to the browser)." } };
-                form_page(state, p, existing.as_ref(), &form, &jobs_shown, &[], Some(&report), Some(note))
-            }
-            Err(AppError::Invalid { fields, .. }) => form_page(state, p, existing.as_ref(), &form, &jobs_shown, &fields, None, None),
-            Err(e) => return Err(e.into()),
-        });
+        return Ok(
+            match api::test_settings(state, &input, existing.as_ref()).await {
+                Ok(report) => {
+                    let note = html! { div.alert.info { "Enter the secret again before saving (it is never sent back to the browser)." } };
+                    form_page(
+                        state,
+                        p,
+                        existing.as_ref(),
+                        &form,
+                        &jobs_shown,
+                        &[],
+                        Some(&report),
+                        Some(note),
+                    )
+                }
+                Err(AppError::Invalid { fields, .. }) => form_page(
+                    state,
+                    p,
+                    existing.as_ref(),
+                    &form,
+                    &jobs_shown,
+                    &fields,
+                    None,
+                    None,
+                ),
+                Err(e) => return Err(e.into()),
+            },
+        );
     }
     let checked = match api::check(&input, existing.as_ref()) {
         Ok(c) => c,
         Err(AppError::Invalid { fields, .. }) => {
-            return Ok(form_page(state, p, existing.as_ref(), &form, &jobs_shown, &fields, None, None));
+            return Ok(form_page(
+                state,
+                p,
+                existing.as_ref(),
+                &form,
+                &jobs_shown,
+                &fields,
+                None,
+                None,
+            ));
         }
         Err(e) => return Err(e.into()),
     };
@@ -441,12 +540,22 @@ async fn submit(
         Ok(t) => {
             tracing::info!(by = %p.user.username, tenant = %t.settings.name, "tenant saved from the UI");
             Ok(HttpResponse::SeeOther()
-                .insert_header(("Location", format!("{}/tenants/{}?saved=1", state.cfg.base, t.id)))
+                .insert_header((
+                    "Location",
+                    format!("{}/tenants/{}?saved=1", state.cfg.base, t.id),
+                ))
                 .finish())
         }
-        Err(AppError::Invalid { fields, .. }) => {
-            Ok(form_page(state, p, existing.as_ref(), &form, &jobs_shown, &fields, None, None))
-        }
+        Err(AppError::Invalid { fields, .. }) => Ok(form_page(
+            state,
+            p,
+            existing.as_ref(),
+            &form,
+            &jobs_shown,
+            &fields,
+            None,
+            None,
+        )),
         Err(e) => Err(e.into()),
     }
 }
