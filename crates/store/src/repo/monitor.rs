@@ -1454,9 +1454,20 @@ pub async fn refresh_recent_counts(
     tenant_id: i64,
     since: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
-    let last = hour_floor(Utc::now());
+    refresh_counts_between(db, tenant_id, since, Utc::now()).await
+}
+
+/// Recompute every hour from the one containing `from` to the one containing `to`, a day of
+/// hours per transaction so the locks are short. Returns the number of hours recomputed.
+pub async fn refresh_counts_between(
+    db: &Db,
+    tenant_id: i64,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let last = hour_floor(to);
     let mut hours = Vec::new();
-    let mut h = hour_floor(since);
+    let mut h = hour_floor(from);
     while h <= last {
         hours.push(h);
         h += Duration::hours(1);
