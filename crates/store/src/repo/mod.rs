@@ -16,6 +16,7 @@ pub mod job_runs;
 pub mod messages;
 pub mod monitor;
 pub mod payloads;
+pub mod seed;
 pub mod sync_state;
 pub mod tenants;
 
