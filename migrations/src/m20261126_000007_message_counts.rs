@@ -70,7 +70,13 @@ pub(crate) fn indexes() -> Vec<IndexCreateStatement> {
         unique(
             "uq_message_counts_tenant_id_hour_start_iflow_package_status",
             C::Table,
-            [C::TenantId, C::HourStart, C::IflowId, C::PackageId, C::Status],
+            [
+                C::TenantId,
+                C::HourStart,
+                C::IflowId,
+                C::PackageId,
+                C::Status,
+            ],
         ),
         // Keyset paging on (log_end, id): ties in log_end are resolved inside the index instead
         // of by fetching and sorting every row of that instant.

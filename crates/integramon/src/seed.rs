@@ -137,7 +137,10 @@ pub async fn run(settings: &Settings, args: SeedArgs) -> anyhow::Result<()> {
                 .validate()
                 .map_err(|e| anyhow::anyhow!("tenant {:?}: {e}", args.tenant))?;
             let t = tenants::create(&db, &wanted, None).await?;
-            println!("created tenant {:?} (id {}, disabled)", t.settings.name, t.id);
+            println!(
+                "created tenant {:?} (id {}, disabled)",
+                t.settings.name, t.id
+            );
             t
         }
     };

@@ -53,7 +53,7 @@ fn message(prefix: &str, i: usize) -> (Message, Vec<CustomHeader>) {
     let end = t(step * 293) + Duration::milliseconds((step % 7) * 111);
     m.log_start = Some(end - Duration::seconds(2));
     m.log_end = Some(end);
-    if i % 11 != 0 {
+    if !i.is_multiple_of(11) {
         m.iflow_id = Some(format!("flow_{}", i % 4));
         m.iflow_name = Some(format!("Flow {}", i % 4));
     }
@@ -64,10 +64,10 @@ fn message(prefix: &str, i: usize) -> (Message, Vec<CustomHeader>) {
     } else {
         format!("app-{i}")
     });
-    m.sender = Some(if i % 3 == 0 { "o'brien" } else { "sys" }.to_owned());
-    m.receiver = Some(if i % 7 == 0 { r"rcv%_\" } else { "rcv" }.to_owned());
+    m.sender = Some(if i.is_multiple_of(3) { "o'brien" } else { "sys" }.to_owned());
+    m.receiver = Some(if i.is_multiple_of(7) { r"rcv%_\" } else { "rcv" }.to_owned());
     m.alternate_web_link = Some(format!("https://ui/{i}"));
-    let weird = if i % 5 == 0 { r"50%_off\'x" } else { "plain" };
+    let weird = if i.is_multiple_of(5) { r"50%_off\'x" } else { "plain" };
     let headers = vec![
         CustomHeader::new("OrderId", format!("ORD-{i:04}")),
         CustomHeader::new("Weird", weird),
@@ -262,7 +262,9 @@ async fn search_applies_every_filter_literally(db: Db, _: Target) {
         f.application_id = Some("app%".into())
     });
     push("sender quote", &|f| f.sender = Some("o'brien".into()));
-    push("receiver metachars", &|f| f.receiver = Some(r"rcv%_\".into()));
+    push("receiver metachars", &|f| {
+        f.receiver = Some(r"rcv%_\".into())
+    });
     push("receiver like", &|f| f.receiver = Some("rcv%".into()));
     push("header exact", &|f| {
         f.header_name = Some("OrderId".into());
@@ -290,8 +292,12 @@ async fn search_applies_every_filter_literally(db: Db, _: Target) {
         f.header_name = Some("Weird".into());
         f.header_value = Some(r"50%_off\*".into());
     });
-    push("header name only", &|f| f.header_name = Some("Weird".into()));
-    push("header name unknown", &|f| f.header_name = Some("Nope".into()));
+    push("header name only", &|f| {
+        f.header_name = Some("Weird".into())
+    });
+    push("header name unknown", &|f| {
+        f.header_name = Some("Nope".into())
+    });
     push("empty strings are absent", &|f| {
         f.sender = Some(String::new());
         f.header_value = Some(String::new());
@@ -308,7 +314,11 @@ async fn search_applies_every_filter_literally(db: Db, _: Target) {
     for (name, f) in &cases {
         for sort in [Sort::NewestFirst, Sort::OldestFirst] {
             let want = expected_ids(&w.all, f, sort);
-            let got: Vec<i64> = all_pages(&db, f, sort, 37).await.iter().map(|r| r.id).collect();
+            let got: Vec<i64> = all_pages(&db, f, sort, 37)
+                .await
+                .iter()
+                .map(|r| r.id)
+                .collect();
             assert_eq!(got, want, "{name} {sort:?}");
         }
     }
@@ -437,7 +447,8 @@ on_both!(tampered_cursors_are_refused);
 async fn facets_equal_a_brute_force_count(db: Db, _: Target) {
     let w = world(&db).await;
     let both = filter(&[w.a, w.b]);
-    let ranges: Vec<(&str, Option<DateTime<Utc>>, Option<DateTime<Utc>>)> = vec![
+    type Range = (&'static str, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+    let ranges: Vec<Range> = vec![
         ("everything", None, None),
         (
             "both edges",
@@ -819,7 +830,12 @@ async fn detail_returns_everything_in_a_fixed_number_of_queries(db: Db, _: Targe
             .unwrap()
             .is_none()
     );
-    assert!(monitor::detail(&db, &[], target.id).await.unwrap().is_none());
+    assert!(
+        monitor::detail(&db, &[], target.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(
         monitor::detail(&db, &[w.a], 987_654)
             .await
@@ -890,7 +906,11 @@ async fn overview_reports_the_tenant_kpis(db: Db, _: Target) {
     let w = world(&db).await;
     let now = t(5 * 3600 + 1234);
     let conn = db.conn();
-    for (id, status) in [("ok_flow", "STARTED"), ("bad_1", "ERROR"), ("bad_2", "ERROR")] {
+    for (id, status) in [
+        ("ok_flow", "STARTED"),
+        ("bad_1", "ERROR"),
+        ("bad_2", "ERROR"),
+    ] {
         runtime_artifacts::ActiveModel {
             tenant_id: Set(w.a),
             artifact_id: Set(id.into()),
@@ -972,8 +992,14 @@ async fn overview_reports_the_tenant_kpis(db: Db, _: Target) {
     let hour = facets_of(&w.all, &window(1));
     let day = facets_of(&w.all, &window(24));
     assert!(hour.total > 0 && day.total > hour.total);
-    assert_eq!((k.last_hour.clone(), k.last_hour_total), (hour.status, hour.total));
-    assert_eq!((k.last_24h.clone(), k.last_24h_total), (day.status, day.total));
+    assert_eq!(
+        (k.last_hour.clone(), k.last_hour_total),
+        (hour.status, hour.total)
+    );
+    assert_eq!(
+        (k.last_24h.clone(), k.last_24h_total),
+        (day.status, day.total)
+    );
     let failed = facets_of(
         &w.all,
         &MessageFilter {
@@ -1012,7 +1038,11 @@ async fn overview_reports_the_tenant_kpis(db: Db, _: Target) {
     assert_eq!(k.status, "unreachable");
     assert_eq!(k.status_message.as_deref(), Some("connection refused"));
     assert_eq!(k.collection_lag_secs, Some(7 * 60));
-    let hot = k.jobs.iter().find(|j| j.job_type == "messages_hot").unwrap();
+    let hot = k
+        .jobs
+        .iter()
+        .find(|j| j.job_type == "messages_hot")
+        .unwrap();
     assert_eq!(hot.last_success_at, Some(now - Duration::minutes(1)));
     let keystore = k.jobs.iter().find(|j| j.job_type == "keystore").unwrap();
     assert_eq!(keystore.last_success_at, Some(now - Duration::hours(1)));
@@ -1022,7 +1052,12 @@ async fn overview_reports_the_tenant_kpis(db: Db, _: Target) {
     assert!(other.expiring_certificates.is_empty());
     assert!(!other.unreachable);
     assert_eq!(other.collection_lag_secs, None);
-    assert!(monitor::overview(&db, 987_654, now).await.unwrap().is_none());
+    assert!(
+        monitor::overview(&db, 987_654, now)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 on_both!(overview_reports_the_tenant_kpis);
 

@@ -442,7 +442,10 @@ pub async fn search(
                 .bind(c.id)
                 .push(")");
         }
-        sql.push(" ").push(&sort.order_by("m.")).push(" LIMIT ").bind(fetch);
+        sql.push(" ")
+            .push(&sort.order_by("m."))
+            .push(" LIMIT ")
+            .bind(fetch);
     };
     if tenants.len() == 1 || tenants.len() > MERGE_TENANTS {
         let scope = match tenants.as_slice() {
@@ -459,7 +462,10 @@ pub async fn search(
             branch(&mut sql, Scope::One(*t));
             sql.push(&format!(") AS t{i}"));
         }
-        sql.push(" ").push(&sort.order_by("")).push(" LIMIT ").bind(fetch);
+        sql.push(" ")
+            .push(&sort.order_by(""))
+            .push(" LIMIT ")
+            .bind(fetch);
     }
     let mut rows = db
         .conn()
@@ -584,11 +590,14 @@ fn hour_ceil(t: DateTime<Utc>) -> DateTime<Utc> {
     }
 }
 
+/// Whole hours `[lo, hi)`, either end open.
+type HourSpan = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
 /// How a range `[from, to)` is counted: whole hours `[lo, hi)` from the rollup (`None`: no
 /// whole hour in it) and the partial edges from `message_logs`.
 #[derive(Debug, Clone, PartialEq)]
 struct RangePlan {
-    rollup: Option<(Option<DateTime<Utc>>, Option<DateTime<Utc>>)>,
+    rollup: Option<HourSpan>,
     edges: Vec<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
@@ -1109,9 +1118,11 @@ pub async fn detail_in<C: ConnectionTrait>(
         .collect();
     let backend = conn.get_database_backend();
     let mut sql = Sql::new(backend);
-    sql.push(&format!("SELECT {PAYLOAD_META} FROM payloads p WHERE p.message_id = "))
-        .bind(message_id)
-        .push(" ORDER BY p.entry_timestamp, p.id");
+    sql.push(&format!(
+        "SELECT {PAYLOAD_META} FROM payloads p WHERE p.message_id = "
+    ))
+    .bind(message_id)
+    .push(" ORDER BY p.entry_timestamp, p.id");
     let payloads = conn
         .query_all_raw(sql.statement())
         .await?
@@ -1184,7 +1195,14 @@ pub async fn attachment_body(
     tenant_ids: &[i64],
     attachment_id: i64,
 ) -> Result<Option<(AttachmentInfo, Vec<u8>)>, StoreError> {
-    let Some(row) = body_row(db, "attachments", ATTACHMENT_META, tenant_ids, attachment_id).await?
+    let Some(row) = body_row(
+        db,
+        "attachments",
+        ATTACHMENT_META,
+        tenant_ids,
+        attachment_id,
+    )
+    .await?
     else {
         return Ok(None);
     };
@@ -1325,17 +1343,17 @@ pub async fn overview(
         .order_by_asc(runtime_artifacts::Column::ArtifactId)
         .limit(OVERVIEW_LIST_LIMIT)
         .all(conn)
-    .await?
-    .into_iter()
-    .map(|a| ArtifactInError {
-        artifact_id: a.artifact_id,
-        name: a.name,
-        version: a.version,
-        artifact_type: a.artifact_type,
-        deployed_at: a.deployed_at,
-        error_text: a.error_text,
-    })
-    .collect();
+        .await?
+        .into_iter()
+        .map(|a| ArtifactInError {
+            artifact_id: a.artifact_id,
+            name: a.name,
+            version: a.version,
+            artifact_type: a.artifact_type,
+            deployed_at: a.deployed_at,
+            error_text: a.error_text,
+        })
+        .collect();
 
     let expiring_certificates = keystore_entries::Entity::find()
         .filter(keystore_entries::Column::TenantId.eq(tenant_id))
@@ -1344,17 +1362,17 @@ pub async fn overview(
         .order_by_asc(keystore_entries::Column::Alias)
         .limit(OVERVIEW_LIST_LIMIT)
         .all(conn)
-    .await?
-    .into_iter()
-    .filter_map(|k| {
-        Some(ExpiringCertificate {
-            valid_not_after: k.valid_not_after?,
-            alias: k.alias,
-            entry_type: k.entry_type,
-            subject_dn: k.subject_dn,
+        .await?
+        .into_iter()
+        .filter_map(|k| {
+            Some(ExpiringCertificate {
+                valid_not_after: k.valid_not_after?,
+                alias: k.alias,
+                entry_type: k.entry_type,
+                subject_dn: k.subject_dn,
+            })
         })
-    })
-    .collect();
+        .collect();
 
     let mut jobs: BTreeMap<String, JobHealth> = BTreeMap::new();
     let mut collection_lag_secs = None;
@@ -1516,9 +1534,7 @@ async fn refresh_counts_in<C: ConnectionTrait>(
         .bind(*h)
         .push(" AND log_end < ")
         .bind(*h + Duration::hours(1))
-        .push(
-            " GROUP BY COALESCE(iflow_id, ''), COALESCE(package_id, ''), COALESCE(status, '')",
-        );
+        .push(" GROUP BY COALESCE(iflow_id, ''), COALESCE(package_id, ''), COALESCE(status, '')");
         for r in conn.query_all_raw(sql.statement()).await? {
             fresh.insert(
                 (
@@ -1571,15 +1587,19 @@ async fn refresh_counts_in<C: ConnectionTrait>(
                iflow_name = excluded.iflow_name, count = excluded.count",
         shared: vec![Value::from(tenant_id)],
     };
-    for stmt in bulk.statements(backend, &changed, |t, ((hour, iflow, package, status), v)| {
-        t.shared(0)
-            .bind(*hour)
-            .bind(iflow.as_str())
-            .bind(package.as_str())
-            .bind(status.as_str())
-            .bind(v.0.clone())
-            .bind(v.1);
-    }) {
+    for stmt in bulk.statements(
+        backend,
+        &changed,
+        |t, ((hour, iflow, package, status), v)| {
+            t.shared(0)
+                .bind(*hour)
+                .bind(iflow.as_str())
+                .bind(package.as_str())
+                .bind(status.as_str())
+                .bind(v.0.clone())
+                .bind(v.1);
+        },
+    ) {
         conn.execute_raw(stmt).await?;
     }
     Ok(())
@@ -1645,7 +1665,10 @@ mod tests {
     fn ranges_split_into_whole_hours_and_edges() {
         let p = plan_range(Some(at(8, 15)), Some(at(11, 30)));
         assert_eq!(p.rollup, Some((Some(at(9, 0)), Some(at(11, 0)))));
-        assert_eq!(p.edges, vec![(at(8, 15), at(9, 0)), (at(11, 0), at(11, 30))]);
+        assert_eq!(
+            p.edges,
+            vec![(at(8, 15), at(9, 0)), (at(11, 0), at(11, 30))]
+        );
 
         let aligned = plan_range(Some(at(8, 0)), Some(at(10, 0)));
         assert_eq!(aligned.rollup, Some((Some(at(8, 0)), Some(at(10, 0)))));
