@@ -64,10 +64,28 @@ fn message(prefix: &str, i: usize) -> (Message, Vec<CustomHeader>) {
     } else {
         format!("app-{i}")
     });
-    m.sender = Some(if i.is_multiple_of(3) { "o'brien" } else { "sys" }.to_owned());
-    m.receiver = Some(if i.is_multiple_of(7) { r"rcv%_\" } else { "rcv" }.to_owned());
+    m.sender = Some(
+        if i.is_multiple_of(3) {
+            "o'brien"
+        } else {
+            "sys"
+        }
+        .to_owned(),
+    );
+    m.receiver = Some(
+        if i.is_multiple_of(7) {
+            r"rcv%_\"
+        } else {
+            "rcv"
+        }
+        .to_owned(),
+    );
     m.alternate_web_link = Some(format!("https://ui/{i}"));
-    let weird = if i.is_multiple_of(5) { r"50%_off\'x" } else { "plain" };
+    let weird = if i.is_multiple_of(5) {
+        r"50%_off\'x"
+    } else {
+        "plain"
+    };
     let headers = vec![
         CustomHeader::new("OrderId", format!("ORD-{i:04}")),
         CustomHeader::new("Weird", weird),
