@@ -1147,3 +1147,65 @@ async fn other_tenants_are_never_visible(db: Db, _: Target) {
     assert!(d.correlated.iter().all(|r| r.tenant_id == w.a));
 }
 on_both!(other_tenants_are_never_visible);
+
+/// What refreshing the rollup adds to each ingested page, on a seeded PostgreSQL database:
+/// `MONITOR_BENCH_DB=im_bench MONITOR_BENCH_TENANT=bench10m cargo nextest run -p
+/// integramon-store --test repo_monitor --run-ignored only refresh_cost -- --nocapture`.
+/// Writes 20 pages of 1,000 messages (a quarter of them updates moving to a later hour) into
+/// the current hours of the tenant, timing the page transaction and the refresh apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a seeded database (integramon db seed)"]
+async fn refresh_cost_per_page() {
+    let name = std::env::var("MONITOR_BENCH_DB").expect("MONITOR_BENCH_DB");
+    let tenant_name = std::env::var("MONITOR_BENCH_TENANT").expect("MONITOR_BENCH_TENANT");
+    let db = integramon_store::connect(&support::pg_settings(&name)).unwrap();
+    let tenant = tenants::get_by_name(&db, &tenant_name)
+        .await
+        .unwrap()
+        .expect("seeded tenant")
+        .id;
+    let base = Utc::now().duration_trunc(Duration::hours(1)).unwrap() - Duration::hours(2);
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let (mut page_ms, mut refresh_ms, mut hours_total) = (Vec::new(), Vec::new(), 0);
+    for p in 0..20i64 {
+        let list: Vec<Message> = (0..1000i64)
+            .map(|i| {
+                // Every fourth message repeats one of the previous page, an hour later.
+                let (guid_page, end) = if p > 0 && i % 4 == 0 {
+                    (p - 1, base + Duration::minutes(60 + p * 3) + Duration::seconds(i % 60))
+                } else {
+                    (p, base + Duration::minutes(p * 3) + Duration::seconds(i % 60))
+                };
+                let mut m = Message::new(
+                    format!("bench-{run}-{guid_page}-{i}"),
+                    STATUSES[(i % 5) as usize].clone(),
+                );
+                m.iflow_id = Some(format!("IF_Seed_Flow_{:04}", i % 40));
+                m.package_id = Some("SeedPackage000".into());
+                m.log_start = Some(end - Duration::seconds(1));
+                m.log_end = Some(end);
+                m
+            })
+            .collect();
+        let started = std::time::Instant::now();
+        let out = messages::upsert_messages(&db, tenant, &list).await.unwrap();
+        page_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        let mut hours: Vec<DateTime<Utc>> = list.iter().filter_map(|m| m.log_end).collect();
+        hours.extend(out.rows.iter().filter_map(|r| r.previous_log_end));
+        let distinct: HashSet<i64> = hours.iter().map(|h| h.timestamp() / 3600).collect();
+        hours_total += distinct.len();
+        let started = std::time::Instant::now();
+        monitor::refresh_counts(&db, tenant, &hours).await.unwrap();
+        refresh_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!(
+        "pages of 1000: upsert median {:.1} ms, refresh median {:.1} ms ({:.1} hours/page)",
+        median(&mut page_ms),
+        median(&mut refresh_ms),
+        hours_total as f64 / 20.0
+    );
+}
