@@ -1172,9 +1172,15 @@ async fn refresh_cost_per_page() {
             .map(|i| {
                 // Every fourth message repeats one of the previous page, an hour later.
                 let (guid_page, end) = if p > 0 && i % 4 == 0 {
-                    (p - 1, base + Duration::minutes(60 + p * 3) + Duration::seconds(i % 60))
+                    (
+                        p - 1,
+                        base + Duration::minutes(60 + p * 3) + Duration::seconds(i % 60),
+                    )
                 } else {
-                    (p, base + Duration::minutes(p * 3) + Duration::seconds(i % 60))
+                    (
+                        p,
+                        base + Duration::minutes(p * 3) + Duration::seconds(i % 60),
+                    )
                 };
                 let mut m = Message::new(
                     format!("bench-{run}-{guid_page}-{i}"),

@@ -81,6 +81,10 @@ impl Sql {
         }
     }
 
+    pub(crate) fn backend(&self) -> DbBackend {
+        self.backend
+    }
+
     pub(crate) fn push(&mut self, s: &str) -> &mut Self {
         self.text.push_str(s);
         self

@@ -360,12 +360,23 @@ fn push_header_condition(sql: &mut Sql, f: &MessageFilter) {
         Some(v) if v.ends_with('*') => {
             let prefix = clean(&v[..v.len() - 1]);
             if !prefix.is_empty() {
-                // LIKE narrows on the indexed prefix column; it is case-insensitive on SQLite,
-                // so the exact comparison of the value's first characters decides.
+                // Narrow on the indexed prefix column, then compare the value's first
+                // characters exactly. PostgreSQL: LIKE, which the pattern-ops index serves
+                // under any collation. SQLite: its LIKE ignores ASCII case and cannot use the
+                // index, but text compares bytewise, so a range is exact and indexed (only a
+                // value with U+10FFFF right after the prefix would fall outside it).
                 let indexed = custom_header_properties::value_prefix(&prefix);
-                sql.push(" AND h.value_prefix LIKE ")
-                    .bind(format!("{}%", like_escape(&indexed)))
-                    .push(" ESCAPE '\\' AND substr(h.value, 1, ")
+                if sql.backend() == DbBackend::Postgres {
+                    sql.push(" AND h.value_prefix LIKE ")
+                        .bind(format!("{}%", like_escape(&indexed)))
+                        .push(" ESCAPE '\\'");
+                } else {
+                    sql.push(" AND h.value_prefix >= ")
+                        .bind(indexed.clone())
+                        .push(" AND h.value_prefix < ")
+                        .bind(format!("{indexed}\u{10FFFF}"));
+                }
+                sql.push(" AND substr(h.value, 1, ")
                     .bind(i32::try_from(prefix.chars().count()).unwrap_or(i32::MAX))
                     .push(") = ")
                     .bind(prefix);
