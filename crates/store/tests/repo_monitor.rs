@@ -1215,3 +1215,154 @@ async fn refresh_cost_per_page() {
         hours_total as f64 / 20.0
     );
 }
+
+/// Timings of the monitor's calls on a seeded database (same variables as
+/// [`refresh_cost_per_page`]), each the median of five runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a seeded database (integramon db seed)"]
+async fn monitor_timings() {
+    let name = std::env::var("MONITOR_BENCH_DB").expect("MONITOR_BENCH_DB");
+    let tenant_name = std::env::var("MONITOR_BENCH_TENANT").expect("MONITOR_BENCH_TENANT");
+    let db = integramon_store::connect(&support::pg_settings(&name)).unwrap();
+    let tenant = tenants::get_by_name(&db, &tenant_name)
+        .await
+        .unwrap()
+        .expect("seeded tenant")
+        .id;
+    let only = [tenant];
+    let now = Utc::now();
+    let day = MessageFilter {
+        from: Some(now - Duration::hours(24)),
+        to: Some(now),
+        ..filter(&[tenant])
+    };
+    let month = MessageFilter {
+        from: Some(now - Duration::days(30)),
+        to: Some(now),
+        ..filter(&[tenant])
+    };
+    async fn timed<F, Fut, T>(label: &str, mut f: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = T>,
+    {
+        let mut ms = Vec::new();
+        let mut last = None;
+        for _ in 0..5 {
+            let started = std::time::Instant::now();
+            last = Some(f().await);
+            ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        ms.sort_by(f64::total_cmp);
+        println!("{label:<48} {:>9.1} ms", ms[2]);
+        last.unwrap()
+    }
+    let page = timed("search, 24 h, first page of 50", || {
+        monitor::search(&db, &day, Sort::NewestFirst, None, 50)
+    })
+    .await
+    .unwrap();
+    let mut after = page.next.clone();
+    let started = std::time::Instant::now();
+    for _ in 0..100 {
+        let p = monitor::search(&db, &month, Sort::NewestFirst, after.as_deref(), 50)
+            .await
+            .unwrap();
+        after = p.next;
+    }
+    println!(
+        "{:<48} {:>9.1} ms",
+        "search, 30 d, 100 pages of 50 (per page)",
+        started.elapsed().as_secs_f64() * 1000.0 / 100.0
+    );
+    let deep = after.clone();
+    timed("search, 30 d, page 101", || {
+        monitor::search(&db, &month, Sort::NewestFirst, deep.as_deref(), 50)
+    })
+    .await
+    .unwrap();
+    let failed = MessageFilter {
+        statuses: vec!["FAILED".into()],
+        ..month.clone()
+    };
+    timed("search, 30 d, FAILED, first page", || {
+        monitor::search(&db, &failed, Sort::NewestFirst, None, 50)
+    })
+    .await
+    .unwrap();
+    let multi = MessageFilter {
+        tenant_ids: vec![tenant, tenant - 1, tenant + 1],
+        ..day.clone()
+    };
+    timed("search, 24 h, 3 tenants, first page", || {
+        monitor::search(&db, &multi, Sort::NewestFirst, None, 50)
+    })
+    .await
+    .unwrap();
+    let exact = MessageFilter {
+        header_name: Some("OrderId".into()),
+        header_value: Some("ORD-0000123456".into()),
+        ..month.clone()
+    };
+    timed("search, header exact", || {
+        monitor::search(&db, &exact, Sort::NewestFirst, None, 50)
+    })
+    .await
+    .unwrap();
+    let prefix = MessageFilter {
+        header_name: Some("OrderId".into()),
+        header_value: Some("ORD-000012345*".into()),
+        ..month.clone()
+    };
+    timed("search, header prefix (10 matches)", || {
+        monitor::search(&db, &prefix, Sort::NewestFirst, None, 50)
+    })
+    .await
+    .unwrap();
+    let f = timed("facets, 24 h (rollup + edges)", || {
+        monitor::facets(&db, &day)
+    })
+    .await
+    .unwrap();
+    println!("  total {} exact {}", f.total, f.exact);
+    let f = timed("facets, 30 d (rollup + edges)", || {
+        monitor::facets(&db, &month)
+    })
+    .await
+    .unwrap();
+    println!("  total {} exact {}", f.total, f.exact);
+    let sender = MessageFilter {
+        sender: Some("ARIBA".into()),
+        ..day.clone()
+    };
+    let f = timed("facets, 24 h, sender (base path, cap)", || {
+        monitor::facets(&db, &sender)
+    })
+    .await
+    .unwrap();
+    println!("  total {} exact {}", f.total, f.exact);
+    timed("volume, 30 d by day", || {
+        monitor::volume(&db, &only, now - Duration::days(30), now, Bucket::Day, None)
+    })
+    .await
+    .unwrap();
+    timed("volume, 24 h by hour", || {
+        monitor::volume(
+            &db,
+            &only,
+            now - Duration::hours(24),
+            now,
+            Bucket::Hour,
+            None,
+        )
+    })
+    .await
+    .unwrap();
+    let id = page.rows.first().map(|r| r.id).unwrap_or(1);
+    timed("detail", || monitor::detail(&db, &only, id))
+        .await
+        .unwrap();
+    timed("overview", || monitor::overview(&db, tenant, now))
+        .await
+        .unwrap();
+}
