@@ -1,7 +1,7 @@
 //! The message monitor at volume: `message_counts`, an hourly rollup of `message_logs` per
 //! tenant, iFlow, package and status that facets, charts and the tenant overview read instead of
 //! counting millions of rows; and the `(tenant_id, log_end, id)` index the monitor's keyset
-//! paging walks.
+//! paging walks; and a header index that also serves prefix searches on PostgreSQL.
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -23,6 +23,17 @@ enum MessageLogs {
     LogEnd,
     Id,
 }
+
+#[derive(DeriveIden)]
+enum CustomHeaderProperties {
+    Table,
+    TenantId,
+    Name,
+    ValuePrefix,
+}
+
+/// The header index of m20261126_000002, which this migration replaces.
+const OLD_HEADER_INDEX: &str = "idx_custom_header_properties_tenant_id_name_value_prefix";
 
 #[derive(DeriveIden)]
 enum MessageCounts {
@@ -85,7 +96,33 @@ pub(crate) fn indexes() -> Vec<IndexCreateStatement> {
             MessageLogs::Table,
             [MessageLogs::TenantId, MessageLogs::LogEnd, MessageLogs::Id],
         ),
+        // Replaces OLD_HEADER_INDEX. With the pattern operator class PostgreSQL can answer
+        // `value_prefix LIKE 'abc%'` from the index whatever the database's collation (a plain
+        // btree serves LIKE only under the C collation). SQLite has no operator classes and
+        // gets the same plain index as before; it searches prefixes with a range instead.
+        Index::create()
+            .name("idx_custom_header_properties_tenant_name_value_prefix_pattern")
+            .table(CustomHeaderProperties::Table)
+            .col(CustomHeaderProperties::TenantId)
+            .col(CustomHeaderProperties::Name)
+            .col(
+                IndexColumn::from(CustomHeaderProperties::ValuePrefix)
+                    .with_operator_class(Alias::new("varchar_pattern_ops")),
+            )
+            .to_owned(),
     ]
+}
+
+fn old_header_index() -> IndexCreateStatement {
+    index(
+        OLD_HEADER_INDEX,
+        CustomHeaderProperties::Table,
+        [
+            CustomHeaderProperties::TenantId,
+            CustomHeaderProperties::Name,
+            CustomHeaderProperties::ValuePrefix,
+        ],
+    )
 }
 
 #[async_trait::async_trait]
@@ -96,6 +133,14 @@ impl MigrationTrait for Migration {
     }
 
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_index(
+                Index::drop()
+                    .name(OLD_HEADER_INDEX)
+                    .table(CustomHeaderProperties::Table)
+                    .to_owned(),
+            )
+            .await?;
         create_all(manager, tables(), indexes()).await
     }
 
@@ -108,6 +153,15 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        manager
+            .drop_index(
+                Index::drop()
+                    .name("idx_custom_header_properties_tenant_name_value_prefix_pattern")
+                    .table(CustomHeaderProperties::Table)
+                    .to_owned(),
+            )
+            .await?;
+        manager.create_index(old_header_index()).await?;
         drop_all(manager, [MessageCounts::Table.into_iden()]).await
     }
 }

@@ -196,16 +196,17 @@ pub async fn sync_window(
     Ok(report)
 }
 
-/// The `LogEnd`s a page moved rollup counts at: the new `LogEnd` of every inserted or updated
-/// message and the stored one it replaced (a status change keeps the hour, a later `LogEnd` may
-/// move the message to another hour).
+/// The `LogEnd`s whose hours a page's rollup refresh recomputes: every message of the page
+/// (unchanged ones too, so that a retry after a failed refresh recomputes the same hours) and
+/// the stored `LogEnd` an update replaced (a later `LogEnd` may move a message to another
+/// hour). A page usually spans one or two hours.
 fn touched_hours(rows: &[UpsertedRow], page: &[Message]) -> Vec<DateTime<Utc>> {
-    let by_guid: HashMap<&str, &Message> = page.iter().map(|m| (m.guid.as_str(), m)).collect();
-    let mut hours = Vec::new();
-    for row in rows.iter().filter(|r| r.change != Change::Unchanged) {
-        hours.extend(by_guid.get(row.guid.as_str()).and_then(|m| m.log_end));
-        hours.extend(row.previous_log_end);
-    }
+    let mut hours: Vec<DateTime<Utc>> = page.iter().filter_map(|m| m.log_end).collect();
+    hours.extend(
+        rows.iter()
+            .filter(|r| r.change == Change::Updated)
+            .filter_map(|r| r.previous_log_end),
+    );
     hours
 }
 

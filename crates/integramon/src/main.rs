@@ -77,6 +77,26 @@ enum DbCommand {
         #[arg(long)]
         print: bool,
     },
+    /// Fill a tenant with generated messages for benchmarks (created if missing), then
+    /// rebuild its message counts. Deterministic for a given --seed.
+    Seed {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        messages: u64,
+        /// Spread over the last D days.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        #[arg(long, default_value_t = 4)]
+        headers_per_message: u32,
+        #[arg(long, default_value_t = 200)]
+        iflows: u32,
+        /// Share of FAILED messages (0..1).
+        #[arg(long, default_value_t = 0.02)]
+        failed_ratio: f64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
     /// Restore a backup directory into the configured database and check its row counts.
     Restore {
         dir: PathBuf,
@@ -139,6 +159,29 @@ fn main() -> ExitCode {
                         with_archives,
                         with_logs,
                         print_only: print,
+                    },
+                )
+                .await
+            }
+            Command::Db(DbCommand::Seed {
+                tenant,
+                messages,
+                days,
+                headers_per_message,
+                iflows,
+                failed_ratio,
+                seed,
+            }) => {
+                integramon::seed::run(
+                    &settings,
+                    integramon::seed::SeedArgs {
+                        tenant,
+                        messages,
+                        days,
+                        headers_per_message,
+                        iflows,
+                        failed_ratio,
+                        seed,
                     },
                 )
                 .await

@@ -16,6 +16,7 @@ pub mod job_runs;
 pub mod messages;
 pub mod monitor;
 pub mod payloads;
+pub mod seed;
 pub mod sync_state;
 pub mod tenants;
 pub mod users;
@@ -79,6 +80,10 @@ impl Sql {
             values: Vec::new(),
             shared: Vec::new(),
         }
+    }
+
+    pub(crate) fn backend(&self) -> DbBackend {
+        self.backend
     }
 
     pub(crate) fn push(&mut self, s: &str) -> &mut Self {

@@ -360,12 +360,23 @@ fn push_header_condition(sql: &mut Sql, f: &MessageFilter) {
         Some(v) if v.ends_with('*') => {
             let prefix = clean(&v[..v.len() - 1]);
             if !prefix.is_empty() {
-                // LIKE narrows on the indexed prefix column; it is case-insensitive on SQLite,
-                // so the exact comparison of the value's first characters decides.
+                // Narrow on the indexed prefix column, then compare the value's first
+                // characters exactly. PostgreSQL: LIKE, which the pattern-ops index serves
+                // under any collation. SQLite: its LIKE ignores ASCII case and cannot use the
+                // index, but text compares bytewise, so a range is exact and indexed (only a
+                // value with U+10FFFF right after the prefix would fall outside it).
                 let indexed = custom_header_properties::value_prefix(&prefix);
-                sql.push(" AND h.value_prefix LIKE ")
-                    .bind(format!("{}%", like_escape(&indexed)))
-                    .push(" ESCAPE '\\' AND substr(h.value, 1, ")
+                if sql.backend() == DbBackend::Postgres {
+                    sql.push(" AND h.value_prefix LIKE ")
+                        .bind(format!("{}%", like_escape(&indexed)))
+                        .push(" ESCAPE '\\'");
+                } else {
+                    sql.push(" AND h.value_prefix >= ")
+                        .bind(indexed.clone())
+                        .push(" AND h.value_prefix < ")
+                        .bind(format!("{indexed}\u{10FFFF}"));
+                }
+                sql.push(" AND substr(h.value, 1, ")
                     .bind(i32::try_from(prefix.chars().count()).unwrap_or(i32::MAX))
                     .push(") = ")
                     .bind(prefix);
@@ -590,11 +601,14 @@ fn hour_ceil(t: DateTime<Utc>) -> DateTime<Utc> {
     }
 }
 
+/// Whole hours `[lo, hi)`, either end open.
+type HourSpan = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
 /// How a range `[from, to)` is counted: whole hours `[lo, hi)` from the rollup (`None`: no
 /// whole hour in it) and the partial edges from `message_logs`.
 #[derive(Debug, Clone, PartialEq)]
 struct RangePlan {
-    rollup: Option<(Option<DateTime<Utc>>, Option<DateTime<Utc>>)>,
+    rollup: Option<HourSpan>,
     edges: Vec<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
@@ -1469,9 +1483,20 @@ pub async fn refresh_recent_counts(
     tenant_id: i64,
     since: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
-    let last = hour_floor(Utc::now());
+    refresh_counts_between(db, tenant_id, since, Utc::now()).await
+}
+
+/// Recompute every hour from the one containing `from` to the one containing `to`, a day of
+/// hours per transaction so the locks are short. Returns the number of hours recomputed.
+pub async fn refresh_counts_between(
+    db: &Db,
+    tenant_id: i64,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let last = hour_floor(to);
     let mut hours = Vec::new();
-    let mut h = hour_floor(since);
+    let mut h = hour_floor(from);
     while h <= last {
         hours.push(h);
         h += Duration::hours(1);
