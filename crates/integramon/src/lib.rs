@@ -5,3 +5,4 @@ pub mod admin;
 pub mod demo;
 pub mod seed;
 pub mod up;
+pub mod users;

@@ -205,7 +205,7 @@ fn main() -> ExitCode {
                         })?,
                     }
                 };
-                admin::user_create(&settings, &username, role, password_stdin).await
+                integramon::users::create(&settings, &username, role, password_stdin).await
             }
             Command::Config => Ok(()),
         }

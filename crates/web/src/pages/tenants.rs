@@ -434,27 +434,23 @@ pub async fn edit(
 }
 
 /// The jobs as the form shows them after a failed submit: the form's values over the defaults.
-fn jobs_from_form(input: Option<&TenantIn>, base: Vec<JobSettings>) -> Vec<JobSettings> {
-    let Some(input) = input else { return base };
+fn jobs_from_form(input: &TenantIn, base: Vec<JobSettings>) -> Vec<JobSettings> {
     base.into_iter()
         .map(|j| {
             input
                 .jobs
                 .iter()
-                .enumerate()
-                .find(|(_, io)| io.kind == j.kind.as_str())
-                .and_then(|(_, io)| {
-                    Some(JobSettings {
-                        kind: j.kind.clone(),
-                        enabled: io.enabled,
-                        interval_secs: io.interval_secs,
-                        plan_time: io.plan_time.as_deref().and_then(|t| t.parse().ok()),
-                        retention: domain::tenant::Retention {
-                            archive_older_than_days: io.archive_older_than_days,
-                            delete_older_than_days: io.delete_older_than_days,
-                            keep_days: io.keep_days,
-                        },
-                    })
+                .find(|io| io.kind == j.kind.as_str())
+                .map(|io| JobSettings {
+                    kind: j.kind.clone(),
+                    enabled: io.enabled,
+                    interval_secs: io.interval_secs,
+                    plan_time: io.plan_time.as_deref().and_then(|t| t.parse().ok()),
+                    retention: domain::tenant::Retention {
+                        archive_older_than_days: io.archive_older_than_days,
+                        delete_older_than_days: io.delete_older_than_days,
+                        keep_days: io.keep_days,
+                    },
                 })
                 .unwrap_or(j)
         })
@@ -489,7 +485,7 @@ async fn submit(
             ));
         }
     };
-    let jobs_shown = jobs_from_form(Some(&input), base_jobs);
+    let jobs_shown = jobs_from_form(&input, base_jobs);
     if get(&form, "action") == "test" {
         return Ok(
             match api::test_settings(state, &input, existing.as_ref()).await {
