@@ -719,3 +719,149 @@ fn csrf_is_required_for_session_writes_and_logins_are_throttled() {
     assert_eq!(s, 303);
     assert_eq!(admin.get_json("/api/me").0, 401);
 }
+
+#[test]
+fn catalog_and_job_routes_answer_with_collected_data() {
+    let web = Web::up(Database::sqlite(), &[]);
+    let admin = web.admin_token();
+    let (_, tenants) = admin.get_json("/api/tenants");
+    let demo = tenants[0]["id"].as_i64().expect("demo tenant");
+    // Packages, artifacts (design-time and runtime side by side) and the keystore arrive.
+    let artifacts = admin.wait_json(
+        180,
+        "artifacts of the demo tenant",
+        &format!("/api/tenants/{demo}/artifacts"),
+        |v| v.as_array().filter(|a| !a.is_empty()).cloned(),
+    );
+    assert!(
+        artifacts.iter().any(|a| a["runtime"].is_object()),
+        "some are deployed: {artifacts:?}"
+    );
+    let (s, packages) = admin.get_json(&format!("/api/tenants/{demo}/packages"));
+    assert_eq!(s, 200);
+    assert!(!packages.as_array().unwrap().is_empty());
+    let keystore = admin.wait_json(
+        120,
+        "keystore entries",
+        &format!("/api/tenants/{demo}/keystore"),
+        |v| v.as_array().filter(|a| !a.is_empty()).cloned(),
+    );
+    assert!(
+        keystore.iter().all(|k| k["expiry"].is_string()),
+        "{keystore:?}"
+    );
+    let (s, e) = admin.get_json(&format!("/api/tenants/{demo}/keystore?expiring=soon"));
+    assert_eq!(
+        (s, e["fields"][0]["field"].as_str()),
+        (422, Some("expiring")),
+        "{e}"
+    );
+    let (s, _) = admin.get_json(&format!(
+        "/api/tenants/{demo}/artifacts/no-such-artifact/versions"
+    ));
+    assert_eq!(s, 404);
+    assert_eq!(admin.get_json("/api/tenants/999999/artifacts").0, 404);
+    // Job runs, queue depths, submission and its validation, retry of a finished run.
+    let runs = admin.wait_json(60, "job runs", "/api/jobs/runs?limit=50", |v| {
+        v.as_array().filter(|a| !a.is_empty()).cloned()
+    });
+    assert!(runs.iter().all(|r| r["tenant_id"] == demo));
+    let (s, q) = admin.get_json("/api/jobs/queues");
+    assert_eq!(s, 200, "{q}");
+    let (s, job) = admin.json(
+        Method::POST,
+        "/api/jobs",
+        Some(json!({"type": "keystore", "tenant": demo, "params": {}})),
+    );
+    assert_eq!(s, 202, "{job}");
+    let (s, e) = admin.json(
+        Method::POST,
+        "/api/jobs",
+        Some(json!({"type": "make_coffee", "tenant": demo})),
+    );
+    assert_eq!(
+        (s, e["fields"][0]["field"].as_str()),
+        (422, Some("type")),
+        "{e}"
+    );
+    let (s, e) = admin.json(
+        Method::POST,
+        "/api/jobs",
+        Some(json!({"type": "messages_hot", "tenant": demo, "params": {"from": "yesterday"}})),
+    );
+    assert_eq!(s, 422, "{e}");
+    assert!(
+        e["fields"][0]["field"].as_str().unwrap().contains("from"),
+        "{e}"
+    );
+    let succeeded = runs
+        .iter()
+        .find(|r| r["state"] == "succeeded")
+        .expect("a succeeded run");
+    let (s, _) = admin.json(
+        Method::POST,
+        &format!("/api/jobs/{}/retry", succeeded["job_id"].as_str().unwrap()),
+        None,
+    );
+    assert_eq!(s, 409, "only failed or dead runs are retried");
+    let user = web.user("uli", "user", &[]);
+    assert_eq!(
+        user.json(
+            Method::POST,
+            "/api/jobs",
+            Some(json!({"type": "keystore", "tenant": demo}))
+        )
+        .0,
+        403
+    );
+    // The pages of the same data render.
+    let session = web.admin();
+    for page in [
+        format!("/artifacts?tenant={demo}"),
+        format!("/keystore?tenant={demo}&expiring=30"),
+        format!("/jobs?tenant={demo}"),
+        "/users".to_string(),
+    ] {
+        let (s, html) = session.get_text(&page);
+        assert_eq!(s, 200, "{page}: {html}");
+    }
+}
+
+#[test]
+fn the_app_works_under_a_base_path() {
+    let web = Web::up(
+        Database::sqlite(),
+        &[("DEMO", "false"), ("APP_BASE_PATH", "/monitoring")],
+    );
+    assert!(web.url.ends_with("/monitoring"));
+    let admin = web.admin();
+    let (s, html) = admin.get_text("/");
+    assert_eq!(s, 200);
+    for link in [
+        "href=\"/monitoring/messages\"",
+        "href=\"/monitoring/static/app.css",
+        "action=\"/monitoring/logout\"",
+    ] {
+        assert!(html.contains(link), "{link} missing");
+    }
+    assert_eq!(admin.get_json("/api/me").1["username"], ADMIN);
+    // Outside the base path there is no app (only the health endpoints).
+    let root = integramon_tests::http_get(&web.addr, "/messages").map(|(s, _)| s);
+    assert_eq!(root, Some(404));
+    let anon = web.client();
+    let (s, h, _) = anon.get_full("/messages");
+    assert_eq!(s, 303);
+    assert!(
+        h["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/monitoring/login?next=%2Fmonitoring%2Fmessages")
+    );
+    let (_, h, _) = anon.get_full("/login");
+    let cookie = h["set-cookie"].to_str().unwrap();
+    assert!(cookie.contains("Path=/monitoring"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+}
