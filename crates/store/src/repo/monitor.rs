@@ -555,6 +555,12 @@ impl Groups {
         self.counts.values().sum()
     }
 
+    /// Groups that added up to nothing (whole hour minus its rest) are not facets.
+    fn without_zeros(mut self) -> Self {
+        self.counts.retain(|_, n| *n != 0);
+        self
+    }
+
     fn by_status(&self) -> Vec<FacetCount> {
         let mut per: BTreeMap<&str, i64> = BTreeMap::new();
         for ((status, _), n) in &self.counts {
@@ -648,6 +654,61 @@ fn plan_range(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> RangePl
     }
 }
 
+/// A partial hour longer than this is counted as its whole hour from the rollup minus the rest
+/// of the hour, so no edge costs more than half an hour of rows. For "the last 24 h" the trailing
+/// rest (from now to the next hour) holds no messages at all.
+const EDGE_DIRECT_MAX: Duration = Duration::minutes(30);
+
+/// A [`RangePlan`] whose long edges are replaced by whole hours and subtracted rests:
+/// `edges` are `(from, to, sign)`.
+#[derive(Debug, Clone, PartialEq)]
+struct SignedPlan {
+    rollup: Option<HourSpan>,
+    edges: Vec<(DateTime<Utc>, DateTime<Utc>, i64)>,
+}
+
+fn signed_plan(plan: &RangePlan) -> SignedPlan {
+    let mut rollup = plan.rollup;
+    let mut edges = Vec::new();
+    // Edges split at hour boundaries (an edge may cross one when no whole hour lies between).
+    let mut pieces = Vec::new();
+    for &(a, b) in &plan.edges {
+        let mut start = a;
+        while start < b {
+            let end = (hour_floor(start) + Duration::hours(1)).min(b);
+            pieces.push((start, end));
+            start = end;
+        }
+    }
+    for (a, b) in pieces {
+        let h = hour_floor(a);
+        let next = h + Duration::hours(1);
+        if b - a <= EDGE_DIRECT_MAX {
+            edges.push((a, b, 1));
+            continue;
+        }
+        let extended = match rollup {
+            None => Some((Some(h), Some(next))),
+            Some((lo, hi)) if lo == Some(next) => Some((Some(h), hi)),
+            Some((lo, hi)) if hi == Some(h) => Some((lo, Some(next))),
+            Some(_) => None,
+        };
+        match extended {
+            Some(span) => {
+                rollup = Some(span);
+                if h < a {
+                    edges.push((h, a, -1));
+                }
+                if b < next {
+                    edges.push((b, next, -1));
+                }
+            }
+            None => edges.push((a, b, 1)),
+        }
+    }
+    SignedPlan { rollup, edges }
+}
+
 /// Counts per (status, iFlow) of a filter the rollup can answer: whole hours from
 /// `message_counts`, the edges from `message_logs`. Two statements at most.
 async fn count_with_rollup<C: ConnectionTrait>(
@@ -655,8 +716,29 @@ async fn count_with_rollup<C: ConnectionTrait>(
     tenants: &[i64],
     filter: &MessageFilter,
 ) -> Result<Groups, DbErr> {
+    let direct = plan_range(filter.from, filter.to);
+    let groups = count_planned(conn, tenants, filter, &signed_plan(&direct)).await?;
+    if groups.counts.values().all(|n| *n >= 0) {
+        return Ok(groups.without_zeros());
+    }
+    // The rollup is behind the messages (a refresh is pending): count the edges directly.
+    let plain = SignedPlan {
+        rollup: direct.rollup,
+        edges: direct.edges.iter().map(|&(a, b)| (a, b, 1)).collect(),
+    };
+    Ok(count_planned(conn, tenants, filter, &plain)
+        .await?
+        .without_zeros())
+}
+
+/// Whole hours from `message_counts` plus (or minus) the edges from `message_logs`.
+async fn count_planned<C: ConnectionTrait>(
+    conn: &C,
+    tenants: &[i64],
+    filter: &MessageFilter,
+    plan: &SignedPlan,
+) -> Result<Groups, DbErr> {
     let backend = conn.get_database_backend();
-    let plan = plan_range(filter.from, filter.to);
     let statuses = filter.statuses();
     let mut groups = Groups::default();
     if let Some((lo, hi)) = plan.rollup {
@@ -686,22 +768,37 @@ async fn count_with_rollup<C: ConnectionTrait>(
     }
     if !plan.edges.is_empty() {
         let mut sql = Sql::new(backend);
+        let push_ranges =
+            |sql: &mut Sql,
+             ranges: &mut dyn Iterator<Item = &(DateTime<Utc>, DateTime<Utc>, i64)>| {
+                for (i, (a, b, _)) in ranges.enumerate() {
+                    if i > 0 {
+                        sql.push(" OR ");
+                    }
+                    sql.push("(m.log_end >= ")
+                        .bind(*a)
+                        .push(" AND m.log_end < ")
+                        .bind(*b)
+                        .push(")");
+                }
+            };
         sql.push(
             "SELECT COALESCE(m.status, '') AS status, COALESCE(m.iflow_id, '') AS iflow_id, \
-             MAX(m.iflow_name) AS iflow_name, COUNT(*) AS n FROM message_logs m WHERE ",
+             MAX(m.iflow_name) AS iflow_name, ",
         );
+        if plan.edges.iter().all(|e| e.2 > 0) {
+            sql.push("COUNT(*)");
+        } else if plan.edges.iter().all(|e| e.2 < 0) {
+            sql.push("-COUNT(*)");
+        } else {
+            sql.push("SUM(CASE WHEN ");
+            push_ranges(&mut sql, &mut plan.edges.iter().filter(|e| e.2 > 0));
+            sql.push(" THEN 1 ELSE -1 END)");
+        }
+        sql.push(" AS n FROM message_logs m WHERE ");
         push_conditions(&mut sql, Scope::Many(tenants), filter, false);
         sql.push(" AND (");
-        for (i, (a, b)) in plan.edges.iter().enumerate() {
-            if i > 0 {
-                sql.push(" OR ");
-            }
-            sql.push("(m.log_end >= ")
-                .bind(*a)
-                .push(" AND m.log_end < ")
-                .bind(*b)
-                .push(")");
-        }
+        push_ranges(&mut sql, &mut plan.edges.iter());
         sql.push(") GROUP BY COALESCE(m.status, ''), COALESCE(m.iflow_id, '')");
         groups.read(&conn.query_all_raw(sql.statement()).await?)?;
     }
@@ -1699,6 +1796,40 @@ mod tests {
 
         let empty = plan_range(Some(at(9, 0)), Some(at(9, 0)));
         assert_eq!((empty.rollup, empty.edges.len()), (None, 0));
+    }
+
+    #[test]
+    fn long_edges_become_whole_hours_minus_their_short_rest() {
+        // 08:50–11:40: the leading 10 min are counted, the trailing 40 min are hour 11 minus
+        // 11:40–12:00.
+        let p = signed_plan(&plan_range(Some(at(8, 50)), Some(at(11, 40))));
+        assert_eq!(p.rollup, Some((Some(at(9, 0)), Some(at(12, 0)))));
+        assert_eq!(
+            p.edges,
+            vec![(at(8, 50), at(9, 0), 1), (at(11, 40), at(12, 0), -1)]
+        );
+        // Inside one hour: 08:05–08:55 is hour 8 minus both rests.
+        let p = signed_plan(&plan_range(Some(at(8, 5)), Some(at(8, 55))));
+        assert_eq!(p.rollup, Some((Some(at(8, 0)), Some(at(9, 0)))));
+        assert_eq!(
+            p.edges,
+            vec![(at(8, 0), at(8, 5), -1), (at(8, 55), at(9, 0), -1)]
+        );
+        // Across one boundary without a whole hour: 08:10–09:20 → hour 8 minus 08:00–08:10, and
+        // 09:00–09:20 counted.
+        let p = signed_plan(&plan_range(Some(at(8, 10)), Some(at(9, 20))));
+        assert_eq!(p.rollup, Some((Some(at(8, 0)), Some(at(9, 0)))));
+        assert_eq!(
+            p.edges,
+            vec![(at(8, 0), at(8, 10), -1), (at(9, 0), at(9, 20), 1)]
+        );
+        // Short edges stay as they are.
+        let p = signed_plan(&plan_range(Some(at(8, 45)), Some(at(10, 15))));
+        assert_eq!(p.rollup, Some((Some(at(9, 0)), Some(at(10, 0)))));
+        assert_eq!(
+            p.edges,
+            vec![(at(8, 45), at(9, 0), 1), (at(10, 0), at(10, 15), 1)]
+        );
     }
 
     #[test]
