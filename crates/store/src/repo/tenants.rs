@@ -276,6 +276,12 @@ pub async fn jobs(db: &Db, tenant_id: i64) -> Result<Vec<JobSettings>, StoreErro
         .all(db.conn())
         .await?;
     let mut jobs: Vec<JobSettings> = rows.into_iter().map(to_job).collect::<Result<_, _>>()?;
+    sort_jobs(&mut jobs);
+    Ok(jobs)
+}
+
+/// [`JobKind::ALL`] order, unknown kinds last by name.
+fn sort_jobs(jobs: &mut [JobSettings]) {
     jobs.sort_by_key(|j| {
         let rank = JobKind::ALL
             .iter()
@@ -283,7 +289,22 @@ pub async fn jobs(db: &Db, tenant_id: i64) -> Result<Vec<JobSettings>, StoreErro
             .unwrap_or(JobKind::ALL.len());
         (rank, j.kind.as_str().to_owned())
     });
-    Ok(jobs)
+}
+
+/// The job settings of every tenant, by tenant id, in one query (for lists of tenants).
+pub async fn all_jobs(
+    db: &Db,
+) -> Result<std::collections::HashMap<i64, Vec<JobSettings>>, StoreError> {
+    let rows = tenant_jobs::Entity::find().all(db.conn()).await?;
+    let mut out: std::collections::HashMap<i64, Vec<JobSettings>> = Default::default();
+    for r in rows {
+        let tenant = r.tenant_id;
+        out.entry(tenant).or_default().push(to_job(r)?);
+    }
+    for jobs in out.values_mut() {
+        sort_jobs(jobs);
+    }
+    Ok(out)
 }
 
 /// Every job setting of every tenant whose collection is enabled: the controller's schedule.
