@@ -73,6 +73,31 @@ impl Web {
         web
     }
 
+    /// Wrap a web process the test started itself (e.g. `integramon-web` as compose.yaml runs
+    /// it) that listens on `addr` and serves under `base_path`; waits for its `/readyz`. No admin
+    /// is assumed: sign in with [`Client::login`] as whoever the process was told to create.
+    pub fn attach(mut proc: Proc, addr: &str, base_path: &str, database: Database) -> Self {
+        let ready = format!("{base_path}/readyz");
+        wait_for(120, "the web process to be ready", || {
+            assert!(
+                proc.is_running(),
+                "{} exited:\n{}",
+                proc.name,
+                proc.output()
+            );
+            http_get(addr, &ready)
+                .or_else(|| http_get(addr, "/readyz"))
+                .filter(|(code, _)| *code == 200)
+        });
+        Self {
+            proc,
+            addr: addr.to_string(),
+            url: format!("http://{addr}{base_path}"),
+            rt: tokio::runtime::Runtime::new().expect("runtime"),
+            database,
+        }
+    }
+
     pub fn client(&self) -> Client<'_> {
         Client {
             web: self,
