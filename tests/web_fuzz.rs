@@ -34,7 +34,14 @@ fn api_fuzzing_against_the_openapi_document_finds_no_server_errors() {
         .args(["run", schema.to_str().unwrap(), "--url", &web.url])
         .args(["--header", &format!("Authorization: Bearer {token}")])
         .args(["--checks", "not_a_server_error"])
-        .args(["--max-examples", "25", "--workers", "2", "--seed", "20261126"])
+        .args([
+            "--max-examples",
+            "25",
+            "--workers",
+            "2",
+            "--seed",
+            "20261126",
+        ])
         .env("NO_COLOR", "1")
         .output()
         .expect("running schemathesis");
