@@ -5,6 +5,7 @@ local paths = {}
 for line in io.lines(os.getenv("BENCH_PATHS")) do
   if line ~= "" then table.insert(paths, line) end
 end
+assert(#paths > 0, "BENCH_PATHS lists no path")
 local counter = 0
 
 request = function()
