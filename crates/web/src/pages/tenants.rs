@@ -486,72 +486,40 @@ async fn submit(
         }
     };
     let jobs_shown = jobs_from_form(&input, base_jobs);
-    if get(&form, "action") == "test" {
-        return Ok(
-            match api::test_settings(state, &input, existing.as_ref()).await {
-                Ok(report) => {
-                    let note = html! { div.alert.info { "Enter the secret again before saving (it is never sent back to the browser)." } };
-                    form_page(
-                        state,
-                        p,
-                        existing.as_ref(),
-                        &form,
-                        &jobs_shown,
-                        &[],
-                        Some(&report),
-                        Some(note),
-                    )
-                }
-                Err(AppError::Invalid { fields, .. }) => form_page(
-                    state,
-                    p,
-                    existing.as_ref(),
-                    &form,
-                    &jobs_shown,
-                    &fields,
-                    None,
-                    None,
-                ),
-                Err(e) => return Err(e.into()),
-            },
-        );
-    }
-    let checked = match api::check(&input, existing.as_ref()) {
-        Ok(c) => c,
-        Err(AppError::Invalid { fields, .. }) => {
-            return Ok(form_page(
-                state,
-                p,
-                existing.as_ref(),
-                &form,
-                &jobs_shown,
-                &fields,
-                None,
-                None,
-            ));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    match api::save(state, existing.as_ref(), checked).await {
-        Ok(t) => {
-            tracing::info!(by = %p.user.username, tenant = %t.settings.name, "tenant saved from the UI");
-            Ok(HttpResponse::SeeOther()
-                .insert_header((
-                    "Location",
-                    format!("{}/tenants/{}?saved=1", state.cfg.base, t.id),
-                ))
-                .finish())
-        }
-        Err(AppError::Invalid { fields, .. }) => Ok(form_page(
+    // The form again, with what was entered (never the secret) and why it came back.
+    let again = |errors: &[FieldError], report: Option<&ConnectionReport>, note: Option<Markup>| {
+        form_page(
             state,
             p,
             existing.as_ref(),
             &form,
             &jobs_shown,
-            &fields,
-            None,
-            None,
-        )),
+            errors,
+            report,
+            note,
+        )
+    };
+    let outcome = if get(&form, "action") == "test" {
+        api::test_settings(state, &input, existing.as_ref())
+            .await
+            .map(|report| {
+                let note = html! { div.alert.info { "Enter the secret again before saving (it is never sent back to the browser)." } };
+                again(&[], Some(&report), Some(note))
+            })
+    } else {
+        match api::check(&input, existing.as_ref()) {
+            Ok(checked) => api::save(state, existing.as_ref(), checked).await.map(|t| {
+                tracing::info!(by = %p.user.username, tenant = %t.settings.name, "tenant saved from the UI");
+                HttpResponse::SeeOther()
+                    .insert_header(("Location", format!("{}/tenants/{}?saved=1", state.cfg.base, t.id)))
+                    .finish()
+            }),
+            Err(e) => Err(e),
+        }
+    };
+    match outcome {
+        Ok(res) => Ok(res),
+        Err(AppError::Invalid { fields, .. }) => Ok(again(&fields, None, None)),
         Err(e) => Err(e.into()),
     }
 }
