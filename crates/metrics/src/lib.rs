@@ -40,12 +40,32 @@ pub async fn run(ctx: Context) -> anyhow::Result<()> {
         hours,
         "reconciling message counts; metric snapshots are not implemented in this version"
     );
+    fill_missing_counts(&ctx).await;
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = ctx.shutdown.cancelled() => return Ok(()),
             _ = tick.tick() => reconcile(&ctx, hours).await,
+        }
+    }
+}
+
+/// Tenants collected before the rollup existed get it filled once (facets and charts read it).
+async fn fill_missing_counts(ctx: &Context) {
+    let Ok(list) = tenants::list(&ctx.db).await else {
+        return;
+    };
+    for t in list {
+        match monitor::counts_missing(&ctx.db, t.id).await {
+            Ok(true) => match monitor::rebuild_counts(&ctx.db, t.id).await {
+                Ok(rows) => {
+                    tracing::info!(tenant = %t.settings.name, rows, "message counts filled for earlier messages")
+                }
+                Err(e) => tracing::warn!(tenant = %t.settings.name, "filling message counts: {e}"),
+            },
+            Ok(false) => {}
+            Err(e) => tracing::warn!(tenant = %t.settings.name, "checking message counts: {e}"),
         }
     }
 }

@@ -645,6 +645,23 @@ async fn concurrent_refreshes_end_exact(db: Db, _: Target) {
 }
 on_both!(concurrent_refreshes_end_exact);
 
+async fn missing_counts_are_found_and_filled(db: Db, _: Target) {
+    let t = tenant(&db, "old").await;
+    assert!(
+        !monitor::counts_missing(&db, t).await.unwrap(),
+        "no messages, nothing missing"
+    );
+    // Messages written without a refresh, as before the rollup existed.
+    let list: Vec<Message> = (0..30).map(|i| message("OLD", i).0).collect();
+    messages::upsert_messages(&db, t, &list).await.unwrap();
+    assert!(monitor::counts_missing(&db, t).await.unwrap());
+    assert!(monitor::rebuild_counts(&db, t).await.unwrap() > 0);
+    assert!(!monitor::counts_missing(&db, t).await.unwrap());
+    let total: i64 = rollup(&db, t).await.iter().map(|r| r.4).sum();
+    assert_eq!(total, 30);
+}
+on_both!(missing_counts_are_found_and_filled);
+
 async fn detail_returns_everything_in_a_fixed_number_of_queries(db: Db, _: Target) {
     let w = world(&db).await;
     let target = w.all.iter().find(|s| s.m.guid == "A-0042").unwrap().clone();

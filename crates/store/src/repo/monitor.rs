@@ -1724,6 +1724,21 @@ fn lock_keys(tenant_id: i64, hour: DateTime<Utc>) -> (i32, i32) {
     (a, b)
 }
 
+/// Whether the tenant has messages with a `log_end` but no rollup rows at all: a database
+/// collected before the rollup existed, which [`rebuild_counts`] fills once.
+pub async fn counts_missing(db: &Db, tenant_id: i64) -> Result<bool, StoreError> {
+    let mut sql = Sql::new(db.db_backend());
+    sql.push("SELECT 1 AS one FROM message_logs m WHERE m.tenant_id = ")
+        .bind(tenant_id)
+        .push(
+            " AND m.log_end IS NOT NULL AND NOT EXISTS \
+             (SELECT 1 FROM message_counts c WHERE c.tenant_id = ",
+        )
+        .bind(tenant_id)
+        .push(") LIMIT 1");
+    Ok(db.conn().query_one_raw(sql.statement()).await?.is_some())
+}
+
 /// Rebuild the whole rollup of a tenant from `message_logs` in one statement (after a bulk
 /// load such as `integramon db seed`, or to repair it). Hours refreshed concurrently may be
 /// overwritten with this statement's snapshot; [`refresh_recent_counts`] heals recent ones.
