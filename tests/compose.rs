@@ -1311,3 +1311,55 @@ fn the_services_run_as_compose_runs_them_and_collect_from_the_demo_tenant() {
     );
     drop(instances);
 }
+
+/// The variants: an external PostgreSQL (TLS by default, the host required) and one container
+/// with its internal PostgreSQL (`DB_LOCAL=true`, `integramon up`, no broker).
+#[test]
+fn the_external_and_internal_postgresql_variants_are_valid() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for f in ["compose.external-db.yaml", "compose.local-db.yaml"] {
+        std::fs::copy(workspace().join(f), dir.path().join(f)).expect("copy variant");
+    }
+    std::fs::create_dir_all(dir.path().join("docker")).expect("docker/");
+    let example = std::fs::read_to_string(workspace().join(".env.example")).expect(".env.example");
+    let env = example.replace("change-me", "a-real-secret");
+    let config = |file: &str, extra_env: &str| {
+        std::fs::write(dir.path().join(".env"), format!("{env}\n{extra_env}\n")).expect(".env");
+        let out = Command::new("docker-compose")
+            .args(["--project-directory", ".", "-f", file, "config"])
+            .current_dir(dir.path())
+            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+            .env_remove("DB_HOST")
+            .env_remove("COMPOSE_FILE")
+            .output()
+            .expect("docker-compose must be installed (scripts/test-deps installs Debian's)");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    let (ok, out) = config("compose.external-db.yaml", "");
+    assert!(
+        !ok && out.contains("DB_HOST"),
+        "an external database needs DB_HOST:\n{out}"
+    );
+    let (ok, out) = config("compose.external-db.yaml", "DB_HOST=db.example.com");
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("DB_SSLMODE: require"),
+        "TLS by default:\n{out}"
+    );
+    assert!(!out.contains("postgres:17"), "no bundled database:\n{out}");
+    let (ok, out) = config("compose.local-db.yaml", "");
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("DB_LOCAL: 'true'") || out.contains("DB_LOCAL: \"true\""),
+        "{out}"
+    );
+    assert!(
+        !out.contains("rabbitmq"),
+        "the all-in-one container needs no broker:\n{out}"
+    );
+}

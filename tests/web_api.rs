@@ -348,7 +348,7 @@ fn messages_arrive_are_filtered_paged_and_masked(database: Database) {
     assert_eq!(status_sum, total, "status facets add up: {facets}");
     // Keyset paging: every message of a page-walk once, in order, none twice.
     let mut seen = HashSet::new();
-    let mut last: Option<String> = None;
+    let mut last: Option<chrono::DateTime<chrono::FixedOffset>> = None;
     let mut after = String::new();
     let to = all["to"].as_str().unwrap().to_string();
     let from = all["from"].as_str().unwrap().to_string();
@@ -362,9 +362,11 @@ fn messages_arrive_are_filtered_paged_and_masked(database: Database) {
         assert_eq!(s, 200, "{page}");
         for m in page["items"].as_array().unwrap() {
             assert!(seen.insert(m["id"].as_i64().unwrap()), "duplicate {m}");
-            let end = m["log_end"].as_str().unwrap().to_string();
-            if let Some(l) = &last {
-                assert!(end <= *l, "newest first: {end} after {l}");
+            // Compared as times: the text of whole seconds has no fraction ("…23Z" vs "…23.817Z").
+            let end = chrono::DateTime::parse_from_rfc3339(m["log_end"].as_str().unwrap())
+                .expect("RFC 3339 log_end");
+            if let Some(l) = last {
+                assert!(end <= l, "newest first: {end} after {l}");
             }
             last = Some(end);
         }
