@@ -32,7 +32,7 @@ use super::{Bulk, Sql, clean, clean_cow, delete_in, distinct, get, max_params, o
 use crate::connect::Db;
 use crate::entity::{
     adapter_attributes, attachments, custom_header_properties, message_errors, message_logs,
-    message_run_steps, message_runs, payloads,
+    message_runs, payloads,
 };
 use crate::error::StoreError;
 
@@ -1189,58 +1189,12 @@ pub async fn get_details(db: &Db, message_id: i64) -> Result<Option<MessageDetai
             value: h.value,
         })
         .collect();
-    let run_rows = message_runs::Entity::find()
-        .filter(message_runs::Column::MessageId.eq(message_id))
-        .order_by_asc(message_runs::Column::RunStart)
-        .order_by_asc(message_runs::Column::Id)
-        .all(conn)
-        .await?;
-    let step_rows = message_run_steps::Entity::find()
-        .filter(message_run_steps::Column::RunPk.is_in(run_rows.iter().map(|r| r.id)))
-        .order_by_asc(message_run_steps::Column::RunPk)
-        .order_by_asc(message_run_steps::Column::ChildCount)
-        .all(conn)
-        .await?;
-    let mut steps_of: HashMap<i64, Vec<RunStep>> = HashMap::new();
-    for s in step_rows {
-        let properties = match s.properties.as_deref() {
-            Some(json) => serde_json::from_str(json)
-                .map_err(|e| DbErr::Json(format!("message_run_steps {} properties: {e}", s.id)))?,
-            None => BTreeMap::new(),
-        };
-        steps_of.entry(s.run_pk).or_default().push(RunStep {
-            child_count: s.child_count,
-            step_start: s.step_start,
-            step_stop: s.step_stop,
-            step_id: s.step_id,
-            model_step_id: s.model_step_id,
-            branch_id: s.branch_id,
-            status: s.status,
-            error: s.error,
-            activity: s.activity,
-            properties,
-        });
-    }
-    let runs = run_rows
-        .into_iter()
-        .map(|r| Run {
-            steps: steps_of.remove(&r.id).unwrap_or_default(),
-            run_id: r.run_id,
-            run_start: r.run_start,
-            run_stop: r.run_stop,
-            log_level: r.log_level,
-            overall_state: r.overall_state,
-            process_id: r.process_id,
-        })
-        .collect();
-    let error = message_errors::Entity::find_by_id(message_id)
-        .one(conn)
+    let runs = read_runs(conn, message_id)
         .await?
-        .map(|e| ErrorInfo {
-            error_type: e.error_type,
-            last_error_model_step_id: e.last_error_model_step_id,
-            text: e.text,
-        });
+        .into_iter()
+        .map(|(_, run)| run)
+        .collect();
+    let error = read_error(conn, message_id).await?;
     let attachments = attachments::Entity::find()
         .filter(attachments::Column::MessageId.eq(message_id))
         .order_by_asc(attachments::Column::AttachmentId)
@@ -1255,20 +1209,7 @@ pub async fn get_details(db: &Db, message_id: i64) -> Result<Option<MessageDetai
             timestamp: a.timestamp,
         })
         .collect();
-    let adapter_attributes = adapter_attributes::Entity::find()
-        .filter(adapter_attributes::Column::MessageId.eq(message_id))
-        .order_by_asc(adapter_attributes::Column::Id)
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(|a| AdapterAttribute {
-            cpi_id: a.cpi_id,
-            adapter_id: a.adapter_id,
-            adapter_message_id: a.adapter_message_id,
-            name: a.name,
-            value: a.value,
-        })
-        .collect();
+    let adapter_attributes = read_adapter_attributes(conn, message_id).await?;
     let payloads = payloads::Entity::find()
         .filter(payloads::Column::MessageId.eq(message_id))
         .order_by_asc(payloads::Column::EntryId)
@@ -1292,6 +1233,102 @@ pub async fn get_details(db: &Db, message_id: i64) -> Result<Option<MessageDetai
         adapter_attributes: Some(adapter_attributes),
         payloads: Some(payloads),
     }))
+}
+
+/// A message's error, as stored.
+pub(crate) async fn read_error<C: ConnectionTrait>(
+    conn: &C,
+    message_id: i64,
+) -> Result<Option<ErrorInfo>, DbErr> {
+    Ok(message_errors::Entity::find_by_id(message_id)
+        .one(conn)
+        .await?
+        .map(|e| ErrorInfo {
+            error_type: e.error_type,
+            last_error_model_step_id: e.last_error_model_step_id,
+            text: e.text,
+        }))
+}
+
+/// A message's runs by start, each with its stored key and its steps by `child_count`: two
+/// statements however many runs (the steps by a join, not an id list that grows).
+pub(crate) async fn read_runs<C: ConnectionTrait>(
+    conn: &C,
+    message_id: i64,
+) -> Result<Vec<(i64, Run)>, DbErr> {
+    let run_rows = message_runs::Entity::find()
+        .filter(message_runs::Column::MessageId.eq(message_id))
+        .order_by_asc(message_runs::Column::RunStart)
+        .order_by_asc(message_runs::Column::Id)
+        .all(conn)
+        .await?;
+    let mut sql = Sql::new(conn.get_database_backend());
+    sql.push(
+        "SELECT s.* FROM message_run_steps s JOIN message_runs r ON r.id = s.run_pk \
+         WHERE r.message_id = ",
+    )
+    .bind(message_id)
+    .push(" ORDER BY s.run_pk, s.child_count");
+    let mut steps_of: HashMap<i64, Vec<RunStep>> = HashMap::new();
+    for r in conn.query_all_raw(sql.statement()).await? {
+        let run_pk: i64 = get(&r, "run_pk")?;
+        let id: i64 = get(&r, "id")?;
+        let properties = match get::<Option<String>>(&r, "properties")? {
+            Some(json) => serde_json::from_str(&json)
+                .map_err(|e| DbErr::Json(format!("message_run_steps {id} properties: {e}")))?,
+            None => BTreeMap::new(),
+        };
+        steps_of.entry(run_pk).or_default().push(RunStep {
+            child_count: get(&r, "child_count")?,
+            step_start: get(&r, "step_start")?,
+            step_stop: get(&r, "step_stop")?,
+            step_id: get(&r, "step_id")?,
+            model_step_id: get(&r, "model_step_id")?,
+            branch_id: get(&r, "branch_id")?,
+            status: get(&r, "status")?,
+            error: get(&r, "error")?,
+            activity: get(&r, "activity")?,
+            properties,
+        });
+    }
+    Ok(run_rows
+        .into_iter()
+        .map(|r| {
+            (
+                r.id,
+                Run {
+                    steps: steps_of.remove(&r.id).unwrap_or_default(),
+                    run_id: r.run_id,
+                    run_start: r.run_start,
+                    run_stop: r.run_stop,
+                    log_level: r.log_level,
+                    overall_state: r.overall_state,
+                    process_id: r.process_id,
+                },
+            )
+        })
+        .collect())
+}
+
+/// A message's adapter attributes in the order they were stored.
+pub(crate) async fn read_adapter_attributes<C: ConnectionTrait>(
+    conn: &C,
+    message_id: i64,
+) -> Result<Vec<AdapterAttribute>, DbErr> {
+    Ok(adapter_attributes::Entity::find()
+        .filter(adapter_attributes::Column::MessageId.eq(message_id))
+        .order_by_asc(adapter_attributes::Column::Id)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|a| AdapterAttribute {
+            cpi_id: a.cpi_id,
+            adapter_id: a.adapter_id,
+            adapter_message_id: a.adapter_message_id,
+            name: a.name,
+            value: a.value,
+        })
+        .collect())
 }
 
 /// Messages of a tenant per status whose `LogEnd` is in `[from, to)`, by status. A message

@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, DurationRound as _, TimeZone as _, Utc};
-use domain::message::{AdapterAttribute, CustomHeader, ErrorInfo, Run, RunStep};
+use domain::message::{AdapterAttribute, CustomHeader, ErrorInfo, Run};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, QueryResult, QuerySelect, Value,
@@ -31,8 +31,8 @@ use serde::{Deserialize, Serialize};
 use super::{Bulk, Sql, clean, delete_in, get};
 use crate::connect::Db;
 use crate::entity::{
-    adapter_attributes, custom_header_properties, keystore_entries, message_errors, message_logs,
-    message_runs, runtime_artifacts, sync_state, tenants,
+    custom_header_properties, keystore_entries, message_logs, runtime_artifacts, sync_state,
+    tenants,
 };
 use crate::error::StoreError;
 
@@ -1138,65 +1138,11 @@ pub async fn detail_in<C: ConnectionTrait>(
     else {
         return Ok(None);
     };
-    let error = message_errors::Entity::find_by_id(message_id)
-        .one(conn)
+    let error = super::messages::read_error(conn, message_id).await?;
+    let runs = super::messages::read_runs(conn, message_id)
         .await?
-        .map(|e| ErrorInfo {
-            error_type: e.error_type,
-            last_error_model_step_id: e.last_error_model_step_id,
-            text: e.text,
-        });
-    let run_rows = message_runs::Entity::find()
-        .filter(message_runs::Column::MessageId.eq(message_id))
-        .order_by_asc(message_runs::Column::RunStart)
-        .order_by_asc(message_runs::Column::Id)
-        .all(conn)
-        .await?;
-    // Steps of all runs at once, by a join rather than an id list, so the statement does not
-    // grow with the number of runs.
-    let mut sql = Sql::new(conn.get_database_backend());
-    sql.push(
-        "SELECT s.* FROM message_run_steps s JOIN message_runs r ON r.id = s.run_pk \
-         WHERE r.message_id = ",
-    )
-    .bind(message_id)
-    .push(" ORDER BY s.run_pk, s.child_count");
-    let mut steps_of: HashMap<i64, Vec<RunStep>> = HashMap::new();
-    for r in conn.query_all_raw(sql.statement()).await? {
-        let run_pk: i64 = get(&r, "run_pk")?;
-        let id: i64 = get(&r, "id")?;
-        let properties = match get::<Option<String>>(&r, "properties")? {
-            Some(json) => serde_json::from_str(&json)
-                .map_err(|e| DbErr::Json(format!("message_run_steps {id} properties: {e}")))?,
-            None => BTreeMap::new(),
-        };
-        steps_of.entry(run_pk).or_default().push(RunStep {
-            child_count: get(&r, "child_count")?,
-            step_start: get(&r, "step_start")?,
-            step_stop: get(&r, "step_stop")?,
-            step_id: get(&r, "step_id")?,
-            model_step_id: get(&r, "model_step_id")?,
-            branch_id: get(&r, "branch_id")?,
-            status: get(&r, "status")?,
-            error: get(&r, "error")?,
-            activity: get(&r, "activity")?,
-            properties,
-        });
-    }
-    let runs = run_rows
         .into_iter()
-        .map(|r| RunDetail {
-            id: r.id,
-            run: Run {
-                steps: steps_of.remove(&r.id).unwrap_or_default(),
-                run_id: r.run_id,
-                run_start: r.run_start,
-                run_stop: r.run_stop,
-                log_level: r.log_level,
-                overall_state: r.overall_state,
-                process_id: r.process_id,
-            },
-        })
+        .map(|(id, run)| RunDetail { id, run })
         .collect();
     let headers = custom_header_properties::Entity::find()
         .filter(custom_header_properties::Column::MessageId.eq(message_id))
@@ -1210,20 +1156,7 @@ pub async fn detail_in<C: ConnectionTrait>(
             value: h.value,
         })
         .collect();
-    let adapter_attributes = adapter_attributes::Entity::find()
-        .filter(adapter_attributes::Column::MessageId.eq(message_id))
-        .order_by_asc(adapter_attributes::Column::Id)
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(|a| AdapterAttribute {
-            cpi_id: a.cpi_id,
-            adapter_id: a.adapter_id,
-            adapter_message_id: a.adapter_message_id,
-            name: a.name,
-            value: a.value,
-        })
-        .collect();
+    let adapter_attributes = super::messages::read_adapter_attributes(conn, message_id).await?;
     let backend = conn.get_database_backend();
     let mut sql = Sql::new(backend);
     sql.push(&format!(
