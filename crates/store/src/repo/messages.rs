@@ -1023,20 +1023,7 @@ async fn write_adapter_attributes<C: ConnectionTrait>(
             value: a.value.as_deref().map(clean),
         })
         .collect();
-    let stored: Vec<AdapterAttribute> = adapter_attributes::Entity::find()
-        .filter(adapter_attributes::Column::MessageId.eq(message_id))
-        .order_by_asc(adapter_attributes::Column::Id)
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(|a| AdapterAttribute {
-            cpi_id: a.cpi_id,
-            adapter_id: a.adapter_id,
-            adapter_message_id: a.adapter_message_id,
-            name: a.name,
-            value: a.value,
-        })
-        .collect();
+    let stored = read_adapter_attributes(conn, message_id).await?;
     if stored == cleaned {
         return Ok(());
     }

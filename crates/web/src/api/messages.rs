@@ -24,10 +24,13 @@ use crate::state::AppState;
 pub struct Scope {
     pub tenants: Vec<Tenant>,
     pub masked_out: Vec<String>,
+    /// Every tenant the user may see (for selectors and names), read once per request.
+    pub visible: Vec<Tenant>,
 }
 
 pub async fn scope(state: &AppState, p: &Principal, parsed: &Parsed) -> Result<Scope, AppError> {
-    let mut tenants = access::visible_tenants(state, p).await?;
+    let visible = access::visible_tenants(state, p).await?;
+    let mut tenants = visible.clone();
     if let Some(ids) = &parsed.tenants {
         tenants.retain(|t| ids.contains(&t.id));
     }
@@ -44,6 +47,7 @@ pub async fn scope(state: &AppState, p: &Principal, parsed: &Parsed) -> Result<S
     Ok(Scope {
         tenants,
         masked_out,
+        visible,
     })
 }
 

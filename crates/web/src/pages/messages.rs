@@ -3,13 +3,11 @@
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, DurationRound, Utc};
 use maud::{Markup, html};
-use store::repo::monitor::{Facets, MessageRow};
+use store::repo::monitor::{self, Bucket, Facets, MessageRow};
 
 use super::layout::{self, Nav, count, duration_ms, opt, status_badge, time};
 use super::overview::enc;
-use crate::api::messages::{
-    VolumeQuery, load_detail, load_volume, payload_for, run_query, tenant_names,
-};
+use crate::api::messages::{load_detail, payload_for, run_query, tenant_names};
 use crate::auth::Principal;
 use crate::error::{AppError, PageResult};
 use crate::query::{MonitorQuery, QUICK_RANGES};
@@ -171,61 +169,48 @@ pub async fn list(
         }
         Err(e) => return Err(e.into()),
     };
-    let all = crate::access::visible_tenants(&state, &p).await?;
-    let names = tenant_names(&all);
+    let all = &listing.scope.visible;
+    let names = tenant_names(all);
     let tenant_opts: Vec<(i64, String)> = all
         .iter()
         .map(|t| (t.id, t.settings.name.clone()))
         .collect();
     let multi = listing.scope.tenants.len() > 1;
-    // The chart covers the range in whole hours (or days beyond 4 days), from the rollup.
+    // The chart covers the range in whole hours (or days beyond 4 days), from the rollup, for
+    // the tenants the list searched (already checked for visibility).
     let span = listing.parsed.to - listing.parsed.from;
-    let chart = if span >= chrono::Duration::hours(2) && listing.parsed.after.is_none() {
-        let bucket = if span > chrono::Duration::days(4) {
-            "day"
+    let ids: Vec<i64> = listing.scope.tenants.iter().map(|t| t.id).collect();
+    let chart = if span >= chrono::Duration::hours(2)
+        && listing.parsed.after.is_none()
+        && !ids.is_empty()
+    {
+        let (bucket, step, fmt) = if span > chrono::Duration::days(4) {
+            (Bucket::Day, chrono::Duration::days(1), "%m-%d")
         } else {
-            "hour"
+            (Bucket::Hour, chrono::Duration::hours(1), "%d %H:00")
         };
-        let step = if bucket == "day" {
-            chrono::Duration::days(1)
-        } else {
-            chrono::Duration::hours(1)
-        };
-        let vq = VolumeQuery {
-            tenant: Some(
-                listing
-                    .scope
-                    .tenants
-                    .iter()
-                    .map(|t| t.id.to_string())
-                    .collect::<Vec<_>>()
-                    .join(","),
-            )
-            .filter(|s| !s.is_empty()),
-            from: Some(listing.parsed.from.to_rfc3339()),
-            to: Some(listing.parsed.to.to_rfc3339()),
-            bucket: Some(bucket.into()),
-            iflow: listing.parsed.filter.iflow_id.clone(),
-        };
-        match load_volume(&state, &p, &vq).await {
-            Ok(v) if !listing.scope.tenants.is_empty() => {
-                let mut buckets = Vec::new();
-                let mut t = listing
-                    .parsed
-                    .from
-                    .duration_trunc(step)
-                    .unwrap_or(listing.parsed.from);
-                while t < listing.parsed.to && buckets.len() < 400 {
-                    buckets.push(t);
-                    t += step;
-                }
-                let fmt = if bucket == "day" { "%m-%d" } else { "%d %H:00" };
-                Some(super::charts::volume(&v.points, &buckets, |t| {
-                    t.format(fmt).to_string()
-                }))
-            }
-            _ => None,
+        let points = monitor::volume(
+            &state.db,
+            &ids,
+            listing.parsed.from,
+            listing.parsed.to,
+            bucket,
+            listing.parsed.filter.iflow_id.as_deref(),
+        )
+        .await?;
+        let mut buckets = Vec::new();
+        let mut t = listing
+            .parsed
+            .from
+            .duration_trunc(step)
+            .unwrap_or(listing.parsed.from);
+        while t < listing.parsed.to && buckets.len() < 400 {
+            buckets.push(t);
+            t += step;
         }
+        Some(super::charts::volume(&points, &buckets, |t| {
+            t.format(fmt).to_string()
+        }))
     } else {
         None
     };
