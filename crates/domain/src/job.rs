@@ -85,6 +85,10 @@ job_types! {
     DeepSync => "deep_sync", "deep_sync", DeepSync;
     /// Keystore entries.
     Keystore => "keystore", "keystore", NoParams;
+    /// Archive files of old messages, retention and database upkeep (the archiver).
+    Archive => "archive", "archive", Archive;
+    /// Metric and storage snapshots of a tenant (the metrics daemon).
+    Metrics => "metrics", "metrics", NoParams;
 }
 
 impl JobType {
@@ -614,6 +618,29 @@ impl JobParams for DeepSync {
     }
 }
 
+/// Parameters of `archive`: every day past the tenant's `archive_older_than` (the default), or
+/// only `day` (`YYYY-MM-DD`, in the archive time zone), which must be past it too.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Archive {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub day: Option<chrono::NaiveDate>,
+}
+
+impl JobParams for Archive {
+    fn from_params(params: &Map<String, Value>) -> Result<Self, JobError> {
+        let r = ParamReader::new(params, &["day"])?;
+        let day = match r.opt_string("day")? {
+            None => None,
+            Some(raw) => Some(
+                chrono::NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").map_err(|_| {
+                    JobError::invalid("params.day", format!("{raw:?} is not a date (YYYY-MM-DD)"))
+                })?,
+            ),
+        };
+        Ok(Self { day })
+    }
+}
+
 /// For job types that take no parameters: `params` must be empty.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct NoParams {}
@@ -849,8 +876,23 @@ mod tests {
                 "integramon.packages",
                 "integramon.deep_sync",
                 "integramon.keystore",
+                "integramon.archive",
+                "integramon.metrics",
             ]
         );
+    }
+
+    #[test]
+    fn archive_takes_an_optional_day() {
+        let params = |v: Value| Archive::from_params(v.as_object().unwrap());
+        assert_eq!(params(json!({})).unwrap().day, None);
+        assert_eq!(
+            params(json!({"day": "2025-03-31"})).unwrap().day,
+            chrono::NaiveDate::from_ymd_opt(2025, 3, 31)
+        );
+        let err = params(json!({"day": "31.03.2025"})).unwrap_err();
+        assert_eq!(err.field(), Some("params.day"));
+        assert!(params(json!({"days": 3})).is_err());
     }
 
     #[test]

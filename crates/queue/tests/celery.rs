@@ -1,6 +1,6 @@
 //! Interop with the real `celery` package (installed into a venv by `tests/celery/setup-venv.sh`;
 //! the test fails if it cannot be): Python's `send_task` reaches our consumer, `AsyncResult.get()`
-//! returns the handler's result, `eta` holds a task back, `expires` in the past is not run.
+//! returns the handler's result, `eta` holds a task back, a task past its `expires` is not run but reported revoked.
 
 mod support;
 

@@ -47,12 +47,16 @@ r = app.send_task(
 result = r.get(timeout=30)
 out("eta", task_id=r.id, result=result, eta=eta.timestamp(), waited=time.time() - sent)
 
-# expires in the past: not run, reported as revoked.
+# Expired before it could run: held back by eta past its expiry, then not run but reported as
+# revoked. (A task already expired when sent cannot be tested reliably: Celery >= 5.3 also sets
+# the AMQP expiration to 0, so RabbitMQ drops it unless a consumer is free at that instant.)
+now = datetime.datetime.now(datetime.timezone.utc)
 r = app.send_task(
     "integramon.keystore",
     kwargs={"tenant": "acme"},
     queue=f"{prefix}.keystore",
-    expires=datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=10),
+    eta=now + datetime.timedelta(seconds=2),
+    expires=now + datetime.timedelta(seconds=1),
 )
 try:
     out("expired", task_id=r.id, result=r.get(timeout=30), error=None)
