@@ -78,7 +78,7 @@ impl PrivateCluster {
             cluster.ca_cert = Some(cluster.make_certificates());
         }
         cluster.write_config();
-        cluster.start_server();
+        cluster.start_on_a_free_port();
 
         let owner = match &cluster.options.scram_password_user {
             Some((user, password)) => {
@@ -205,6 +205,35 @@ impl PrivateCluster {
     }
 
     fn start_server(&mut self) {
+        if let Err(e) = self.try_start_server() {
+            panic!("{e}");
+        }
+    }
+
+    /// `free_port` only finds a port that was free a moment ago: a parallel test may take it
+    /// before the server binds it, so a bind failure moves the cluster to another port.
+    fn start_on_a_free_port(&mut self) {
+        for _ in 0..5 {
+            match self.try_start_server() {
+                Ok(()) => return,
+                Err(e) if self.log().contains("could not bind") => {
+                    eprintln!("port {} was taken; trying another: {e}", self.port);
+                    self.port = crate::free_port();
+                    append(
+                        &self.data_dir.join("postgresql.conf"),
+                        &format!("port = {}\n", self.port),
+                    );
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        panic!(
+            "no free port for the cluster after 5 tries:\n{}",
+            self.log()
+        );
+    }
+
+    fn try_start_server(&mut self) -> Result<(), String> {
         let out = as_postgres(
             "pg_ctl",
             &[
@@ -220,14 +249,16 @@ impl PrivateCluster {
         )
         .output()
         .expect("running pg_ctl start");
-        assert!(
-            out.status.success(),
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(format!(
             "pg_ctl start failed ({}): {}{}\nserver log:\n{}",
             out.status,
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr),
             self.log()
-        );
+        ))
     }
 
     /// A CA and a server certificate it signs, with 127.0.0.1 and localhost as subject

@@ -47,21 +47,26 @@ r = app.send_task(
 result = r.get(timeout=30)
 out("eta", task_id=r.id, result=result, eta=eta.timestamp(), waited=time.time() - sent)
 
-# Expired before it could run: held back by eta past its expiry, then not run but reported as
-# revoked. (A task already expired when sent cannot be tested reliably: Celery >= 5.3 also sets
-# the AMQP expiration to 0, so RabbitMQ drops it unless a consumer is free at that instant.)
-now = datetime.datetime.now(datetime.timezone.utc)
+# Expires while waiting for a retry: the worker asks for retries of tenant "expire-me" (1 s,
+# then 2 s), so the third attempt comes after `expires` and is not run but reported revoked.
+# (A task already expired when sent cannot be tested reliably: Celery >= 5.3 also sets the AMQP
+# expiration to 0, so RabbitMQ drops it unless a consumer is free at that very moment.)
+expires = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=2)
 r = app.send_task(
-    "integramon.keystore",
-    kwargs={"tenant": "acme"},
-    queue=f"{prefix}.keystore",
-    eta=now + datetime.timedelta(seconds=2),
-    expires=now + datetime.timedelta(seconds=1),
+    "integramon.keystore", kwargs={"tenant": "expire-me"}, queue=f"{prefix}.keystore", expires=expires
 )
 try:
-    out("expired", task_id=r.id, result=r.get(timeout=30), error=None)
+    result = r.get(timeout=30)
+    out("expired", task_id=r.id, result=result, error=None, expires=expires.timestamp())
 except TaskRevokedError as e:
-    out("expired", task_id=r.id, result=None, error=f"TaskRevokedError: {e}", status=r.status)
+    out(
+        "expired",
+        task_id=r.id,
+        result=None,
+        error=f"TaskRevokedError: {e}",
+        status=r.status,
+        expires=expires.timestamp(),
+    )
 
 # An invalid job: the failure reason comes back as an exception.
 r = app.send_task(
