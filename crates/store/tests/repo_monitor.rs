@@ -1164,3 +1164,86 @@ async fn other_tenants_are_never_visible(db: Db, _: Target) {
     assert!(d.correlated.iter().all(|r| r.tenant_id == w.a));
 }
 on_both!(other_tenants_are_never_visible);
+
+async fn cached_facets_count_the_current_hour_afresh_and_closed_hours_after_their_ttl(
+    db: Db,
+    _: Target,
+) {
+    // Keep the test's few seconds inside one hour: the current hour is what it is about.
+    let to_next_hour = 3600 - Utc::now().timestamp().rem_euclid(3600);
+    if to_next_hour < 10 {
+        tokio::time::sleep(std::time::Duration::from_secs(to_next_hour as u64 + 1)).await;
+    }
+    let a = tenant(&db, "cache").await;
+    let live = Utc::now().duration_trunc(Duration::hours(1)).unwrap();
+    let closed = live - Duration::hours(3) + Duration::minutes(10);
+    let ingest = |list: Vec<(&'static str, DateTime<Utc>)>| {
+        let db = db.clone();
+        async move {
+            let list: Vec<Message> = list
+                .into_iter()
+                .map(|(guid, at)| {
+                    let mut m = Message::new(guid.to_string(), MessageStatus::Completed);
+                    m.iflow_id = Some("flow".into());
+                    m.log_start = Some(at);
+                    m.log_end = Some(at);
+                    m
+                })
+                .collect();
+            messages::upsert_messages(&db, a, &list).await.unwrap();
+            let hours: Vec<_> = list.iter().filter_map(|m| m.log_end).collect();
+            monitor::refresh_counts(&db, a, &hours).await.unwrap();
+        }
+    };
+    ingest(vec![("closed-1", closed), ("live-1", Utc::now())]).await;
+    let f = MessageFilter {
+        from: Some(live - Duration::hours(5)),
+        to: Some(live + Duration::hours(1)),
+        ..filter(&[a])
+    };
+    let cache = monitor::ClosedHours::new(std::time::Duration::from_millis(1500));
+    let first = monitor::facets_cached(&db, &f, &cache).await.unwrap();
+    assert_eq!(first, monitor::facets(&db, &f).await.unwrap());
+    assert_eq!(first.total, 2);
+
+    // One message arrives in the current hour, one late in a closed hour.
+    ingest(vec![
+        ("live-2", Utc::now()),
+        ("closed-2", closed + Duration::minutes(1)),
+    ])
+    .await;
+    let exact = monitor::facets(&db, &f).await.unwrap();
+    assert_eq!(exact.total, 4);
+    let cached = monitor::facets_cached(&db, &f, &cache).await.unwrap();
+    assert_eq!(
+        cached.total, 3,
+        "the current hour is counted afresh, the closed one cached"
+    );
+
+    tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
+    assert_eq!(
+        monitor::facets_cached(&db, &f, &cache).await.unwrap(),
+        exact
+    );
+
+    // A filter is a different entry, and a zero time to live caches nothing.
+    let failed = MessageFilter {
+        statuses: vec!["FAILED".into()],
+        ..f.clone()
+    };
+    assert_eq!(
+        monitor::facets_cached(&db, &failed, &cache)
+            .await
+            .unwrap()
+            .total,
+        0
+    );
+    let off = monitor::ClosedHours::new(std::time::Duration::ZERO);
+    assert_eq!(monitor::facets_cached(&db, &f, &off).await.unwrap(), exact);
+    ingest(vec![("closed-3", closed + Duration::minutes(2))]).await;
+    assert_eq!(
+        monitor::facets_cached(&db, &f, &off).await.unwrap().total,
+        5
+    );
+}
+on_both!(cached_facets_count_the_current_hour_afresh_and_closed_hours_after_their_ttl);

@@ -26,6 +26,8 @@ pub struct WebConfig {
     pub login_window: Duration,
     /// Largest payload shown inline; larger ones are offered as a download.
     pub payload_view_bytes: usize,
+    /// How long the facet counts of closed hours are shared between requests (zero: never).
+    pub facet_cache: Duration,
     /// Created at start when no user exists yet (`WEB_ADMIN_USER`/`WEB_ADMIN_PASSWORD`).
     pub bootstrap_admin: Option<(String, String)>,
 }
@@ -88,6 +90,7 @@ impl WebConfig {
             login_max_failures: num("WEB_LOGIN_MAX_FAILURES", 5, 1, 1000)? as u32,
             login_window: Duration::from_secs(num("WEB_LOGIN_WINDOW_SECS", 300, 10, 86_400)?),
             payload_view_bytes: num("WEB_PAYLOAD_VIEW_BYTES", 256 * 1024, 1024, 64 << 20)? as usize,
+            facet_cache: Duration::from_secs(num("WEB_FACET_CACHE_SECS", 15, 0, 3600)?),
             bootstrap_admin,
         })
     }

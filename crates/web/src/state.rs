@@ -6,6 +6,7 @@ use domain::secret::SecretKey;
 use queue::JobQueue;
 use runtime::{Context, Health};
 use store::Db;
+use store::repo::monitor::ClosedHours;
 
 use crate::config::WebConfig;
 use crate::throttle::Throttle;
@@ -20,6 +21,8 @@ pub struct AppState {
     pub throttle: Throttle,
     /// Queue names are `<prefix>.<family>`.
     pub queue_prefix: String,
+    /// Facet counts of closed hours, shared between requests for `WEB_FACET_CACHE_SECS`.
+    pub facet_cache: Arc<ClosedHours>,
 }
 
 impl AppState {
@@ -34,6 +37,7 @@ impl AppState {
             health: ctx.health.clone(),
             throttle: Throttle::new(cfg.login_max_failures, cfg.login_window),
             key: ctx.settings.secret_key()?,
+            facet_cache: Arc::new(ClosedHours::new(cfg.facet_cache)),
             cfg,
             queue_prefix,
         })

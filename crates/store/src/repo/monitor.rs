@@ -551,6 +551,20 @@ impl Groups {
         Ok(())
     }
 
+    fn merge(&mut self, other: &Groups) {
+        for ((status, iflow), n) in &other.counts {
+            *self
+                .counts
+                .entry((status.clone(), iflow.clone()))
+                .or_default() += n;
+        }
+        for (iflow, name) in &other.names {
+            self.names
+                .entry(iflow.clone())
+                .or_insert_with(|| name.clone());
+        }
+    }
+
     fn total(&self) -> i64 {
         self.counts.values().sum()
     }
@@ -715,9 +729,10 @@ async fn count_with_rollup<C: ConnectionTrait>(
     conn: &C,
     tenants: &[i64],
     filter: &MessageFilter,
+    cache: Option<&ClosedHours>,
 ) -> Result<Groups, DbErr> {
     let direct = plan_range(filter.from, filter.to);
-    let groups = count_planned(conn, tenants, filter, &signed_plan(&direct)).await?;
+    let groups = count_planned(conn, tenants, filter, &signed_plan(&direct), cache).await?;
     if groups.counts.values().all(|n| *n >= 0) {
         return Ok(groups.without_zeros());
     }
@@ -726,9 +741,128 @@ async fn count_with_rollup<C: ConnectionTrait>(
         rollup: direct.rollup,
         edges: direct.edges.iter().map(|&(a, b)| (a, b, 1)).collect(),
     };
-    Ok(count_planned(conn, tenants, filter, &plain)
+    Ok(count_planned(conn, tenants, filter, &plain, cache)
         .await?
         .without_zeros())
+}
+
+/// Sums of `message_counts` per (status, iFlow) over whole hours `[lo, hi)`.
+async fn rollup_rows<C: ConnectionTrait>(
+    conn: &C,
+    tenants: &[i64],
+    filter: &MessageFilter,
+    lo: Option<DateTime<Utc>>,
+    hi: Option<DateTime<Utc>>,
+) -> Result<Vec<QueryResult>, DbErr> {
+    let mut sql = Sql::new(conn.get_database_backend());
+    sql.push(
+        "SELECT c.status, c.iflow_id, MAX(c.iflow_name) AS iflow_name, \
+         CAST(SUM(c.count) AS BIGINT) AS n FROM message_counts c WHERE c.tenant_id IN ",
+    )
+    .bind_list(tenants.iter().copied());
+    if let Some(lo) = lo {
+        sql.push(" AND c.hour_start >= ").bind(lo);
+    }
+    if let Some(hi) = hi {
+        sql.push(" AND c.hour_start < ").bind(hi);
+    }
+    let statuses = filter.statuses();
+    if !statuses.is_empty() {
+        sql.push(" AND c.status IN ").bind_list(statuses);
+    }
+    if let Some(v) = given(&filter.iflow_id) {
+        sql.push(" AND c.iflow_id = ").bind(clean(v));
+    }
+    if let Some(v) = given(&filter.package_id) {
+        sql.push(" AND c.package_id = ").bind(clean(v));
+    }
+    sql.push(" GROUP BY c.status, c.iflow_id");
+    conn.query_all_raw(sql.statement()).await
+}
+
+/// Rollup sums of closed hours, kept for a few seconds per process so that many clients
+/// watching the same window share one count. Closed hours change only when a message of theirs
+/// arrives late or changes status, so a hit may lag such an update by at most the time to live;
+/// the current hour and the partial hours at the edges are always counted afresh.
+pub struct ClosedHours {
+    ttl: std::time::Duration,
+    entries: std::sync::Mutex<HashMap<ClosedKey, (std::time::Instant, std::sync::Arc<Groups>)>>,
+}
+
+/// Entries kept at most; a full cache first drops what has expired, then everything.
+const CLOSED_HOURS_ENTRIES: usize = 512;
+
+impl ClosedHours {
+    /// `ttl` zero turns the cache off.
+    pub fn new(ttl: std::time::Duration) -> Self {
+        Self {
+            ttl,
+            entries: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn enabled(&self) -> bool {
+        !self.ttl.is_zero()
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<ClosedKey, (std::time::Instant, std::sync::Arc<Groups>)>>
+    {
+        // A panic while holding the lock cannot leave the map half-updated in a way that
+        // matters: entries are replaced whole.
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn get(&self, key: &ClosedKey) -> Option<std::sync::Arc<Groups>> {
+        let entries = self.lock();
+        entries
+            .get(key)
+            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .map(|(_, g)| g.clone())
+    }
+
+    fn put(&self, key: ClosedKey, groups: Groups) -> std::sync::Arc<Groups> {
+        let groups = std::sync::Arc::new(groups);
+        let mut entries = self.lock();
+        if entries.len() >= CLOSED_HOURS_ENTRIES {
+            entries.retain(|_, (at, _)| at.elapsed() < self.ttl);
+            if entries.len() >= CLOSED_HOURS_ENTRIES {
+                entries.clear();
+            }
+        }
+        entries.insert(key, (std::time::Instant::now(), groups.clone()));
+        groups
+    }
+}
+
+/// What a closed-hours sum depends on: the tenants, the hours and the rollup's own filters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ClosedKey {
+    tenants: Vec<i64>,
+    lo: Option<DateTime<Utc>>,
+    hi: DateTime<Utc>,
+    statuses: Vec<String>,
+    iflow: Option<String>,
+    package: Option<String>,
+}
+
+impl ClosedKey {
+    fn new(
+        tenants: &[i64],
+        filter: &MessageFilter,
+        lo: Option<DateTime<Utc>>,
+        hi: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            tenants: tenants.to_vec(),
+            lo,
+            hi,
+            statuses: filter.statuses(),
+            iflow: given(&filter.iflow_id).map(clean),
+            package: given(&filter.package_id).map(clean),
+        }
+    }
 }
 
 /// Whole hours from `message_counts` plus (or minus) the edges from `message_logs`.
@@ -737,34 +871,39 @@ async fn count_planned<C: ConnectionTrait>(
     tenants: &[i64],
     filter: &MessageFilter,
     plan: &SignedPlan,
+    cache: Option<&ClosedHours>,
 ) -> Result<Groups, DbErr> {
     let backend = conn.get_database_backend();
-    let statuses = filter.statuses();
     let mut groups = Groups::default();
-    if let Some((lo, hi)) = plan.rollup {
-        let mut sql = Sql::new(backend);
-        sql.push(
-            "SELECT c.status, c.iflow_id, MAX(c.iflow_name) AS iflow_name, \
-             CAST(SUM(c.count) AS BIGINT) AS n FROM message_counts c WHERE c.tenant_id IN ",
-        )
-        .bind_list(tenants.iter().copied());
-        if let Some(lo) = lo {
-            sql.push(" AND c.hour_start >= ").bind(lo);
+    match (plan.rollup, cache.filter(|c| c.enabled())) {
+        (None, _) => {}
+        (Some((lo, hi)), None) => {
+            groups.read(&rollup_rows(conn, tenants, filter, lo, hi).await?)?;
         }
-        if let Some(hi) = hi {
-            sql.push(" AND c.hour_start < ").bind(hi);
+        (Some((lo, hi)), Some(cache)) => {
+            // Closed hours from the cache; the current hour, which is still filling, always
+            // from the table.
+            let live = hour_floor(Utc::now());
+            let closed_hi = hi.map_or(live, |hi| hi.min(live));
+            if lo.is_none_or(|lo| lo < closed_hi) {
+                let key = ClosedKey::new(tenants, filter, lo, closed_hi);
+                let closed = match cache.get(&key) {
+                    Some(hit) => hit,
+                    None => {
+                        let mut fresh = Groups::default();
+                        fresh.read(
+                            &rollup_rows(conn, tenants, filter, lo, Some(closed_hi)).await?,
+                        )?;
+                        cache.put(key, fresh)
+                    }
+                };
+                groups.merge(&closed);
+            }
+            let live_lo = lo.map_or(live, |lo| lo.max(live));
+            if hi.is_none_or(|hi| hi > live_lo) {
+                groups.read(&rollup_rows(conn, tenants, filter, Some(live_lo), hi).await?)?;
+            }
         }
-        if !statuses.is_empty() {
-            sql.push(" AND c.status IN ").bind_list(statuses.clone());
-        }
-        if let Some(v) = given(&filter.iflow_id) {
-            sql.push(" AND c.iflow_id = ").bind(clean(v));
-        }
-        if let Some(v) = given(&filter.package_id) {
-            sql.push(" AND c.package_id = ").bind(clean(v));
-        }
-        sql.push(" GROUP BY c.status, c.iflow_id");
-        groups.read(&conn.query_all_raw(sql.statement()).await?)?;
     }
     if !plan.edges.is_empty() {
         let mut sql = Sql::new(backend);
@@ -831,7 +970,16 @@ async fn count_scanning<C: ConnectionTrait>(
 
 /// Facet counts of `filter` (see the module doc for how they are counted).
 pub async fn facets(db: &Db, filter: &MessageFilter) -> Result<Facets, StoreError> {
-    facets_capped(db, filter, FACET_SCAN_CAP).await
+    facets_with(db, filter, FACET_SCAN_CAP, None).await
+}
+
+/// [`facets`] with the rollup sums of closed hours taken from `cache` when it has them.
+pub async fn facets_cached(
+    db: &Db,
+    filter: &MessageFilter,
+    cache: &ClosedHours,
+) -> Result<Facets, StoreError> {
+    facets_with(db, filter, FACET_SCAN_CAP, Some(cache)).await
 }
 
 /// [`facets`] with another scan cap for filters the rollup cannot answer.
@@ -839,6 +987,15 @@ pub async fn facets_capped(
     db: &Db,
     filter: &MessageFilter,
     cap: u64,
+) -> Result<Facets, StoreError> {
+    facets_with(db, filter, cap, None).await
+}
+
+async fn facets_with(
+    db: &Db,
+    filter: &MessageFilter,
+    cap: u64,
+    cache: Option<&ClosedHours>,
 ) -> Result<Facets, StoreError> {
     let tenants = filter.visible_tenants();
     if tenants.is_empty() {
@@ -850,7 +1007,10 @@ pub async fn facets_capped(
         });
     }
     let (groups, exact) = if filter.rollup_can_count() {
-        (count_with_rollup(db.conn(), &tenants, filter).await?, true)
+        (
+            count_with_rollup(db.conn(), &tenants, filter, cache).await?,
+            true,
+        )
     } else {
         count_scanning(db.conn(), &tenants, filter, cap).await?
     };
@@ -1361,8 +1521,8 @@ pub async fn overview(
         to: Some(now),
         ..Default::default()
     };
-    let hour = count_with_rollup(conn, &[tenant_id], &window(1)).await?;
-    let day = count_with_rollup(conn, &[tenant_id], &window(24)).await?;
+    let hour = count_with_rollup(conn, &[tenant_id], &window(1), None).await?;
+    let day = count_with_rollup(conn, &[tenant_id], &window(24), None).await?;
     let failed = domain::MessageStatus::Failed.as_str();
     let failing_iflows = day
         .by_iflow(Some(failed))

@@ -91,7 +91,10 @@ pub async fn run_query(
         parsed.limit,
     );
     let (page, facets) = if parsed.facets && parsed.after.is_none() {
-        let (page, facets) = futures::join!(page_fut, monitor::facets(&state.db, &filter));
+        let (page, facets) = futures::join!(
+            page_fut,
+            monitor::facets_cached(&state.db, &filter, &state.facet_cache)
+        );
         (page?, Some(facets?))
     } else {
         (page_fut.await?, None)
