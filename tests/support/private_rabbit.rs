@@ -35,7 +35,7 @@ impl PrivateRabbit {
         for sub in ["mnesia", "log"] {
             std::fs::create_dir_all(dir.join(sub)).expect("node directories");
         }
-        let port = crate::free_port();
+        let port = free_port();
         // No plugins: the management plugin would want port 15672, which may be taken.
         std::fs::write(dir.join("enabled_plugins"), "[].\n").expect("plugins file");
         std::fs::write(
@@ -53,7 +53,7 @@ impl PrivateRabbit {
         let mut rabbit = Self {
             node,
             port,
-            dist_port: crate::free_port(),
+            dist_port: free_port(),
             dir,
             running: false,
         };
@@ -63,6 +63,10 @@ impl PrivateRabbit {
 
     pub fn url(&self) -> String {
         format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// Stop the node (clients see their connections close), keeping its data.
@@ -202,4 +206,13 @@ fn wait_until(
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// A port free a moment ago. (Own copy: this file is also compiled into the queue crate's
+/// tests, which cannot use this crate.)
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }

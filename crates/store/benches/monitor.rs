@@ -5,14 +5,17 @@
 //! --bench monitor` (PostgreSQL at 127.0.0.1:5432, user postgres, or `TEST_POSTGRES_URL`).
 //! `MONITOR_BENCH_ONLY=queries` or `=refresh` runs one half. Results go to docs/benchmarks.md.
 
+mod common;
+
 use std::collections::HashSet;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
+use common::pg_settings;
 use domain::MessageStatus;
 use domain::message::Message;
+use integramon_store::Db;
 use integramon_store::repo::monitor::{self, Bucket, MessageFilter, Sort};
 use integramon_store::repo::{messages, tenants};
-use integramon_store::{Db, DbSettings, SslMode};
 
 const STATUSES: [MessageStatus; 5] = [
     MessageStatus::Completed,
@@ -24,26 +27,6 @@ const STATUSES: [MessageStatus; 5] = [
 
 fn filter(tenants: &[i64]) -> MessageFilter {
     MessageFilter::tenants(tenants.iter().copied())
-}
-
-fn pg_settings(name: &str) -> DbSettings {
-    let admin = std::env::var("TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let url = url::Url::parse(&admin).expect("TEST_POSTGRES_URL is a URL");
-    let user = if url.username().is_empty() {
-        "postgres"
-    } else {
-        url.username()
-    };
-    let mut s = DbSettings::postgres(
-        url.host_str().unwrap_or("127.0.0.1"),
-        url.port().unwrap_or(5432),
-        name,
-        user,
-    );
-    s.password = url.password().map(str::to_owned);
-    s.sslmode = SslMode::Disable;
-    s
 }
 
 fn main() {

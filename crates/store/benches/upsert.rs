@@ -7,45 +7,25 @@
 //! postgres, trust auth, or `TEST_POSTGRES_URL`). `IM_BENCH_MESSAGES` sets the message count
 //! (default 20000). SQLite is measured too, for reference.
 
+mod common;
+
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
+use common::{admin_url, pg_settings};
 use domain::MessageStatus;
 use domain::message::{CustomHeader, Message};
 use domain::tenant::{Auth, TenantSettings};
 use integramon_store::entity::custom_header_properties::value_prefix;
 use integramon_store::repo::{messages, tenants};
-use integramon_store::{Db, DbSettings, SslMode, connect, connect::postgres_options};
+use integramon_store::{Db, DbSettings, connect, connect::postgres_options};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
 use sqlx::Connection;
 
 const PAGE: usize = 1000;
 const HEADERS: usize = 10;
-
-fn admin_url() -> String {
-    std::env::var("TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-fn pg_settings(name: &str) -> DbSettings {
-    let url = url::Url::parse(&admin_url()).expect("TEST_POSTGRES_URL is a URL");
-    let user = if url.username().is_empty() {
-        "postgres"
-    } else {
-        url.username()
-    };
-    let mut s = DbSettings::postgres(
-        url.host_str().unwrap_or("127.0.0.1"),
-        url.port().unwrap_or(5432),
-        name,
-        user,
-    );
-    s.password = url.password().map(str::to_owned);
-    s.sslmode = SslMode::Disable;
-    s
-}
 
 async fn admin() -> DatabaseConnection {
     let mut opts = ConnectOptions::new(admin_url());

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod behaviour;
+#[path = "../../../../tests/support/private_rabbit.rs"]
 pub mod private_rabbit;
 
 use std::sync::{Arc, Mutex};
