@@ -23,6 +23,8 @@ pub struct AppState {
     pub queue_prefix: String,
     /// Facet counts of closed hours, shared between requests for `WEB_FACET_CACHE_SECS`.
     pub facet_cache: Arc<ClosedHours>,
+    /// `DATA_DIR`: archive files are served and deleted only from inside it.
+    pub data_dir: std::path::PathBuf,
 }
 
 impl AppState {
@@ -38,6 +40,7 @@ impl AppState {
             throttle: Throttle::new(cfg.login_max_failures, cfg.login_window),
             key: ctx.settings.secret_key()?,
             facet_cache: Arc::new(ClosedHours::new(cfg.facet_cache)),
+            data_dir: ctx.settings.data_dir.clone(),
             cfg,
             queue_prefix,
         })

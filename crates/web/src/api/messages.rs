@@ -195,10 +195,10 @@ pub async fn detail(
     Ok(HttpResponse::Ok().json(out))
 }
 
-/// A stored body as a download: never rendered by the browser (`attachment`, octet-stream).
-fn download(name: &str, body: Vec<u8>) -> HttpResponse {
-    let safe: String = name
-        .chars()
+/// A file name safe inside a `Content-Disposition` header: letters, digits, `.`, `-` and `_`
+/// kept, everything else `_`, at most 100 characters.
+pub fn safe_file_name(name: &str) -> String {
+    name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
                 c
@@ -207,7 +207,12 @@ fn download(name: &str, body: Vec<u8>) -> HttpResponse {
             }
         })
         .take(100)
-        .collect();
+        .collect()
+}
+
+/// A stored body as a download: never rendered by the browser (`attachment`, octet-stream).
+fn download(name: &str, body: Vec<u8>) -> HttpResponse {
+    let safe = safe_file_name(name);
     HttpResponse::Ok()
         .content_type("application/octet-stream")
         .insert_header((

@@ -1,6 +1,7 @@
 //! The JSON API under `/api/`. Every route needs a session (with `X-CSRF-Token` on writes) or
 //! an API token. The OpenAPI document at `/api/openapi.json` is generated from these handlers.
 
+pub mod archives;
 pub mod catalog;
 pub mod jobs;
 pub mod jobs_submit;
@@ -20,6 +21,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(messages::routes)
             .configure(catalog::routes)
             .configure(jobs::routes)
+            .configure(archives::routes)
             .default_service(web::to(not_found)),
     );
 }

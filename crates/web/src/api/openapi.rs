@@ -24,6 +24,8 @@ use crate::state::AppState;
         super::catalog::keystore,
         super::jobs::runs, super::jobs::queues, super::jobs::submit, super::jobs::retry,
         super::jobs::requeue_dead,
+        super::archives::list, super::archives::summary, super::archives::get,
+        super::archives::download, super::archives::delete,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::FieldErrorBody)),
     modifiers(&Security),

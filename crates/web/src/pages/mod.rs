@@ -1,5 +1,6 @@
 //! Server-rendered pages.
 
+pub mod archives;
 pub mod catalog;
 pub mod charts;
 pub mod jobs;
@@ -49,6 +50,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/jobs/{job_id}/retry",
             web::post().to(jobs::retry_form_post),
         )
+        .route("/archives", web::get().to(archives::archives_page))
+        .route("/archives/{id}/download", web::get().to(archives::download))
+        .route("/archives/{id}/delete", web::post().to(archives::delete))
         .route("/users", web::get().to(users::users_page))
         .route("/users", web::post().to(users::create))
         .route("/users/{id}", web::post().to(users::update))
