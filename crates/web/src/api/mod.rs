@@ -6,6 +6,7 @@ pub mod jobs;
 pub mod jobs_submit;
 pub mod messages;
 pub mod openapi;
+pub mod storage;
 pub mod tenants;
 pub mod users;
 
@@ -20,6 +21,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(messages::routes)
             .configure(catalog::routes)
             .configure(jobs::routes)
+            .configure(storage::routes)
             .default_service(web::to(not_found)),
     );
 }

@@ -24,6 +24,7 @@ use crate::state::AppState;
         super::catalog::keystore,
         super::jobs::runs, super::jobs::queues, super::jobs::submit, super::jobs::retry,
         super::jobs::requeue_dead,
+        super::storage::storage, super::storage::tenant_metrics,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::FieldErrorBody)),
     modifiers(&Security),

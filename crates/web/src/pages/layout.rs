@@ -19,6 +19,7 @@ pub enum Nav {
     Artifacts,
     Keystore,
     Jobs,
+    Storage,
     Tenants,
     Users,
     Account,
@@ -64,6 +65,9 @@ pub fn page(state: &AppState, p: &Principal, nav: Nav, title: &str, body: Markup
                         (link(Nav::Artifacts, "/artifacts", "Artifacts"))
                         (link(Nav::Keystore, "/keystore", "Keystore"))
                         (link(Nav::Jobs, "/jobs", "Jobs"))
+                        @if p.user.role.allows(Role::Manager) {
+                            (link(Nav::Storage, "/storage", "Storage"))
+                        }
                         (link(Nav::Tenants, "/tenants", "Tenants"))
                         @if p.user.role.allows(Role::Admin) {
                             (link(Nav::Users, "/users", "Users"))
