@@ -12,11 +12,15 @@ venv="$(realpath -m "$venv")"
 python="${PYTHON:-python3}"
 check='import prometheus_client.parser, prometheus_client.openmetrics.parser'
 
+mkdir -p "$(dirname "$venv")"
+# Test runners start one process per test: the first sets the venv up, the others wait here.
+exec 9>"$venv.lock"
+flock 9
+
 if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "$check" >/dev/null 2>&1; then
     exit 0
 fi
 
-mkdir -p "$(dirname "$venv")"
 rm -rf "$venv"
 "$python" -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check 'prometheus-client>=0.20,<1'

@@ -261,7 +261,12 @@ pub async fn tenant_metrics(
         .map_err(|_| AppError::not_found(format!("tenant {path}")))?;
     let tenant = access::tenant(&state, &p, id).await?;
     let to = time(q.to.as_deref(), "to")?.unwrap_or_else(Utc::now);
-    let from = time(q.from.as_deref(), "from")?.unwrap_or(to - chrono::Duration::hours(24));
+    let from = match time(q.from.as_deref(), "from")? {
+        Some(f) => f,
+        None => to
+            .checked_sub_signed(chrono::Duration::hours(24))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC),
+    };
     if from > to {
         return Err(AppError::invalid("from", "must not be after to").into());
     }
