@@ -117,17 +117,24 @@ pub fn lines(
     let span = (t1 - t0).num_seconds().max(1) as f64;
     let x = |t: DateTime<Utc>| left + (t - t0).num_seconds() as f64 / span * (w - left - 8.0);
     let y = |v: f64| h - bottom - v / max * (h - bottom - 10.0);
-    let ticks: Vec<DateTime<Utc>> = (0..=4)
-        .map(|i| t0 + chrono::Duration::seconds((span * f64::from(i) / 4.0) as i64))
-        .collect();
+    // Five time labels, or one when every point has the same time.
+    let ticks: Vec<DateTime<Utc>> = if t1 > t0 {
+        (0..=4)
+            .map(|i| t0 + chrono::Duration::seconds((span * f64::from(i) / 4.0) as i64))
+            .collect()
+    } else {
+        vec![t0]
+    };
+    let last = ticks.len() - 1;
     html! {
         div.chart {
             svg viewBox={ "0 0 " (w) " " (h) } role="img" aria-label="Values over time" {
                 line x1=(left) y1=(h - bottom) x2=(w) y2=(h - bottom) stroke="#c3ccd6" {}
                 text x=(left - 6.0) y="14" text-anchor="end" font-size="11" fill="#5c6b7a" { (value(max)) }
                 text x=(left - 6.0) y=(h - bottom) text-anchor="end" font-size="11" fill="#5c6b7a" { "0" }
-                @for t in &ticks {
-                    text x=(format!("{:.1}", x(*t))) y=(h - 6.0) text-anchor="middle" font-size="11" fill="#5c6b7a" { (label(*t)) }
+                @for (i, t) in ticks.iter().enumerate() {
+                    // The last label ends at its tick so it stays inside the picture.
+                    text x=(format!("{:.1}", x(*t))) y=(h - 6.0) text-anchor=(if i == last && last > 0 { "end" } else { "middle" }) font-size="11" fill="#5c6b7a" { (label(*t)) }
                 }
                 @for (i, s) in series.iter().enumerate() {
                     @let colour = LINE_COLOURS[i % LINE_COLOURS.len()];

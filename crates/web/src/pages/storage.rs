@@ -106,10 +106,13 @@ pub async fn storage_page(
                     code { "METRICS_STORAGE_SECS" } " (default one hour)." }
             }
         } @else {
-            div.grid {
-                div.card { div.label { "Database size" } div.value id="database-size" { (size(s.database_bytes)) } }
-                div.card { div.label { "Archives (your tenants)" } div.value { (size(Some(s.archives.iter().filter_map(|a| a.bytes).sum()))) } }
-                div.card { div.label { "Measured" } div.value { (time(s.taken_at)) } }
+            div.panel {
+                div.grid {
+                    div.card { div.label { "Database size" } div.value id="database-size" { (size(s.database_bytes)) } }
+                    div.card { div.label { "Archives (your tenants)" } div.value { (size(Some(s.archives.iter().filter_map(|a| a.bytes).sum()))) } }
+                    div.card { div.label { "Tables" } div.value { (count(s.tables.len() as i64)) } }
+                }
+                p.muted { "Measured " (time(s.taken_at)) "; a new snapshot every " code { "METRICS_STORAGE_SECS" } " (default one hour)." }
             }
             div.panel {
                 h2 { "Growth, last " (days) " days (UTC)" }
