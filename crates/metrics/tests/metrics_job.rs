@@ -76,9 +76,12 @@ fn floor(t: DateTime<Utc>) -> DateTime<Utc> {
         .unwrap()
 }
 
+/// What one interval and iFlow should hold: statuses, durations, payload count and bytes.
+type Expected = (BTreeMap<String, i64>, Vec<i64>, i64, i64);
+
 struct Seeded {
-    /// (bucket, iflow) -> (statuses, durations, payload count, payload bytes)
-    expected: BTreeMap<(DateTime<Utc>, String), (BTreeMap<String, i64>, Vec<i64>, i64, i64)>,
+    /// (bucket, iflow) -> expected
+    expected: BTreeMap<(DateTime<Utc>, String), Expected>,
     names: HashMap<String, String>,
 }
 
