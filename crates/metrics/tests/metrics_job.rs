@@ -3,7 +3,8 @@
 //! unreachable server fails the test): for a seeded set of messages and payloads, the snapshot
 //! rows hold the counts by status, the LogEnd − LogStart percentiles and the payload volume that
 //! this test computes on its own from what it wrote; the run and the watermark are recorded;
-//! running the job again leaves the same rows.
+//! running the job again leaves the same rows. Storage snapshots are taken at most once per
+//! period and measure the archive directories.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -16,12 +17,13 @@ use domain::message::Message;
 use domain::tenant::{Auth, TenantSettings};
 use integramon_metrics::jobs::{self, Worker};
 use integramon_metrics::snapshot::SnapshotOptions;
+use integramon_metrics::storage;
 use migration::{Migrator, MigratorTrait};
 use queue::{InProcessQueue, JobQueue, QueueConfig};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectOptions, ConnectionTrait, Database};
 use store::entity::payloads as payload_rows;
 use store::repo::job_runs;
-use store::repo::snapshots::{self, MetricSnapshot};
+use store::repo::snapshots::{self, MetricSnapshot, StorageKind};
 use store::repo::{messages, sync_state, tenants};
 use store::{Db, DbSettings, SslMode};
 use tokio_util::sync::CancellationToken;
@@ -341,6 +343,71 @@ async fn scenario(db: Db) {
     consumer.await.unwrap().unwrap();
 }
 
+/// Storage snapshots: at most one per period, whatever asks; the archive directory of each
+/// tenant measured (one with a name that cannot be a directory gets no size).
+async fn storage_scenario(db: Db) {
+    let data = tempfile::tempdir().unwrap();
+    let create = |name: &str| {
+        TenantSettings::new(
+            name,
+            "https://tenant.example.com",
+            Auth::Basic {
+                username: "u".into(),
+            },
+        )
+    };
+    let a = tenants::create(&db, &create("Tenant A"), None)
+        .await
+        .unwrap();
+    let b = tenants::create(&db, &create("a/b"), None).await.unwrap();
+    let archive = data.path().join("Tenant A").join("archive");
+    std::fs::create_dir_all(archive.join("2026")).unwrap();
+    std::fs::write(archive.join("x.archive"), vec![0u8; 1000]).unwrap();
+    std::fs::write(archive.join("2026").join("y.archive"), vec![0u8; 234]).unwrap();
+    let hour = Duration::from_secs(3600);
+    // Whole seconds: PostgreSQL keeps microseconds, and the rows are found by their time.
+    let now = chrono::SubsecRound::trunc_subsecs(Utc::now(), 0);
+    assert!(
+        storage::take_if_due(&db, data.path(), hour, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !storage::take_if_due(&db, data.path(), hour, now + chrono::Duration::minutes(59))
+            .await
+            .unwrap()
+    );
+    assert!(
+        storage::take_if_due(&db, data.path(), hour, now + chrono::Duration::minutes(60))
+            .await
+            .unwrap()
+    );
+    let rows = snapshots::storage_since(&db, now - chrono::Duration::hours(1))
+        .await
+        .unwrap();
+    let taken: std::collections::BTreeSet<_> = rows.iter().map(|r| r.taken_at).collect();
+    assert_eq!(taken.len(), 2, "two snapshots");
+    let first: Vec<_> = rows.iter().filter(|r| r.taken_at == now).collect();
+    let archive_of = |id: i64| {
+        first
+            .iter()
+            .find(|r| r.kind == StorageKind::Archive && r.tenant_id == Some(id))
+            .unwrap_or_else(|| panic!("archive row of {id}: {first:?}"))
+    };
+    assert_eq!(archive_of(a.id).bytes, Some(1234));
+    assert_eq!(archive_of(b.id).bytes, None);
+    let database = first
+        .iter()
+        .find(|r| r.kind == StorageKind::Database)
+        .unwrap();
+    assert!(database.bytes.unwrap() > 0);
+    let logs = first
+        .iter()
+        .find(|r| r.kind == StorageKind::Table && r.name == "message_logs")
+        .unwrap();
+    assert_eq!(logs.row_count.map(|n| n >= 0), Some(true));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_job_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
@@ -351,7 +418,30 @@ async fn metrics_job_on_sqlite() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_snapshots_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = store::connect(&DbSettings::sqlite(dir.path().join("m.sqlite3"))).unwrap();
+    Migrator::up(db.conn(), None).await.unwrap();
+    storage_scenario(db.clone()).await;
+    db.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_snapshots_on_postgres() {
+    on_postgres(storage_scenario).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_job_on_postgres() {
+    on_postgres(scenario).await;
+}
+
+/// Run `body` on a fresh, migrated PostgreSQL database, dropped afterwards (also on panic).
+async fn on_postgres<F, Fut>(body: F)
+where
+    F: FnOnce(Db) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let name = format!("im_test_{}", uuid::Uuid::new_v4().simple());
     pg_admin(&format!("CREATE DATABASE \"{name}\"")).await;
     let outcome = tokio::spawn({
@@ -359,7 +449,7 @@ async fn metrics_job_on_postgres() {
         async move {
             let db = store::connect(&pg_settings(&name)).unwrap();
             Migrator::up(db.conn(), None).await.unwrap();
-            scenario(db.clone()).await;
+            body(db.clone()).await;
             db.close().await;
         }
     })
