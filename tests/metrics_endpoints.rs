@@ -477,6 +477,30 @@ fn integramon_up_serves_every_family_on_one_endpoint_and_the_storage_views() {
         assert_eq!(Some(by_status), s["messages"].as_i64(), "{s}");
     }
 
+    // A manager limited to a group that does not see the demo tenant gets the tables but not
+    // its archive directory.
+    let limited = web.user("limited", "manager", &["other-team"]);
+    let (code, mine) = limited.get_json("/api/storage?days=1");
+    assert_eq!(code, 200, "{mine}");
+    assert!(!mine["tables"].as_array().expect("tables").is_empty());
+    assert_eq!(mine["archives"], serde_json::json!([]), "{mine}");
+    assert!(
+        mine["history"]
+            .as_array()
+            .expect("history")
+            .iter()
+            .all(|p| p["kind"] != "archive"),
+        "{mine}"
+    );
+    let (code, page) = limited.get_text("/storage");
+    assert_eq!(code, 200);
+    assert!(
+        !page.contains("demo"),
+        "no archive row of an invisible tenant"
+    );
+    let (code, _) = limited.get_json(&format!("/api/tenants/{id}/metrics"));
+    assert_eq!(code, 404, "an invisible tenant's snapshots are not found");
+
     // Storage is for managers and admins; a user gets 403 and no nav link.
     let user = web.user("viewer", "user", &[]);
     let (code, _) = user.get_json("/api/storage");
