@@ -467,14 +467,36 @@ fn integramon_up_serves_every_family_on_one_endpoint_and_the_storage_views() {
         .and_then(|l| l.iter().find(|t| t["name"] == "demo"))
         .and_then(|t| t["id"].as_i64())
         .unwrap_or_else(|| panic!("demo tenant in {tenants}"));
-    let (code, m) = admin.get_json(&format!("/api/tenants/{id}/metrics"));
-    assert_eq!(code, 200, "{m}");
+    // The metrics job fired at start may have run before any message was collected: ask for
+    // another now that the hot job has run, and wait for its rows.
+    let (code, sub) = admin.json(
+        reqwest::Method::POST,
+        "/api/jobs",
+        Some(serde_json::json!({"type": "metrics", "tenant": id})),
+    );
+    assert_eq!(code, 202, "{sub}");
+    let m = wait_for(60, "metric snapshots of the demo tenant", || {
+        let (code, m) = admin.get_json(&format!("/api/tenants/{id}/metrics"));
+        assert_eq!(code, 200, "{m}");
+        (!m["snapshots"].as_array()?.is_empty()).then_some(m)
+    });
     for s in m["snapshots"].as_array().expect("snapshots") {
         let by_status: i64 = s["status_counts"]
             .as_object()
             .map(|o| o.values().filter_map(Value::as_i64).sum())
             .unwrap_or(0);
         assert_eq!(Some(by_status), s["messages"].as_i64(), "{s}");
+    }
+
+    // Filtered to one iFlow.
+    {
+        let iflow = m["snapshots"][0]["iflow_id"].as_str().expect("an iFlow id");
+        let enc: String = iflow.bytes().map(|b| format!("%{b:02X}")).collect();
+        let (code, one) = admin.get_json(&format!("/api/tenants/{id}/metrics?iflow={enc}"));
+        assert_eq!(code, 200, "{one}");
+        let rows = one["snapshots"].as_array().expect("snapshots");
+        assert!(!rows.is_empty());
+        assert!(rows.iter().all(|r| r["iflow_id"] == iflow), "{one}");
     }
 
     // A manager limited to a group that does not see the demo tenant gets the tables but not

@@ -101,6 +101,21 @@ async fn metric_snapshots_round_trip_and_replace_their_interval(db: Db, _t: Targ
             .unwrap()
             .is_empty()
     );
+    // One iFlow of one tenant.
+    let one = snapshots::metric_snapshots_of_iflow(&db, a, "flow_1", t(0), t(600), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        one.iter().map(|r| r.messages).collect::<Vec<_>>(),
+        vec![6, 7]
+    );
+    assert!(
+        snapshots::metric_snapshots_of_iflow(&db, a, "", t(0), t(600), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the row without an iFlow was replaced away"
+    );
     // A row outside the replaced range is refused, and nothing changes.
     let err = snapshots::replace_metric_snapshots(&db, a, t(0), t(300), &[snap(a, 300, "z", 1)])
         .await

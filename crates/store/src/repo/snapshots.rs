@@ -269,13 +269,40 @@ pub async fn metric_snapshots(
     to: DateTime<Utc>,
     limit: u64,
 ) -> Result<Vec<MetricSnapshot>, StoreError> {
+    read_metric_snapshots(db, tenant_ids, None, from, to, limit).await
+}
+
+/// [`metric_snapshots`] of one tenant's iFlow (`''`: messages without one).
+pub async fn metric_snapshots_of_iflow(
+    db: &Db,
+    tenant_id: i64,
+    iflow_id: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<MetricSnapshot>, StoreError> {
+    read_metric_snapshots(db, &[tenant_id], Some(iflow_id), from, to, limit).await
+}
+
+async fn read_metric_snapshots(
+    db: &Db,
+    tenant_ids: &[i64],
+    iflow_id: Option<&str>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<MetricSnapshot>, StoreError> {
     if tenant_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let rows = metric_snapshots::Entity::find()
+    let mut query = metric_snapshots::Entity::find()
         .filter(metric_snapshots::Column::TenantId.is_in(tenant_ids.iter().copied()))
         .filter(metric_snapshots::Column::BucketStart.gte(from))
-        .filter(metric_snapshots::Column::BucketStart.lt(to))
+        .filter(metric_snapshots::Column::BucketStart.lt(to));
+    if let Some(iflow) = iflow_id {
+        query = query.filter(metric_snapshots::Column::IflowId.eq(iflow));
+    }
+    let rows = query
         .order_by_asc(metric_snapshots::Column::BucketStart)
         .order_by_asc(metric_snapshots::Column::TenantId)
         .order_by_asc(metric_snapshots::Column::IflowId)

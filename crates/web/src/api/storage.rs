@@ -6,7 +6,7 @@
 //! view for managers and admins; archive sizes are listed only for tenants the user may see.
 //! A tenant's metric snapshots are for anyone who may see that tenant.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
@@ -270,18 +270,23 @@ pub async fn tenant_metrics(
     if from > to {
         return Err(AppError::invalid("from", "must not be after to").into());
     }
-    let rows =
-        snapshots::metric_snapshots(&state.db, &[tenant.id], from, to, MAX_METRIC_ROWS).await?;
-    let iflow: Option<HashSet<&str>> = q.iflow.as_deref().map(|i| HashSet::from([i.trim()]));
-    let snapshots = rows
-        .into_iter()
-        .filter(|r| {
-            iflow
-                .as_ref()
-                .is_none_or(|f| f.contains(r.iflow_id.as_str()))
-        })
-        .map(snapshot_out)
-        .collect();
+    let rows = match q.iflow.as_deref() {
+        Some(iflow) => {
+            snapshots::metric_snapshots_of_iflow(
+                &state.db,
+                tenant.id,
+                iflow.trim(),
+                from,
+                to,
+                MAX_METRIC_ROWS,
+            )
+            .await?
+        }
+        None => {
+            snapshots::metric_snapshots(&state.db, &[tenant.id], from, to, MAX_METRIC_ROWS).await?
+        }
+    };
+    let snapshots = rows.into_iter().map(snapshot_out).collect();
     Ok(HttpResponse::Ok().json(TenantMetricsOut {
         tenant_id: tenant.id,
         from,
