@@ -270,12 +270,17 @@ pub async fn tenant_metrics(
     if from > to {
         return Err(AppError::invalid("from", "must not be after to").into());
     }
-    let rows = match q.iflow.as_deref() {
+    let iflow = q.iflow.as_deref().map(str::trim);
+    // Ids are short printable text; anything else (a NUL would fail on PostgreSQL) is refused.
+    if iflow.is_some_and(|i| i.chars().count() > 1000 || i.chars().any(char::is_control)) {
+        return Err(AppError::invalid("iflow", "is not an iFlow id").into());
+    }
+    let rows = match iflow {
         Some(iflow) => {
             snapshots::metric_snapshots_of_iflow(
                 &state.db,
                 tenant.id,
-                iflow.trim(),
+                iflow,
                 from,
                 to,
                 MAX_METRIC_ROWS,
