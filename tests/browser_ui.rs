@@ -140,6 +140,9 @@ fn browser_walks_through_the_main_pages() {
         b.wait_for("h1", WAIT);
         b.screenshot(shot);
     }
+    // The storage page (managers and admins): the metrics daemon takes a snapshot at start.
+    reload_until(&b, &format!("{}/storage", web.url), "#tables", 60);
+    b.screenshot("12-storage");
 
     // As a `user`, header values and payloads are masked.
     let _ = web.user("ursula", "user", &[]);

@@ -20,6 +20,7 @@ mod m20261126_000005_users;
 mod m20261126_000006_collection;
 mod m20261126_000007_message_counts;
 mod m20261126_000008_archives;
+mod m20261126_000009_snapshots;
 
 pub use m20261126_000002_messages::HEADER_VALUE_PREFIX_CHARS;
 
@@ -33,6 +34,7 @@ const VERSIONS: &[&str] = &[
     "m20261126_000006_collection",
     "m20261126_000007_message_counts",
     "m20261126_000008_archives",
+    "m20261126_000009_snapshots",
 ];
 
 pub struct Migrator;
@@ -48,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000006_collection::Migration),
             Box::new(m20261126_000007_message_counts::Migration),
             Box::new(m20261126_000008_archives::Migration),
+            Box::new(m20261126_000009_snapshots::Migration),
         ]
     }
 }
@@ -76,6 +79,7 @@ mod tests {
             m20261126_000006_collection::tables(),
             m20261126_000007_message_counts::tables(),
             m20261126_000008_archives::tables(),
+            m20261126_000009_snapshots::tables(),
         ]
         .concat()
     }
@@ -90,6 +94,7 @@ mod tests {
             m20261126_000006_collection::indexes(),
             m20261126_000007_message_counts::indexes(),
             m20261126_000008_archives::indexes(),
+            m20261126_000009_snapshots::indexes(),
         ]
         .concat()
     }

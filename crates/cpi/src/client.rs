@@ -215,10 +215,13 @@ impl CpiClient {
             }
         }
         inner.requests.fetch_add(1, Ordering::Relaxed);
-        let resp = request
-            .send()
-            .await
-            .map_err(|e| Failure::from(transport_error(&e, url.as_str(), timeout)))?;
+        let tenant = &inner.config.metrics_tenant;
+        crate::metrics::record_call(tenant, family);
+        let resp = request.send().await.map_err(|e| {
+            let error = transport_error(&e, url.as_str(), timeout);
+            crate::metrics::record_error(tenant, family, &error);
+            Failure::from(error)
+        })?;
         let status = resp.status();
         if status.is_success() {
             return Ok(resp);
@@ -228,15 +231,17 @@ impl CpiClient {
         let body = read_capped(resp, ERROR_BODY_CAP, url.as_str(), timeout)
             .await
             .unwrap_or_default();
+        let error = status_error(
+            status,
+            &headers,
+            &body,
+            family,
+            url.as_str(),
+            &self.secret_refs(),
+        );
+        crate::metrics::record_error(tenant, family, &error);
         Err(Failure {
-            error: status_error(
-                status,
-                &headers,
-                &body,
-                family,
-                url.as_str(),
-                &self.secret_refs(),
-            ),
+            error,
             token: used_token,
         })
     }
@@ -330,7 +335,11 @@ impl CpiClient {
             drop(permit);
             match result {
                 Ok(v) => return Ok(v),
-                Err(e) => self.pause_or_fail(e, attempt).await?,
+                Err(e) => {
+                    // The request itself succeeded (counted as a call); its body did not.
+                    crate::metrics::record_error(&self.inner.config.metrics_tenant, family, &e);
+                    self.pause_or_fail(e, attempt).await?
+                }
             }
         }
     }

@@ -165,13 +165,18 @@ pub struct TenantConfig {
     pub retry: RetryPolicy,
     /// Largest JSON body accepted (a page of 1000 MPLs is about 1–3 MB).
     pub max_json_body: u64,
+    /// The `tenant` label of this client's call counters in `/metrics`: the tenant's name when
+    /// the caller knows it, else the API host (never the URL, which may carry credentials).
+    pub metrics_tenant: String,
 }
 
 impl TenantConfig {
     /// A configuration with defaults for everything but URL and credentials.
     pub fn new(api_url: &str, auth: Auth) -> Result<Self, CpiError> {
+        let api_url = normalize_api_url(api_url)?;
         Ok(Self {
-            api_url: normalize_api_url(api_url)?,
+            metrics_tenant: api_url.host_str().unwrap_or_default().to_string(),
+            api_url,
             auth,
             tls: TlsConfig::default(),
             timeouts: Timeouts::default(),

@@ -162,6 +162,27 @@ fn length_text(len: &Option<u64>) -> String {
 }
 
 impl CpiError {
+    /// A short, fixed name of the variant: the `kind` label of `integramon_cpi_errors`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Config(_) => "config",
+            Self::Unauthorized { .. } => "unauthorized",
+            Self::Forbidden { .. } => "forbidden",
+            Self::NotFound { .. } => "not_found",
+            Self::Throttled { .. } => "throttled",
+            Self::Server { .. } => "server",
+            Self::Http { .. } => "http",
+            Self::Timeout { .. } => "timeout",
+            Self::Dns { .. } => "dns",
+            Self::Tls { .. } => "tls",
+            Self::Connect { .. } => "connect",
+            Self::Transport { .. } => "transport",
+            Self::BadResponse { .. } => "bad_response",
+            Self::Write { .. } => "write",
+            Self::TooLarge { .. } => "too_large",
+        }
+    }
+
     /// True when the same request may succeed later without anyone changing anything:
     /// throttling, transient server errors, timeouts, broken connections and cut bodies.
     pub fn is_retryable(&self) -> bool {

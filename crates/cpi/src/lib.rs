@@ -18,6 +18,7 @@ pub mod download;
 pub mod error;
 mod http;
 pub mod limits;
+pub mod metrics;
 pub mod model;
 pub mod mpl;
 pub mod odata;

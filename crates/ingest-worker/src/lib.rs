@@ -90,6 +90,7 @@ pub fn families(settings: &Settings) -> anyhow::Result<Vec<JobType>> {
 
 /// Run until shutdown. Called after the migration gate has opened.
 pub async fn run(ctx: Context) -> anyhow::Result<()> {
+    runtime::metrics::register("cpi", cpi::metrics::register);
     let (messages, client_options) = options(&ctx.settings)?;
     let families = families(&ctx.settings)?;
     let key = ctx.settings.secret_key()?;

@@ -101,6 +101,7 @@ pub fn build_client(
     let mut config =
         TenantConfig::from_connection(&tenant.settings.connection, cpi::Secret::new(secret))
             .map_err(|e| JobError::Fail(format!("tenant {}: {e}", tenant.settings.name)))?;
+    config.metrics_tenant = tenant.settings.name.clone();
     config.limits.max_concurrent_requests = options.max_concurrent_requests.max(1);
     if !options.sap_rate_limits {
         config.limits.rate = RateLimits::unlimited();

@@ -56,8 +56,21 @@ pub(crate) fn before_running(
 }
 
 /// Run the handler; a panic becomes [`JobOutcome::Fail`] (a bug does not get better by retrying,
-/// and the dead letter keeps the job for a requeue after the fix).
+/// and the dead letter keeps the job for a requeue after the fix). Both transports come here, so
+/// this is where jobs are counted and timed for `/metrics`.
 pub(crate) async fn run_handler(
+    handler: &Arc<dyn JobHandler>,
+    job: JobEnvelope,
+    delivery: Delivery,
+) -> JobOutcome {
+    let job_type = job.job_type.clone();
+    let started = std::time::Instant::now();
+    let outcome = run_catching(handler, job, delivery).await;
+    crate::metrics::record_job(&job_type, &outcome, started.elapsed());
+    outcome
+}
+
+async fn run_catching(
     handler: &Arc<dyn JobHandler>,
     job: JobEnvelope,
     delivery: Delivery,

@@ -29,6 +29,7 @@ mod dispatch;
 pub mod error;
 mod handler;
 pub mod inprocess;
+pub mod metrics;
 mod publish;
 mod reconnect;
 pub mod status;

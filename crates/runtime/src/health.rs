@@ -123,26 +123,20 @@ async fn readyz(health: web::Data<Health>) -> HttpResponse {
     }
 }
 
-async fn metrics(health: web::Data<Health>) -> HttpResponse {
-    let ready = health.readiness().await.is_ok();
-    let c = health.component();
-    let body = format!(
-        "# HELP integramon_build_info Build information.\n\
-         # TYPE integramon_build_info gauge\n\
-         integramon_build_info{{component=\"{c}\",version=\"{}\"}} 1\n\
-         # HELP integramon_ready Whether the component is ready (1) or not (0).\n\
-         # TYPE integramon_ready gauge\n\
-         integramon_ready{{component=\"{c}\"}} {}\n\
-         # HELP integramon_uptime_seconds Seconds since the component started.\n\
-         # TYPE integramon_uptime_seconds gauge\n\
-         integramon_uptime_seconds{{component=\"{c}\"}} {}\n",
-        env!("CARGO_PKG_VERSION"),
-        u8::from(ready),
-        health.inner.started.elapsed().as_secs()
-    );
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(body)
+async fn metrics(health: web::Data<Health>, req: actix_web::HttpRequest) -> HttpResponse {
+    let facts = crate::metrics::EndpointFacts {
+        component: health.component().to_string(),
+        ready: health.readiness().await.is_ok(),
+        uptime_secs: health.inner.started.elapsed().as_secs(),
+        pool: health.inner.db.pool_stats(),
+    };
+    let accept = req
+        .headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    let (body, content_type) =
+        crate::metrics::render(&facts, crate::metrics::wants_openmetrics(accept));
+    HttpResponse::Ok().content_type(content_type).body(body)
 }
 
 /// The three routes, for any actix app (the web daemon mounts them beside its UI).

@@ -122,7 +122,43 @@ pub fn postgres_options(settings: &DbSettings) -> Result<PgConnectOptions, Store
     Ok(opts)
 }
 
+/// Connections of this process's pool right now, for `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections open (in use plus idle).
+    pub open: u32,
+    pub idle: u32,
+    /// `DB_POOL_MAX`.
+    pub max: u32,
+}
+
+impl PoolStats {
+    pub fn in_use(&self) -> u32 {
+        self.open.saturating_sub(self.idle)
+    }
+}
+
 impl Db {
+    /// Reads the pool's counters (no I/O). The pool is the one [`connect`] built for the
+    /// configured backend, so the backend's accessor below always matches.
+    pub fn pool_stats(&self) -> PoolStats {
+        let (open, idle, max) = match self.settings.backend {
+            Backend::Sqlite => {
+                let p = self.conn.get_sqlite_connection_pool();
+                (p.size(), p.num_idle(), p.options().get_max_connections())
+            }
+            Backend::Postgres { .. } => {
+                let p = self.conn.get_postgres_connection_pool();
+                (p.size(), p.num_idle(), p.options().get_max_connections())
+            }
+        };
+        PoolStats {
+            open,
+            idle: u32::try_from(idle).unwrap_or(u32::MAX),
+            max,
+        }
+    }
+
     pub fn conn(&self) -> &DatabaseConnection {
         &self.conn
     }

@@ -14,7 +14,7 @@ pub mod repo;
 pub mod schema;
 pub mod settings;
 
-pub use connect::{Db, connect};
+pub use connect::{Db, PoolStats, connect};
 pub use error::StoreError;
 pub use settings::{Backend, ChannelBinding, DbSettings, PoolSettings, Source, SslMode};
 

@@ -513,6 +513,40 @@ async fn entities_match(db: &DatabaseConnection) {
         },
     )
     .await;
+    check::<metric_snapshots::Entity>(
+        db,
+        metric_snapshots::Model {
+            id: 1,
+            tenant_id: 1,
+            bucket_start: at,
+            bucket_secs: i32::MAX,
+            iflow_id: "metric_snapshots.iflow_id".to_owned(),
+            iflow_name: Some("metric_snapshots.iflow_name".to_owned()),
+            messages: i64::MAX,
+            status_counts: "metric_snapshots.status_counts".to_owned(),
+            duration_p50_ms: Some(i64::MAX),
+            duration_p95_ms: Some(i64::MAX),
+            duration_p99_ms: Some(i64::MAX),
+            duration_max_ms: Some(i64::MAX),
+            payload_count: i64::MAX,
+            payload_bytes: i64::MAX,
+            computed_at: at,
+        },
+    )
+    .await;
+    check::<storage_snapshots::Entity>(
+        db,
+        storage_snapshots::Model {
+            id: 1,
+            taken_at: at,
+            kind: "storage_snapshots.kind".to_owned(),
+            name: "storage_snapshots.name".to_owned(),
+            tenant_id: Some(1),
+            bytes: Some(i64::MAX),
+            row_count: Some(i64::MAX),
+        },
+    )
+    .await;
     check::<job_firings::Entity>(
         db,
         job_firings::Model {
@@ -592,6 +626,8 @@ async fn entities_match(db: &DatabaseConnection) {
         job_firings::Entity.table_name(),
         message_counts::Entity.table_name(),
         archives::Entity.table_name(),
+        metric_snapshots::Entity.table_name(),
+        storage_snapshots::Entity.table_name(),
         users::Entity.table_name(),
         sessions::Entity.table_name(),
         api_tokens::Entity.table_name(),

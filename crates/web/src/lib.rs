@@ -43,6 +43,9 @@ const MAX_BODY: usize = 1024 * 1024;
 
 /// The UI and API routes, mounted under `APP_BASE_PATH`.
 pub fn app(ctx: &Context) -> anyhow::Result<Routes> {
+    // Connection tests call tenants from here (labelled by API host: a name typed in the wizard
+    // is not a tenant yet).
+    runtime::metrics::register("cpi", cpi::metrics::register);
     let state = web::Data::new(AppState::from_context(ctx)?);
     let base = state.cfg.base.clone();
     pages::layout::set_error_base(&base);

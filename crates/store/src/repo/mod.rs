@@ -18,6 +18,7 @@ pub mod messages;
 pub mod monitor;
 pub mod payloads;
 pub mod seed;
+pub mod snapshots;
 pub mod sync_state;
 pub mod tenants;
 pub mod users;

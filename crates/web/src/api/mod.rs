@@ -7,6 +7,7 @@ pub mod jobs;
 pub mod jobs_submit;
 pub mod messages;
 pub mod openapi;
+pub mod storage;
 pub mod tenants;
 pub mod users;
 
@@ -22,6 +23,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(catalog::routes)
             .configure(jobs::routes)
             .configure(archives::routes)
+            .configure(storage::routes)
             .default_service(web::to(not_found)),
     );
 }

@@ -26,6 +26,7 @@ use crate::state::AppState;
         super::jobs::requeue_dead,
         super::archives::list, super::archives::summary, super::archives::get,
         super::archives::download, super::archives::delete,
+        super::storage::storage, super::storage::tenant_metrics,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::FieldErrorBody)),
     modifiers(&Security),

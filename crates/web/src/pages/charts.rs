@@ -83,10 +83,113 @@ pub fn volume(
     }
 }
 
+/// Colours of line series, in order.
+const LINE_COLOURS: [&str; 8] = [
+    "#1e88e5", "#43a047", "#e53935", "#fb8c00", "#8e24aa", "#00897b", "#6d4c41", "#90a4ae",
+];
+
+/// One line of [`lines`].
+pub struct Line {
+    pub name: String,
+    pub points: Vec<(DateTime<Utc>, f64)>,
+}
+
+/// A line chart over time: one line per series (up to eight colours, then repeating), x by
+/// time, y from zero to the largest value; `value` formats a y value (axis and tooltips),
+/// `label` a time.
+pub fn lines(
+    series: &[Line],
+    value: impl Fn(f64) -> String,
+    label: impl Fn(DateTime<Utc>) -> String,
+) -> Markup {
+    let all = series.iter().flat_map(|s| s.points.iter());
+    let (mut t0, mut t1, mut max) = (None::<DateTime<Utc>>, None::<DateTime<Utc>>, 0.0_f64);
+    for (t, v) in all {
+        t0 = Some(t0.map_or(*t, |a| a.min(*t)));
+        t1 = Some(t1.map_or(*t, |a| a.max(*t)));
+        max = max.max(*v);
+    }
+    let (Some(t0), Some(t1)) = (t0, t1) else {
+        return html! { p.muted { "No data yet." } };
+    };
+    let max = if max > 0.0 { max } else { 1.0 };
+    let (w, h, left, bottom) = (960.0_f64, 220.0_f64, 72.0_f64, 22.0_f64);
+    let span = (t1 - t0).num_seconds().max(1) as f64;
+    let x = |t: DateTime<Utc>| left + (t - t0).num_seconds() as f64 / span * (w - left - 8.0);
+    let y = |v: f64| h - bottom - v / max * (h - bottom - 10.0);
+    // Five time labels, or one when every point has the same time.
+    let ticks: Vec<DateTime<Utc>> = if t1 > t0 {
+        (0..=4)
+            .map(|i| t0 + chrono::Duration::seconds((span * f64::from(i) / 4.0) as i64))
+            .collect()
+    } else {
+        vec![t0]
+    };
+    let last = ticks.len() - 1;
+    html! {
+        div.chart {
+            svg viewBox={ "0 0 " (w) " " (h) } role="img" aria-label="Values over time" {
+                line x1=(left) y1=(h - bottom) x2=(w) y2=(h - bottom) stroke="#c3ccd6" {}
+                text x=(left - 6.0) y="14" text-anchor="end" font-size="11" fill="#5c6b7a" { (value(max)) }
+                text x=(left - 6.0) y=(h - bottom) text-anchor="end" font-size="11" fill="#5c6b7a" { "0" }
+                @for (i, t) in ticks.iter().enumerate() {
+                    // The last label ends at its tick so it stays inside the picture.
+                    text x=(format!("{:.1}", x(*t))) y=(h - 6.0) text-anchor=(if i == last && last > 0 { "end" } else { "middle" }) font-size="11" fill="#5c6b7a" { (label(*t)) }
+                }
+                @for (i, s) in series.iter().enumerate() {
+                    @let colour = LINE_COLOURS[i % LINE_COLOURS.len()];
+                    @let path = s.points.iter().map(|(t, v)| format!("{:.1},{:.1}", x(*t), y(*v))).collect::<Vec<_>>().join(" ");
+                    polyline points=(path) fill="none" stroke=(colour) stroke-width="2" {
+                        title { (s.name) }
+                    }
+                    @for (t, v) in &s.points {
+                        circle cx=(format!("{:.1}", x(*t))) cy=(format!("{:.1}", y(*v))) r="2.5" fill=(colour) {
+                            title { (s.name) " · " (label(*t)) ": " (value(*v)) }
+                        }
+                    }
+                }
+            }
+            div.legend {
+                @for (i, s) in series.iter().enumerate() {
+                    span {
+                        svg width="10" height="10" aria-hidden="true" { rect width="10" height="10" rx="2" fill=(LINE_COLOURS[i % LINE_COLOURS.len()]) {} }
+                        " " (s.name)
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn lines_draw_one_polyline_per_series_and_escape_names() {
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 26, 8, 0, 0).unwrap();
+        let t1 = Utc.with_ymd_and_hms(2026, 11, 26, 9, 0, 0).unwrap();
+        let series = vec![
+            Line {
+                name: "<a>".into(),
+                points: vec![(t0, 1.0), (t1, 3.0)],
+            },
+            Line {
+                name: "b".into(),
+                points: vec![(t1, 2.0)],
+            },
+        ];
+        let svg = lines(&series, |v| format!("{v}"), |_| "t".into()).into_string();
+        assert_eq!(svg.matches("<polyline").count(), 2, "{svg}");
+        assert_eq!(svg.matches("<circle").count(), 3, "{svg}");
+        assert!(!svg.contains("<a>"), "names are escaped");
+        assert!(
+            lines(&[], |v| format!("{v}"), |_| "t".into())
+                .into_string()
+                .contains("No data yet")
+        );
+    }
 
     #[test]
     fn bars_stack_by_status_group_and_escape_labels() {

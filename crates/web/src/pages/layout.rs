@@ -20,6 +20,7 @@ pub enum Nav {
     Keystore,
     Jobs,
     Archives,
+    Storage,
     Tenants,
     Users,
     Account,
@@ -66,6 +67,9 @@ pub fn page(state: &AppState, p: &Principal, nav: Nav, title: &str, body: Markup
                         (link(Nav::Keystore, "/keystore", "Keystore"))
                         (link(Nav::Jobs, "/jobs", "Jobs"))
                         (link(Nav::Archives, "/archives", "Archives"))
+                        @if p.user.role.allows(Role::Manager) {
+                            (link(Nav::Storage, "/storage", "Storage"))
+                        }
                         (link(Nav::Tenants, "/tenants", "Tenants"))
                         @if p.user.role.allows(Role::Admin) {
                             (link(Nav::Users, "/users", "Users"))

@@ -8,6 +8,7 @@ pub mod layout;
 pub mod login;
 pub mod messages;
 pub mod overview;
+pub mod storage;
 pub mod tenants;
 pub mod users;
 
@@ -45,6 +46,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/artifacts", web::get().to(catalog::artifacts_page))
         .route("/keystore", web::get().to(catalog::keystore_page))
         .route("/jobs", web::get().to(jobs::jobs_page))
+        .route("/storage", web::get().to(storage::storage_page))
         .route("/jobs/dead/requeue", web::post().to(jobs::requeue_form))
         .route(
             "/jobs/{job_id}/retry",

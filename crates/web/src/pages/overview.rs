@@ -6,6 +6,7 @@ use chrono::{DurationRound, Utc};
 use domain::user::Role;
 use maud::{Markup, html};
 use store::repo::monitor::{self, Bucket, FacetCount, TenantKpis};
+use store::repo::snapshots::{self, MetricSnapshot};
 
 use super::layout::{self, Nav, count, time};
 use crate::access;
@@ -38,7 +39,44 @@ fn lag_text(secs: Option<i64>) -> String {
     }
 }
 
-fn tenant_section(base: &str, k: &TenantKpis) -> Markup {
+/// iFlows shown in the "slowest" table of a tenant.
+const SLOWEST: usize = 5;
+
+/// One iFlow over the last hour's metric snapshots.
+struct Slow<'a> {
+    iflow_id: &'a str,
+    name: &'a str,
+    messages: i64,
+    /// The worst interval's p95 (percentiles of intervals cannot be merged exactly).
+    p95: i64,
+    max: i64,
+}
+
+/// The tenant's iFlows with the slowest worst-interval p95 of LogEnd − LogStart.
+fn slowest<'a>(rows: impl Iterator<Item = &'a MetricSnapshot>) -> Vec<Slow<'a>> {
+    let mut by: std::collections::BTreeMap<&str, Slow<'a>> = std::collections::BTreeMap::new();
+    for r in rows {
+        let Some(p95) = r.duration_p95_ms else {
+            continue;
+        };
+        let e = by.entry(r.iflow_id.as_str()).or_insert(Slow {
+            iflow_id: &r.iflow_id,
+            name: r.iflow_name.as_deref().unwrap_or(&r.iflow_id),
+            messages: 0,
+            p95: 0,
+            max: 0,
+        });
+        e.messages += r.messages;
+        e.p95 = e.p95.max(p95);
+        e.max = e.max.max(r.duration_max_ms.unwrap_or(p95));
+    }
+    let mut list: Vec<Slow<'a>> = by.into_values().collect();
+    list.sort_by(|a, b| b.p95.cmp(&a.p95).then_with(|| a.iflow_id.cmp(b.iflow_id)));
+    list.truncate(SLOWEST);
+    list
+}
+
+fn tenant_section(base: &str, k: &TenantKpis, slow: &[Slow<'_>]) -> Markup {
     let id = k.tenant_id;
     let msgs = |q: &str| format!("{base}/messages?tenant={id}&{q}");
     let failed_24h = status_count(&k.last_24h, &["FAILED", "ESCALATED"]);
@@ -93,6 +131,23 @@ fn tenant_section(base: &str, k: &TenantKpis) -> Markup {
                     }
                 }
             }
+            @if !slow.is_empty() {
+                h2 { "Slowest iFlows, last hour" }
+                table.slowest {
+                    thead { tr { th { "iFlow" } th.num { "Messages" } th.num { "p95 (worst interval)" } th.num { "Longest" } } }
+                    tbody {
+                        @for s in slow {
+                            tr {
+                                td { a href=(format!("{base}/messages?tenant={id}&range=1h&iflow={}", enc(s.iflow_id))) { (s.name) } }
+                                td.num { (count(s.messages)) }
+                                td.num { (layout::duration_ms(Some(s.p95))) }
+                                td.num { (layout::duration_ms(Some(s.max))) }
+                            }
+                        }
+                    }
+                }
+                p.muted { "LogEnd − LogStart, from the metric snapshots." }
+            }
             h2 { "Collection" }
             table {
                 thead { tr { th { "Job" } th { "Last success" } th { "Last attempt" } th.num { "Failures in a row" } th { "Last error" } } }
@@ -132,6 +187,16 @@ pub async fn page(state: web::Data<AppState>, p: Principal) -> PageResult<HttpRe
         .unwrap_or(now);
     let from = hour - chrono::Duration::hours(23);
     let points = monitor::volume(&state.db, &ids, from, now, Bucket::Hour, None).await?;
+    // One read of every visible tenant's last hour of snapshots (small: rows per iFlow and
+    // interval), for the slowest-iFlow tables.
+    let recent = snapshots::metric_snapshots(
+        &state.db,
+        &ids,
+        now - chrono::Duration::hours(1),
+        now,
+        20_000,
+    )
+    .await?;
     let buckets: Vec<_> = (0..24).map(|i| from + chrono::Duration::hours(i)).collect();
     let body = html! {
         h1 { "Overview" }
@@ -149,8 +214,50 @@ pub async fn page(state: web::Data<AppState>, p: Principal) -> PageResult<HttpRe
                 h2 { "Messages per hour, last 24 h (UTC)" }
                 (super::charts::volume(&points, &buckets, |t| t.format("%H:00").to_string()))
             }
-            @for k in &kpis { (tenant_section(base, k)) }
+            @for k in &kpis {
+                (tenant_section(base, k, &slowest(recent.iter().filter(|r| r.tenant_id == k.tenant_id))))
+            }
         }
     };
     Ok(layout::page(&state, &p, Nav::Overview, "Overview", body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(iflow: &str, messages: i64, p95: Option<i64>, max: Option<i64>) -> MetricSnapshot {
+        MetricSnapshot {
+            tenant_id: 1,
+            bucket_start: Utc::now(),
+            bucket_secs: 300,
+            iflow_id: iflow.into(),
+            iflow_name: None,
+            messages,
+            status_counts: Default::default(),
+            duration_p50_ms: p95,
+            duration_p95_ms: p95,
+            duration_p99_ms: p95,
+            duration_max_ms: max,
+            payload_count: 0,
+            payload_bytes: 0,
+            computed_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn slowest_takes_the_worst_interval_per_iflow() {
+        let rows = [
+            row("a", 3, Some(100), Some(150)),
+            row("a", 2, Some(900), Some(1000)),
+            row("b", 1, Some(500), None),
+            row("c", 4, None, None),
+        ];
+        let s = slowest(rows.iter());
+        let got: Vec<(&str, i64, i64, i64)> = s
+            .iter()
+            .map(|s| (s.iflow_id, s.messages, s.p95, s.max))
+            .collect();
+        assert_eq!(got, vec![("a", 5, 900, 1000), ("b", 1, 500, 500)]);
+    }
 }
