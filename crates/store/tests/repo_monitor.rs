@@ -1165,7 +1165,22 @@ async fn other_tenants_are_never_visible(db: Db, _: Target) {
 }
 on_both!(other_tenants_are_never_visible);
 
-async fn cached_facets_count_the_current_hour_afresh_and_closed_hours_after_their_ttl(
+/// A tenant's hourly volume, through the cache or not.
+async fn volume_of(
+    db: &Db,
+    tenant: i64,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    cache: Option<&monitor::ClosedHours>,
+) -> Vec<VolumePoint> {
+    match cache {
+        Some(c) => monitor::volume_cached(db, &[tenant], from, to, Bucket::Hour, None, c).await,
+        None => monitor::volume(db, &[tenant], from, to, Bucket::Hour, None).await,
+    }
+    .unwrap()
+}
+
+async fn cached_counts_take_the_current_hour_afresh_and_closed_hours_after_their_ttl(
     db: Db,
     _: Target,
 ) {
@@ -1202,9 +1217,14 @@ async fn cached_facets_count_the_current_hour_afresh_and_closed_hours_after_thei
         ..filter(&[a])
     };
     let cache = monitor::ClosedHours::new(std::time::Duration::from_millis(1500));
+    let (from, to) = (f.from.unwrap(), f.to.unwrap());
     let first = monitor::facets_cached(&db, &f, &cache).await.unwrap();
     assert_eq!(first, monitor::facets(&db, &f).await.unwrap());
     assert_eq!(first.total, 2);
+    assert_eq!(
+        volume_of(&db, a, from, to, Some(&cache)).await,
+        volume_of(&db, a, from, to, None).await
+    );
 
     // One message arrives in the current hour, one late in a closed hour.
     ingest(vec![
@@ -1219,11 +1239,31 @@ async fn cached_facets_count_the_current_hour_afresh_and_closed_hours_after_thei
         cached.total, 3,
         "the current hour is counted afresh, the closed one cached"
     );
+    let per_hour = |points: Vec<VolumePoint>| {
+        points
+            .into_iter()
+            .map(|p| (p.bucket_start, p.count))
+            .collect::<BTreeMap<_, _>>()
+    };
+    let hour_of = |t: DateTime<Utc>| t.duration_trunc(Duration::hours(1)).unwrap();
+    assert_eq!(
+        per_hour(volume_of(&db, a, from, to, None).await),
+        BTreeMap::from([(hour_of(closed), 2), (live, 2)])
+    );
+    assert_eq!(
+        per_hour(volume_of(&db, a, from, to, Some(&cache)).await),
+        BTreeMap::from([(hour_of(closed), 1), (live, 2)]),
+        "the chart's closed hours come from the cache, the current hour afresh"
+    );
 
     tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
     assert_eq!(
         monitor::facets_cached(&db, &f, &cache).await.unwrap(),
         exact
+    );
+    assert_eq!(
+        volume_of(&db, a, from, to, Some(&cache)).await,
+        volume_of(&db, a, from, to, None).await
     );
 
     // A filter is a different entry, and a zero time to live caches nothing.
@@ -1246,4 +1286,4 @@ async fn cached_facets_count_the_current_hour_afresh_and_closed_hours_after_thei
         5
     );
 }
-on_both!(cached_facets_count_the_current_hour_afresh_and_closed_hours_after_their_ttl);
+on_both!(cached_counts_take_the_current_hour_afresh_and_closed_hours_after_their_ttl);

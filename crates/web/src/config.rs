@@ -26,7 +26,8 @@ pub struct WebConfig {
     pub login_window: Duration,
     /// Largest payload shown inline; larger ones are offered as a download.
     pub payload_view_bytes: usize,
-    /// How long the facet counts of closed hours are shared between requests (zero: never).
+    /// How long the counts of closed hours (facets, volume charts) are shared between requests
+    /// (zero: never).
     pub facet_cache: Duration,
     /// Created at start when no user exists yet (`WEB_ADMIN_USER`/`WEB_ADMIN_PASSWORD`).
     pub bootstrap_admin: Option<(String, String)>,

@@ -786,8 +786,18 @@ async fn rollup_rows<C: ConnectionTrait>(
 /// the current hour and the partial hours at the edges are always counted afresh.
 pub struct ClosedHours {
     ttl: std::time::Duration,
-    entries: std::sync::Mutex<HashMap<ClosedKey, (std::time::Instant, std::sync::Arc<Groups>)>>,
+    entries: std::sync::Mutex<HashMap<ClosedKey, (std::time::Instant, Closed)>>,
 }
+
+/// A cached sum: facet groups, or messages per hour and status for charts.
+#[derive(Clone)]
+enum Closed {
+    Groups(std::sync::Arc<Groups>),
+    Hours(std::sync::Arc<Vec<HourCount>>),
+}
+
+/// Messages of one hour and status.
+type HourCount = (DateTime<Utc>, String, i64);
 
 /// Entries kept at most; a full cache first drops what has expired, then everything.
 const CLOSED_HOURS_ENTRIES: usize = 512;
@@ -805,25 +815,21 @@ impl ClosedHours {
         !self.ttl.is_zero()
     }
 
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<ClosedKey, (std::time::Instant, std::sync::Arc<Groups>)>>
-    {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ClosedKey, (std::time::Instant, Closed)>> {
         // A panic while holding the lock cannot leave the map half-updated in a way that
         // matters: entries are replaced whole.
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn get(&self, key: &ClosedKey) -> Option<std::sync::Arc<Groups>> {
+    fn get(&self, key: &ClosedKey) -> Option<Closed> {
         let entries = self.lock();
         entries
             .get(key)
             .filter(|(at, _)| at.elapsed() < self.ttl)
-            .map(|(_, g)| g.clone())
+            .map(|(_, v)| v.clone())
     }
 
-    fn put(&self, key: ClosedKey, groups: Groups) -> std::sync::Arc<Groups> {
-        let groups = std::sync::Arc::new(groups);
+    fn put(&self, key: ClosedKey, value: Closed) {
         let mut entries = self.lock();
         if entries.len() >= CLOSED_HOURS_ENTRIES {
             entries.retain(|_, (at, _)| at.elapsed() < self.ttl);
@@ -831,14 +837,29 @@ impl ClosedHours {
                 entries.clear();
             }
         }
-        entries.insert(key, (std::time::Instant::now(), groups.clone()));
-        groups
+        entries.insert(key, (std::time::Instant::now(), value));
+    }
+
+    fn groups(&self, key: &ClosedKey) -> Option<std::sync::Arc<Groups>> {
+        match self.get(key)? {
+            Closed::Groups(g) => Some(g),
+            Closed::Hours(_) => None,
+        }
+    }
+
+    fn hours(&self, key: &ClosedKey) -> Option<std::sync::Arc<Vec<HourCount>>> {
+        match self.get(key)? {
+            Closed::Hours(h) => Some(h),
+            Closed::Groups(_) => None,
+        }
     }
 }
 
 /// What a closed-hours sum depends on: the tenants, the hours and the rollup's own filters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct ClosedKey {
+    /// `facets` or `volume`.
+    what: &'static str,
     tenants: Vec<i64>,
     lo: Option<DateTime<Utc>>,
     hi: DateTime<Utc>,
@@ -855,6 +876,7 @@ impl ClosedKey {
         hi: DateTime<Utc>,
     ) -> Self {
         Self {
+            what: "facets",
             tenants: tenants.to_vec(),
             lo,
             hi,
@@ -887,14 +909,16 @@ async fn count_planned<C: ConnectionTrait>(
             let closed_hi = hi.map_or(live, |hi| hi.min(live));
             if lo.is_none_or(|lo| lo < closed_hi) {
                 let key = ClosedKey::new(tenants, filter, lo, closed_hi);
-                let closed = match cache.get(&key) {
+                let closed = match cache.groups(&key) {
                     Some(hit) => hit,
                     None => {
                         let mut fresh = Groups::default();
                         fresh.read(
                             &rollup_rows(conn, tenants, filter, lo, Some(closed_hi)).await?,
                         )?;
-                        cache.put(key, fresh)
+                        let fresh = std::sync::Arc::new(fresh);
+                        cache.put(key, Closed::Groups(fresh.clone()));
+                        fresh
                     }
                 };
                 groups.merge(&closed);
@@ -1049,6 +1073,31 @@ pub async fn volume(
     bucket: Bucket,
     iflow_id: Option<&str>,
 ) -> Result<Vec<VolumePoint>, StoreError> {
+    volume_with(db, tenant_ids, from, to, bucket, iflow_id, None).await
+}
+
+/// [`volume`] with the closed hours taken from `cache` when it has them (see [`ClosedHours`]).
+pub async fn volume_cached(
+    db: &Db,
+    tenant_ids: &[i64],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    bucket: Bucket,
+    iflow_id: Option<&str>,
+    cache: &ClosedHours,
+) -> Result<Vec<VolumePoint>, StoreError> {
+    volume_with(db, tenant_ids, from, to, bucket, iflow_id, Some(cache)).await
+}
+
+async fn volume_with(
+    db: &Db,
+    tenant_ids: &[i64],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    bucket: Bucket,
+    iflow_id: Option<&str>,
+    cache: Option<&ClosedHours>,
+) -> Result<Vec<VolumePoint>, StoreError> {
     let tenants = visible(tenant_ids);
     if tenants.is_empty() || from >= to {
         return Ok(Vec::new());
@@ -1057,30 +1106,51 @@ pub async fn volume(
         Bucket::Hour => hour_floor(from),
         Bucket::Day => from.duration_trunc(Duration::days(1)).unwrap_or(from),
     };
-    let mut sql = Sql::new(db.db_backend());
-    sql.push(
-        "SELECT c.hour_start, c.status, CAST(SUM(c.count) AS BIGINT) AS n FROM message_counts c \
-         WHERE c.tenant_id IN ",
-    )
-    .bind_list(tenants.iter().copied())
-    .push(" AND c.hour_start >= ")
-    .bind(start)
-    .push(" AND c.hour_start < ")
-    .bind(to);
-    if let Some(iflow) = iflow_id.filter(|s| !s.is_empty()) {
-        sql.push(" AND c.iflow_id = ").bind(clean(iflow));
+    let iflow = iflow_id.filter(|s| !s.is_empty());
+    let mut hours: Vec<HourCount> = Vec::new();
+    match cache.filter(|c| c.enabled()) {
+        None => hours = hour_counts(db, &tenants, start, to, iflow).await?,
+        Some(cache) => {
+            // Closed hours from the cache, the current hour from the table.
+            let live = hour_floor(Utc::now());
+            let closed_hi = to.min(live);
+            if start < closed_hi {
+                let key = ClosedKey {
+                    what: "volume",
+                    tenants: tenants.clone(),
+                    lo: Some(start),
+                    hi: closed_hi,
+                    statuses: Vec::new(),
+                    iflow: iflow.map(clean),
+                    package: None,
+                };
+                let closed = match cache.hours(&key) {
+                    Some(hit) => hit,
+                    None => {
+                        let fresh = std::sync::Arc::new(
+                            hour_counts(db, &tenants, start, closed_hi, iflow).await?,
+                        );
+                        cache.put(key, Closed::Hours(fresh.clone()));
+                        fresh
+                    }
+                };
+                hours.extend(closed.iter().cloned());
+            }
+            let live_lo = start.max(live);
+            if live_lo < to {
+                hours.extend(hour_counts(db, &tenants, live_lo, to, iflow).await?);
+            }
+        }
     }
-    sql.push(" GROUP BY c.hour_start, c.status");
     // Days are summed here rather than in SQL: the hour-to-day expression differs per backend,
     // and a chart's rows are few.
     let mut points: BTreeMap<(DateTime<Utc>, String), i64> = BTreeMap::new();
-    for r in db.conn().query_all_raw(sql.statement()).await? {
-        let hour: DateTime<Utc> = get(&r, "hour_start")?;
+    for (hour, status, n) in hours {
         let key = match bucket {
             Bucket::Hour => hour,
             Bucket::Day => hour.duration_trunc(Duration::days(1)).unwrap_or(hour),
         };
-        *points.entry((key, get(&r, "status")?)).or_default() += get::<i64>(&r, "n")?;
+        *points.entry((key, status)).or_default() += n;
     }
     Ok(points
         .into_iter()
@@ -1090,6 +1160,35 @@ pub async fn volume(
             count,
         })
         .collect())
+}
+
+/// Messages per hour and status of the rollup's hours in `[lo, hi)`.
+async fn hour_counts(
+    db: &Db,
+    tenants: &[i64],
+    lo: DateTime<Utc>,
+    hi: DateTime<Utc>,
+    iflow: Option<&str>,
+) -> Result<Vec<HourCount>, StoreError> {
+    let mut sql = Sql::new(db.db_backend());
+    sql.push(
+        "SELECT c.hour_start, c.status, CAST(SUM(c.count) AS BIGINT) AS n FROM message_counts c \
+         WHERE c.tenant_id IN ",
+    )
+    .bind_list(tenants.iter().copied())
+    .push(" AND c.hour_start >= ")
+    .bind(lo)
+    .push(" AND c.hour_start < ")
+    .bind(hi);
+    if let Some(iflow) = iflow {
+        sql.push(" AND c.iflow_id = ").bind(clean(iflow));
+    }
+    sql.push(" GROUP BY c.hour_start, c.status");
+    let rows = db.conn().query_all_raw(sql.statement()).await?;
+    rows.iter()
+        .map(|r| Ok((get(r, "hour_start")?, get(r, "status")?, get(r, "n")?)))
+        .collect::<Result<_, DbErr>>()
+        .map_err(StoreError::from)
 }
 
 /// All columns of a stored message.

@@ -372,7 +372,9 @@ pub async fn load_volume(
         ids.retain(|i| want.contains(i));
     }
     let iflow = q.iflow.as_deref().map(str::trim).filter(|s| !s.is_empty());
-    let points = monitor::volume(&state.db, &ids, from, to, bucket, iflow).await?;
+    let points =
+        monitor::volume_cached(&state.db, &ids, from, to, bucket, iflow, &state.facet_cache)
+            .await?;
     Ok(VolumeOut {
         from,
         to,

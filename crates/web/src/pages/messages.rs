@@ -189,13 +189,14 @@ pub async fn list(
         } else {
             (Bucket::Hour, chrono::Duration::hours(1), "%d %H:00")
         };
-        let points = monitor::volume(
+        let points = monitor::volume_cached(
             &state.db,
             &ids,
             listing.parsed.from,
             listing.parsed.to,
             bucket,
             listing.parsed.filter.iflow_id.as_deref(),
+            &state.facet_cache,
         )
         .await?;
         let mut buckets = Vec::new();

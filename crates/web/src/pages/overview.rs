@@ -186,7 +186,16 @@ pub async fn page(state: web::Data<AppState>, p: Principal) -> PageResult<HttpRe
         .duration_trunc(chrono::Duration::hours(1))
         .unwrap_or(now);
     let from = hour - chrono::Duration::hours(23);
-    let points = monitor::volume(&state.db, &ids, from, now, Bucket::Hour, None).await?;
+    let points = monitor::volume_cached(
+        &state.db,
+        &ids,
+        from,
+        now,
+        Bucket::Hour,
+        None,
+        &state.facet_cache,
+    )
+    .await?;
     // One read of every visible tenant's last hour of snapshots (small: rows per iFlow and
     // interval), for the slowest-iFlow tables.
     let recent = snapshots::metric_snapshots(
