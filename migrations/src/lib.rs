@@ -19,6 +19,7 @@ mod m20261126_000004_job_runs;
 mod m20261126_000005_users;
 mod m20261126_000006_collection;
 mod m20261126_000007_message_counts;
+mod m20261126_000008_archives;
 
 pub use m20261126_000002_messages::HEADER_VALUE_PREFIX_CHARS;
 
@@ -31,6 +32,7 @@ const VERSIONS: &[&str] = &[
     "m20261126_000005_users",
     "m20261126_000006_collection",
     "m20261126_000007_message_counts",
+    "m20261126_000008_archives",
 ];
 
 pub struct Migrator;
@@ -45,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000005_users::Migration),
             Box::new(m20261126_000006_collection::Migration),
             Box::new(m20261126_000007_message_counts::Migration),
+            Box::new(m20261126_000008_archives::Migration),
         ]
     }
 }
@@ -72,6 +75,7 @@ mod tests {
             m20261126_000005_users::tables(),
             m20261126_000006_collection::tables(),
             m20261126_000007_message_counts::tables(),
+            m20261126_000008_archives::tables(),
         ]
         .concat()
     }
@@ -85,6 +89,7 @@ mod tests {
             m20261126_000005_users::indexes(),
             m20261126_000006_collection::indexes(),
             m20261126_000007_message_counts::indexes(),
+            m20261126_000008_archives::indexes(),
         ]
         .concat()
     }

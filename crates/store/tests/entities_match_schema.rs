@@ -494,6 +494,25 @@ async fn entities_match(db: &DatabaseConnection) {
         },
     )
     .await;
+    check::<archives::Entity>(
+        db,
+        archives::Model {
+            id: 1,
+            tenant_id: 1,
+            day: chrono::NaiveDate::from_ymd_opt(2026, 2, 28).unwrap(),
+            file_name: "archives.file_name".to_owned(),
+            path: "archives.path".to_owned(),
+            size_bytes: i64::MAX,
+            message_count: 1_000_000,
+            checksum: Some("archives.checksum".to_owned()),
+            status: "archives.status".to_owned(),
+            error: Some("archives.error".to_owned()),
+            created_at: at,
+            updated_at: at,
+            deleted_at: Some(at),
+        },
+    )
+    .await;
     check::<job_firings::Entity>(
         db,
         job_firings::Model {
@@ -572,6 +591,7 @@ async fn entities_match(db: &DatabaseConnection) {
         job_runs::Entity.table_name(),
         job_firings::Entity.table_name(),
         message_counts::Entity.table_name(),
+        archives::Entity.table_name(),
         users::Entity.table_name(),
         sessions::Entity.table_name(),
         api_tokens::Entity.table_name(),

@@ -18,6 +18,7 @@
 
 pub mod adapter_attributes;
 pub mod api_tokens;
+pub mod archives;
 pub mod artifact_versions;
 pub mod attachments;
 pub mod correlations;
@@ -44,6 +45,7 @@ pub mod users;
 pub mod prelude {
     pub use super::adapter_attributes::Entity as AdapterAttributes;
     pub use super::api_tokens::Entity as ApiTokens;
+    pub use super::archives::Entity as Archives;
     pub use super::artifact_versions::Entity as ArtifactVersions;
     pub use super::attachments::Entity as Attachments;
     pub use super::correlations::Entity as Correlations;
