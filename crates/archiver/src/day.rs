@@ -33,7 +33,7 @@ use crate::error::ArchiveError;
 use crate::format::{self, Verified, Writer};
 
 /// What happened to one day.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct DayReport {
     pub day: NaiveDate,
     /// `written` (a new file), `merged` (an existing file grew), `resumed` (an interrupted
@@ -49,6 +49,9 @@ pub struct DayReport {
     pub changed: u64,
     /// Rows of the day still in the database when the day was skipped.
     pub left: u64,
+    /// Seconds spent writing and verifying the file, and deleting rows.
+    pub write_secs: f64,
+    pub delete_secs: f64,
 }
 
 /// The tenant a day belongs to.
@@ -112,7 +115,9 @@ impl Archiver {
                 }
                 let ids: Vec<i64> = ids.iter().map(|m| m.id).collect();
                 let header = self.header(tenant, day, from, to, ids.len() as u64);
+                let clock = Instant::now();
                 let verified = self.write_file(&path, header, None, &ids).await?;
+                report.write_secs = clock.elapsed().as_secs_f64();
                 self.record(&row, &path, &verified).await?;
                 self.failpoint("after_record");
                 report.outcome = "written".into();
@@ -177,9 +182,11 @@ impl Archiver {
                         .count();
                     let ids: Vec<i64> = remaining.iter().map(|m| m.id).collect();
                     let header = self.header(tenant, day, from, to, (kept + ids.len()) as u64);
+                    let clock = Instant::now();
                     let merged = self
                         .write_file(&recorded, header, Some((&recorded, &replace)), &ids)
                         .await?;
+                    report.write_secs = clock.elapsed().as_secs_f64();
                     self.record(&row, &recorded, &merged).await?;
                     report.outcome = "merged".into();
                     report.archived = merged.messages.len() as u64;
@@ -402,6 +409,7 @@ impl Archiver {
             to - chrono::Duration::microseconds(1),
         )
         .await?;
+        report.delete_secs += started.elapsed().as_secs_f64();
         tracing::info!(
             tenant = %tenant.name, day = %report.day, deleted = report.deleted,
             changed = report.changed, secs = format!("{:.1}", started.elapsed().as_secs_f64()),
