@@ -161,7 +161,9 @@ async fn main() {
             .expect("load");
         i += n;
     }
-    monitor::rebuild_counts(&db, tenant.id).await.expect("rollup");
+    monitor::rebuild_counts(&db, tenant.id)
+        .await
+        .expect("rollup");
     seed::analyze(&db).await.expect("analyze");
     let load_secs = clock.elapsed().as_secs_f64();
     eprintln!("loaded {total} messages in {load_secs:.1}s");
@@ -244,7 +246,11 @@ async fn main() {
         "| - delete in batches of {} | {:.1} s |",
         archiver.delete_batch, d.delete_secs
     );
-    println!("| archive file | {} ({} messages) |", mib(file_size), d.archived);
+    println!(
+        "| archive file | {} ({} messages) |",
+        mib(file_size),
+        d.archived
+    );
     println!("| ingestion without archive | {baseline:.0} messages/s |");
     println!(
         "| ingestion during the archive | {during:.0} messages/s ({:.0}%) |",

@@ -156,14 +156,15 @@ impl Archiver {
                     report.outcome = "unchanged".into();
                     return Ok(report);
                 }
-                let held: HashMap<i64, _> = verified
+                // By GUID: a restored message has a new id but is the same message.
+                let held: HashMap<&str, _> = verified
                     .messages
                     .iter()
-                    .map(|m| (m.id, m.version))
+                    .map(|m| (m.guid.as_str(), m.version))
                     .collect();
                 let uncovered = remaining
                     .iter()
-                    .filter(|m| held.get(&m.id) != Some(&m.version))
+                    .filter(|m| held.get(m.guid.as_str()) != Some(&m.version))
                     .count();
                 if uncovered == 0 {
                     report.outcome = "resumed".into();
@@ -174,11 +175,12 @@ impl Archiver {
                         new_or_changed = uncovered,
                         "merging messages that arrived or changed after the day was archived"
                     );
-                    let replace: HashSet<i64> = remaining.iter().map(|m| m.id).collect();
+                    let replace: HashSet<String> =
+                        remaining.iter().map(|m| m.guid.clone()).collect();
                     let kept = verified
                         .messages
                         .iter()
-                        .filter(|m| !replace.contains(&m.id))
+                        .filter(|m| !replace.contains(&m.guid))
                         .count();
                     let ids: Vec<i64> = remaining.iter().map(|m| m.id).collect();
                     let header = self.header(tenant, day, from, to, (kept + ids.len()) as u64);
@@ -190,12 +192,9 @@ impl Archiver {
                     self.record(&row, &recorded, &merged).await?;
                     report.outcome = "merged".into();
                     report.archived = merged.messages.len() as u64;
-                    let fresh: Vec<DayMessage> = merged
-                        .messages
-                        .iter()
-                        .filter(|m| replace.contains(&m.id))
-                        .copied()
-                        .collect();
+                    // The database's rows, as the new file holds them (they come after the
+                    // old file's lines, with their database ids).
+                    let fresh: Vec<DayMessage> = merged.messages[kept..].to_vec();
                     self.delete(tenant, &fresh, &mut report).await?;
                 }
             }
@@ -280,13 +279,13 @@ impl Archiver {
         Ok(())
     }
 
-    /// Write `target` through `<target>.partial`: the old file's message lines whose id is not
-    /// in `merge.1` (when merging), then the database's messages `ids`; publish and verify.
+    /// Write `target` through `<target>.partial`: the old file's message lines whose GUID is
+    /// not in `merge.1` (when merging), then the database's messages `ids`; publish and verify.
     async fn write_file(
         &self,
         target: &Path,
         header: Header,
-        merge: Option<(&Path, &HashSet<i64>)>,
+        merge: Option<(&Path, &HashSet<String>)>,
         ids: &[i64],
     ) -> Result<Verified, ArchiveError> {
         let started = Instant::now();
@@ -302,7 +301,7 @@ impl Archiver {
             let mut w = Writer::create(&writer_path, &header)?;
             if let Some((old_path, skip)) = old {
                 format::scan(&old_path, |line, m| {
-                    if !skip.contains(&m.id) {
+                    if !skip.contains(&m.guid) {
                         w.write_raw(line)?;
                     }
                     Ok(())

@@ -197,6 +197,7 @@ impl<R: Read> Read for Hashing<R> {
 struct Peek {
     kind: String,
     id: Option<i64>,
+    guid: Option<String>,
     updated_at: Option<chrono::DateTime<chrono::Utc>>,
     details_fetched_at: Option<chrono::DateTime<chrono::Utc>>,
 }
@@ -312,15 +313,18 @@ pub fn scan(
             serde_json::from_slice(&buf).map_err(|e| corrupt(format!("not a JSON line: {e}")))?;
         match peek.kind.as_str() {
             "message" => {
-                let (Some(id), Some(updated_at)) = (peek.id, peek.updated_at) else {
-                    return Err(corrupt("a message without id or updated_at".into()));
+                let (Some(id), Some(guid), Some(updated_at)) =
+                    (peek.id, peek.guid, peek.updated_at)
+                else {
+                    return Err(corrupt("a message without id, guid or updated_at".into()));
                 };
                 content.update(&buf);
                 let m = DayMessage {
                     id,
+                    guid,
                     version: (updated_at, peek.details_fetched_at) as Version,
                 };
-                on_line(&buf, m)?;
+                on_line(&buf, m.clone())?;
                 messages.push(m);
             }
             "trailer" => match serde_json::from_slice::<Line>(&buf) {

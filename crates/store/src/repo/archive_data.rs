@@ -32,9 +32,10 @@ use crate::error::StoreError;
 pub type Version = (DateTime<Utc>, Option<DateTime<Utc>>);
 
 /// A message of a day with its version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DayMessage {
     pub id: i64,
+    pub guid: String,
     pub version: Version,
 }
 
@@ -62,7 +63,7 @@ pub async fn day_messages(
     to: DateTime<Utc>,
 ) -> Result<Vec<DayMessage>, StoreError> {
     let mut sql = Sql::new(db.db_backend());
-    sql.push("SELECT id, updated_at, details_fetched_at FROM message_logs WHERE ");
+    sql.push("SELECT id, message_guid, updated_at, details_fetched_at FROM message_logs WHERE ");
     in_day(&mut sql, tenant_id, from, to);
     sql.push(" ORDER BY id");
     let rows = db.conn().query_all_raw(sql.statement()).await?;
@@ -70,6 +71,7 @@ pub async fn day_messages(
         .map(|r| {
             Ok(DayMessage {
                 id: get(r, "id")?,
+                guid: get(r, "message_guid")?,
                 version: (get(r, "updated_at")?, get(r, "details_fetched_at")?),
             })
         })
