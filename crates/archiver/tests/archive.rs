@@ -179,7 +179,10 @@ async fn archive_verify_and_restore(kind: Kind) {
         .await
         .unwrap();
     assert_eq!(r3.inserted, 60);
-    assert_eq!(anonymous(snapshot(&a, &acme, d).await), anonymous(before.clone()));
+    assert_eq!(
+        anonymous(snapshot(&a, &acme, d).await),
+        anonymous(before.clone())
+    );
     assert_eq!(rollup_total(&t.db, acme.id, &a, d).await, 60);
     assert_eq!(correlation_total(&t.db, "d-cor-").await, 60);
     // Archiving the restored day again recognises the messages by GUID (they have new ids):

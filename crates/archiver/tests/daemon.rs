@@ -35,6 +35,7 @@ async fn consumes_archive_jobs(amqp: bool) {
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     let settings = Settings::from_env(env).expect("settings");
+    let cleanup = settings.clone();
     let config = runtime::daemon::queue_config(&settings).expect("queue config");
     let queue: Arc<dyn JobQueue> = if amqp {
         Arc::new(queue::AmqpQueue::new(config).expect("amqp"))
@@ -71,14 +72,26 @@ async fn consumes_archive_jobs(amqp: bool) {
     let counts = run.counts.expect("summary");
     assert_eq!(counts["days"][0]["outcome"], "written", "{counts}");
     assert_eq!(counts["days"][0]["deleted"], 12, "{counts}");
-    let row = archives::find_day(&t.db, acme.id, d).await.unwrap().unwrap();
-    assert_eq!((row.status, row.message_count), (ArchiveStatus::Archived, 12));
+    let row = archives::find_day(&t.db, acme.id, d)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (row.status, row.message_count),
+        (ArchiveStatus::Archived, 12)
+    );
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(20), daemon)
         .await
         .expect("the daemon stops on shutdown")
         .expect("join")
         .expect("the daemon ends cleanly");
+    if amqp {
+        let q = queue::AmqpQueue::new(runtime::daemon::queue_config(&cleanup).expect("config"))
+            .expect("amqp");
+        q.delete_topology().await.expect("delete the test's queues");
+        q.close().await;
+    }
     t.close().await;
 }
 
