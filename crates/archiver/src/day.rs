@@ -121,6 +121,7 @@ impl Archiver {
                 self.record(&row, &path, &verified).await?;
                 self.failpoint("after_record");
                 report.outcome = "written".into();
+                report.file = Some(path.to_string_lossy().into_owned());
                 report.archived = verified.messages.len() as u64;
                 self.delete(tenant, &verified.messages, &mut report).await?;
             }
@@ -128,11 +129,14 @@ impl Archiver {
                 let row = existing.expect("matched Some");
                 let remaining = archive_data::day_messages(&self.db, tenant.id, from, to).await?;
                 let recorded = PathBuf::from(&row.path);
+                report.file = Some(row.path.clone());
+                report.archived = u64::try_from(row.message_count).unwrap_or(0);
+                if remaining.is_empty() {
+                    // Done before; the file is not read again (days are revisited often).
+                    report.outcome = "unchanged".into();
+                    return Ok(report);
+                }
                 if !recorded.exists() {
-                    if remaining.is_empty() {
-                        report.outcome = "unchanged".into();
-                        return Ok(report);
-                    }
                     return Err(ArchiveError::Fail(format!(
                         "the archive file {} of {} ({day}) is missing, and {} messages of that \
                          day are still in the database; refusing to touch them. Restore the \
@@ -150,12 +154,7 @@ impl Archiver {
                     // A merged file was renamed into place but not recorded before a crash.
                     self.record(&row, &recorded, &verified).await?;
                 }
-                report.file = Some(recorded.to_string_lossy().into_owned());
                 report.archived = verified.messages.len() as u64;
-                if remaining.is_empty() {
-                    report.outcome = "unchanged".into();
-                    return Ok(report);
-                }
                 // By GUID: a restored message has a new id but is the same message.
                 let held: HashMap<&str, _> = verified
                     .messages
@@ -212,7 +211,6 @@ impl Archiver {
                 return Ok(report);
             }
         }
-        report.file = Some(path.to_string_lossy().into_owned());
         Ok(report)
     }
 

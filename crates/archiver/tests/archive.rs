@@ -403,6 +403,32 @@ async fn late_and_changed_messages_are_merged(kind: Kind) {
         .unwrap()
         .unwrap();
     assert_eq!(row.message_count, 32);
+
+    // The file of an archived day is gone while new rows of the day arrived: the run stops
+    // with the reason and touches nothing.
+    std::fs::rename(&path, t.dir.path().join("moved.archive")).unwrap();
+    messages_on(&t.db, &acme, d, 1, "orphan").await;
+    let err = a.run_tenant(&acme, Some(d)).await.unwrap_err();
+    assert!(err.to_string().contains("is missing"), "{err}");
+    assert_eq!(snapshot(&a, &acme, d).await.len(), 1);
+    let row = archives::find_day(&t.db, acme.id, d)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        row.error
+            .as_deref()
+            .is_some_and(|e| e.contains("is missing"))
+    );
+    // Put back, the next run merges it.
+    std::fs::rename(t.dir.path().join("moved.archive"), &path).unwrap();
+    let report = a.run_tenant(&acme, Some(d)).await.unwrap();
+    assert_eq!(report.days[0].archived, 33);
+    let row = archives::find_day(&t.db, acme.id, d)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(row.error.is_none());
     t.close().await;
 }
 
