@@ -26,6 +26,7 @@ use crate::entity::{
     adapter_attributes, attachments, custom_header_properties, message_errors, message_logs,
     message_run_steps, message_runs, payloads,
 };
+
 use crate::error::StoreError;
 
 /// The version of a stored message: `(updated_at, details_fetched_at)`.
@@ -127,20 +128,24 @@ pub async fn read_messages(db: &Db, ids: &[i64]) -> Result<Vec<ArchivedMessage>,
             .order_by_asc(message_logs::Column::Id)
             .all(conn)
             .await?;
+        // Headers are most of the rows: only the columns the archive keeps (not the tenant
+        // id and the search prefix), without building entity models.
         let mut headers: HashMap<i64, Vec<ArchivedHeader>> = HashMap::new();
-        for h in custom_header_properties::Entity::find()
-            .filter(custom_header_properties::Column::MessageId.is_in(list.clone()))
-            .order_by_asc(custom_header_properties::Column::Id)
-            .all(conn)
-            .await?
-        {
+        let mut sql = Sql::new(backend);
+        sql.push(
+            "SELECT message_id, cpi_id, name, value FROM custom_header_properties \
+             WHERE message_id IN ",
+        )
+        .bind_list(list.clone())
+        .push(" ORDER BY id");
+        for r in conn.query_all_raw(sql.statement()).await? {
             headers
-                .entry(h.message_id)
+                .entry(get(&r, "message_id")?)
                 .or_default()
                 .push(ArchivedHeader {
-                    cpi_id: h.cpi_id,
-                    name: h.name,
-                    value: h.value,
+                    cpi_id: get(&r, "cpi_id")?,
+                    name: get(&r, "name")?,
+                    value: get(&r, "value")?,
                 });
         }
         let mut errors: HashMap<i64, ArchivedError> = message_errors::Entity::find()
@@ -328,7 +333,7 @@ pub async fn read_messages(db: &Db, ids: &[i64]) -> Result<Vec<ArchivedMessage>,
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DeleteOutcome {
     pub deleted: u64,
-    /// Rows left because they changed after they were archived.
+    /// Rows not deleted: changed after they were archived (or already gone).
     pub changed: u64,
 }
 
@@ -343,42 +348,90 @@ pub async fn delete_archived(
 ) -> Result<DeleteOutcome, StoreError> {
     let backend = db.db_backend();
     let txn = db.begin_write().await?;
-    let want: HashMap<i64, Version> = archived.iter().map(|m| (m.id, m.version)).collect();
-    let ids: Vec<i64> = archived.iter().map(|m| m.id).collect();
-    let mut doomed = Vec::with_capacity(ids.len());
     let mut correlations: BTreeMap<String, i64> = BTreeMap::new();
-    let mut changed = 0u64;
-    for chunk in chunks(&ids, backend) {
+    let deleted = if backend == DbBackend::Postgres {
+        // One statement: the version check and the delete happen under the row lock (a row
+        // updated concurrently is re-checked against its new version and kept), without a
+        // separate SELECT … FOR UPDATE pass over the rows.
+        #[derive(serde::Serialize)]
+        struct Row<'a> {
+            id: i64,
+            u: &'a str,
+            d: Option<&'a str>,
+        }
+        let stamps: Vec<(String, Option<String>)> = archived
+            .iter()
+            .map(|m| (pg_ts(m.version.0), m.version.1.map(pg_ts)))
+            .collect();
+        let rows: Vec<Row<'_>> = archived
+            .iter()
+            .zip(&stamps)
+            .map(|(m, (u, d))| Row {
+                id: m.id,
+                u,
+                d: d.as_deref(),
+            })
+            .collect();
+        let json = serde_json::to_string(&rows).map_err(|e| DbErr::Json(e.to_string()))?;
         let mut sql = Sql::new(backend);
         sql.push(
-            "SELECT id, updated_at, details_fetched_at, correlation_id FROM message_logs \
-             WHERE tenant_id = ",
+            "DELETE FROM message_logs m USING json_to_recordset(",
+        )
+        .bind(json)
+        .push(
+            "::json) AS x(id int8, u timestamptz, d timestamptz)              WHERE m.id = x.id AND m.tenant_id = ",
         )
         .bind(tenant_id)
-        .push(" AND id IN ")
-        .bind_list(chunk.iter().copied());
-        // PostgreSQL: hold the rows so a concurrent upsert waits instead of updating a row
-        // that is about to go (it then inserts the message afresh, which is correct).
-        if backend == DbBackend::Postgres {
-            sql.push(" ORDER BY id FOR UPDATE");
-        }
-        for r in txn.query_all_raw(sql.statement()).await? {
-            let id: i64 = get(&r, "id")?;
-            let version: Version = (get(&r, "updated_at")?, get(&r, "details_fetched_at")?);
-            if want.get(&id) == Some(&version) {
-                doomed.push(id);
-                if let Some(c) = get::<Option<String>>(&r, "correlation_id")? {
-                    *correlations.entry(c).or_default() += 1;
-                }
-            } else {
-                changed += 1;
+        .push(
+            " AND m.updated_at = x.u AND m.details_fetched_at IS NOT DISTINCT FROM x.d \
+             RETURNING m.correlation_id",
+        );
+        let gone = txn.query_all_raw(sql.statement()).await?;
+        for r in &gone {
+            if let Some(c) = get::<Option<String>>(r, "correlation_id")? {
+                *correlations.entry(c).or_default() += 1;
             }
         }
-    }
-    let deleted = super::delete_in(&txn, "message_logs", "id", &doomed).await?;
+        gone.len() as u64
+    } else {
+        // SQLite: the write transaction holds the database's write lock, so reading the
+        // versions first and deleting after cannot interleave with another writer.
+        let want: HashMap<i64, Version> = archived.iter().map(|m| (m.id, m.version)).collect();
+        let ids: Vec<i64> = archived.iter().map(|m| m.id).collect();
+        let mut doomed = Vec::with_capacity(ids.len());
+        for chunk in chunks(&ids, backend) {
+            let mut sql = Sql::new(backend);
+            sql.push(
+                "SELECT id, updated_at, details_fetched_at, correlation_id FROM message_logs \
+                 WHERE tenant_id = ",
+            )
+            .bind(tenant_id)
+            .push(" AND id IN ")
+            .bind_list(chunk.iter().copied());
+            for r in txn.query_all_raw(sql.statement()).await? {
+                let id: i64 = get(&r, "id")?;
+                let version: Version = (get(&r, "updated_at")?, get(&r, "details_fetched_at")?);
+                if want.get(&id) == Some(&version) {
+                    doomed.push(id);
+                    if let Some(c) = get::<Option<String>>(&r, "correlation_id")? {
+                        *correlations.entry(c).or_default() += 1;
+                    }
+                }
+            }
+        }
+        super::delete_in(&txn, "message_logs", "id", &doomed).await?
+    };
     decrement_correlations(&txn, tenant_id, &correlations).await?;
     txn.commit().await?;
-    Ok(DeleteOutcome { deleted, changed })
+    Ok(DeleteOutcome {
+        deleted,
+        changed: archived.len() as u64 - deleted,
+    })
+}
+
+/// A timestamp as PostgreSQL reads it from JSON text: microseconds, the precision it stores.
+fn pg_ts(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
 /// `message_count -= n` per correlation id, never below 0; one statement per chunk.
