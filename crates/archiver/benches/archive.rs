@@ -5,8 +5,10 @@
 //!   the ingest worker writes them, for `ARCHIVE_BENCH_BASELINE_SECS`, default 20 s);
 //! - the archive run of that day (write + verify, delete in batches, VACUUM (ANALYZE)) and the
 //!   ingestion throughput while it runs;
-//! - the database size before, after the plain vacuum, and after `VACUUM FULL` of the message
-//!   tables (run separately, to show what returning space to the OS costs and gives).
+//! - the database size before, after the plain vacuum, after ingesting `ARCHIVE_BENCH_REUSE`
+//!   (default half the day) new messages into the space the archive freed, and after
+//!   `VACUUM FULL` of the message tables (run separately, to show what returning space to the
+//!   OS costs and gives).
 //!
 //! Run: `cargo bench -p integramon-archiver --bench archive` (PostgreSQL at 127.0.0.1:5432,
 //! user postgres, trust). The database is dropped at the end; the results are printed as a
@@ -218,6 +220,26 @@ async fn main() {
     let file_size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
     let size_after_vacuum = maintenance::database_size(&db).await.expect("size");
 
+    // Is the freed space reused? Ingest as many messages as the archive removed, or
+    // ARCHIVE_BENCH_REUSE, and see how much the database grows.
+    let reuse = env_u64("ARCHIVE_BENCH_REUSE", total / 2);
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let task = tokio::spawn(ingest(
+        db.clone(),
+        tenant.id,
+        stop.clone(),
+        done.clone(),
+        "reuse",
+    ));
+    while done.load(Ordering::Relaxed) < reuse {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    task.await.expect("ingest");
+    let reused = done.load(Ordering::Relaxed);
+    let size_after_reuse = maintenance::database_size(&db).await.expect("size");
+
     let clock = Instant::now();
     maintenance::maintain(
         &db,
@@ -264,7 +286,12 @@ async fn main() {
         mib(cleanup.size_after)
     );
     println!(
-        "| after VACUUM FULL of the message tables ({full_secs:.1} s, exclusive locks) | {} |",
+        "| then {reused} new messages ingested into the freed space | {} (+{}) |",
+        mib(size_after_reuse),
+        mib(size_after_reuse.saturating_sub(size_after_vacuum))
+    );
+    println!(
+        "| then VACUUM FULL of the message tables ({full_secs:.1} s, exclusive locks) | {} |",
         mib(size_after_full)
     );
     db.close().await;
