@@ -192,6 +192,7 @@ async fn main() {
         data_dir: PathBuf::from(data.path()),
         tz: Tz::UTC,
         delete_batch: env_u64("ARCHIVE_DELETE_BATCH", 2_000) as usize,
+        delete_pause: Duration::from_millis(env_u64("ARCHIVE_DELETE_PAUSE_MS", 0)),
         read_batch: env_u64("ARCHIVE_READ_BATCH", 5_000) as usize,
         vacuum: VacuumPolicy::default(),
         failpoint: None,
@@ -265,8 +266,10 @@ async fn main() {
     );
     println!("| - write + verify the file | {:.1} s |", d.write_secs);
     println!(
-        "| - delete in batches of {} | {:.1} s |",
-        archiver.delete_batch, d.delete_secs
+        "| - delete in batches of {} (pause {} ms) | {:.1} s |",
+        archiver.delete_batch,
+        archiver.delete_pause.as_millis(),
+        d.delete_secs
     );
     println!(
         "| archive file | {} ({} messages) |",

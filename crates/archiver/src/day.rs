@@ -396,7 +396,11 @@ impl Archiver {
                 );
             }
             // Let writers in between batches (SQLite has one write lock).
-            tokio::task::yield_now().await;
+            if self.delete_pause.is_zero() {
+                tokio::task::yield_now().await;
+            } else {
+                tokio::time::sleep(self.delete_pause).await;
+            }
         }
         let (from, to) = self.bounds(report.day);
         monitor::refresh_counts_between(

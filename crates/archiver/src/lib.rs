@@ -56,6 +56,8 @@ pub struct Archiver {
     /// `ARCHIVE_TIME_ZONE`: days (and the job's planned time) are in this zone.
     pub tz: Tz,
     pub delete_batch: usize,
+    /// `ARCHIVE_DELETE_PAUSE_MS`: a pause after each delete batch (0: none).
+    pub delete_pause: std::time::Duration,
     pub read_batch: usize,
     pub vacuum: VacuumPolicy,
     /// `ARCHIVE_FAILPOINT` (tests only): abort the process at this named point.
@@ -83,6 +85,11 @@ impl Archiver {
             data_dir: settings.data_dir.clone(),
             tz,
             delete_batch: positive("ARCHIVE_DELETE_BATCH", DEFAULT_DELETE_BATCH)?,
+            delete_pause: std::time::Duration::from_millis(
+                settings
+                    .get("ARCHIVE_DELETE_PAUSE_MS", "a whole number of milliseconds")?
+                    .unwrap_or(0),
+            ),
             read_batch: positive("ARCHIVE_READ_BATCH", DEFAULT_READ_BATCH)?,
             vacuum: VacuumPolicy::from_settings(settings)?,
             failpoint: settings.raw("ARCHIVE_FAILPOINT"),

@@ -132,6 +132,7 @@ pub fn archiver(db: Db, data_dir: &Path) -> Archiver {
         data_dir: data_dir.to_owned(),
         tz: Tz::UTC,
         delete_batch: 7,
+        delete_pause: std::time::Duration::ZERO,
         read_batch: 11,
         vacuum: VacuumPolicy::default(),
         failpoint: None,
