@@ -192,7 +192,10 @@ async fn main() {
         data_dir: PathBuf::from(data.path()),
         tz: Tz::UTC,
         delete_batch: env_u64("ARCHIVE_DELETE_BATCH", 2_000) as usize,
-        delete_pause: Duration::from_millis(env_u64("ARCHIVE_DELETE_PAUSE_MS", 0)),
+        delete_pause: Duration::from_millis(env_u64(
+            "ARCHIVE_DELETE_PAUSE_MS",
+            integramon_archiver::DEFAULT_DELETE_PAUSE_MS,
+        )),
         read_batch: env_u64("ARCHIVE_READ_BATCH", 5_000) as usize,
         vacuum: VacuumPolicy::default(),
         failpoint: None,
