@@ -74,7 +74,16 @@ pub async fn run(ctx: Context) -> anyhow::Result<()> {
     let stale_after =
         chrono::Duration::from_std(config.stale_after).context("JOB_STALE_AFTER is too large")?;
     let keep_firings = chrono::Duration::from_std(KEEP_FIRINGS)?;
-    let mut scheduler = Scheduler::new(ctx.db.clone(), ctx.queue.clone(), prefix, stale_after);
+    let archive_tz = match ctx.settings.raw("ARCHIVE_TIME_ZONE") {
+        None => chrono_tz::Tz::UTC,
+        Some(raw) => raw.trim().parse::<chrono_tz::Tz>().map_err(|_| {
+            anyhow::anyhow!(
+                "ARCHIVE_TIME_ZONE={raw:?} is not an IANA time zone name (e.g. UTC, Europe/Berlin)"
+            )
+        })?,
+    };
+    let mut scheduler = Scheduler::new(ctx.db.clone(), ctx.queue.clone(), prefix, stale_after)
+        .with_archive_time_zone(archive_tz);
 
     if ctx.queue.status() == BrokerStatus::InProcess {
         match scheduler.forget_previous_process(started).await {

@@ -116,6 +116,8 @@ pub struct Scheduler {
     broker_was_up: Option<bool>,
     /// `JOB_STALE_AFTER`: older queued, running or retried runs no longer hold a slot back.
     stale_after: chrono::Duration,
+    /// `ARCHIVE_TIME_ZONE`: the zone of the archive job's planned time.
+    archive_tz: chrono_tz::Tz,
 }
 
 impl Scheduler {
@@ -132,7 +134,14 @@ impl Scheduler {
             claimed: HashMap::new(),
             broker_was_up: None,
             stale_after,
+            archive_tz: chrono_tz::Tz::UTC,
         }
+    }
+
+    /// Plan the archive job's daily time in `tz` instead of UTC.
+    pub fn with_archive_time_zone(mut self, tz: chrono_tz::Tz) -> Self {
+        self.archive_tz = tz;
+        self
     }
 
     /// Consider every enabled job of every enabled tenant once, at `now`. Stops between jobs
@@ -193,7 +202,14 @@ impl Scheduler {
             tracing::debug!(tenant, tenant_id, kind = %job.kind, "skipped: no worker handles this job kind yet");
             return Outcome::Unsupported;
         }
-        let Some(schedule) = Schedule::of(job) else {
+        // Only the archive job's planned time is in ARCHIVE_TIME_ZONE; every other daily job
+        // stays in UTC.
+        let schedule = if job.kind == domain::tenant::JobKind::Archive {
+            Schedule::of_in(job, self.archive_tz)
+        } else {
+            Schedule::of(job)
+        };
+        let Some(schedule) = schedule else {
             tracing::debug!(tenant, tenant_id, kind = %job.kind, "skipped: the job has neither an interval nor a planned time");
             return Outcome::Unsupported;
         };

@@ -8,10 +8,15 @@
 //! - Daily at `HH:MM` (UTC): key `daily:{YYYY-MM-DD}`, open from the plan time until midnight
 //!   UTC. A controller that was down at the plan time still fires later that day; a day it
 //!   missed completely is not caught up.
+//! - Daily at `HH:MM` in a time zone (the archive job, `ARCHIVE_TIME_ZONE`): the same with the
+//!   local date and time of day. On the day clocks spring forward, a plan time in the gap
+//!   (02:30 in Europe/Berlin) fires at the first local time after it (03:00); on the day they
+//!   fall back, the repeated hour fires once (the key is the local date).
 
 use std::fmt;
 
 use chrono::{DateTime, Timelike, Utc};
+use chrono_tz::Tz;
 use domain::tenant::{JobSettings, PlanTime};
 
 /// When a job runs.
@@ -21,6 +26,8 @@ pub enum Schedule {
     Every(u32),
     /// Once a day, at this time UTC.
     Daily(PlanTime),
+    /// Once a day, at this local time in this zone.
+    DailyIn(PlanTime, Tz),
 }
 
 impl Schedule {
@@ -35,6 +42,14 @@ impl Schedule {
         }
     }
 
+    /// [`Schedule::of`] with a plan time in `tz` (UTC gives [`Schedule::Daily`]).
+    pub fn of_in(job: &JobSettings, tz: Tz) -> Option<Self> {
+        match Self::of(job)? {
+            Self::Daily(plan) if tz != Tz::UTC => Some(Self::DailyIn(plan, tz)),
+            other => Some(other),
+        }
+    }
+
     /// The slot open at `now`, if any: interval jobs always have one, daily jobs only from the
     /// plan time to the end of the day.
     pub fn slot_at(self, now: DateTime<Utc>) -> Option<String> {
@@ -46,6 +61,11 @@ impl Schedule {
             }
             Self::Daily(plan) => (now.num_seconds_from_midnight() >= plan.seconds_of_day())
                 .then(|| format!("daily:{}", now.format("%Y-%m-%d"))),
+            Self::DailyIn(plan, tz) => {
+                let local = now.with_timezone(&tz);
+                (local.num_seconds_from_midnight() >= plan.seconds_of_day())
+                    .then(|| format!("daily:{}", local.format("%Y-%m-%d")))
+            }
         }
     }
 }
@@ -55,6 +75,7 @@ impl fmt::Display for Schedule {
         match self {
             Self::Every(secs) => write!(f, "every {secs}s"),
             Self::Daily(plan) => write!(f, "daily at {plan} UTC"),
+            Self::DailyIn(plan, tz) => write!(f, "daily at {plan} {tz}"),
         }
     }
 }
@@ -205,5 +226,57 @@ mod tests {
         assert_eq!(Schedule::of(&deep), Some(daily(3, 0)));
         assert_eq!(daily(3, 0).to_string(), "daily at 03:00 UTC");
         assert_eq!(Schedule::Every(30).to_string(), "every 30s");
+    }
+
+    fn first_keys(d: Schedule, start: DateTime<Utc>, hours: i64) -> Vec<(String, DateTime<Utc>)> {
+        let mut first_seen: Vec<(String, DateTime<Utc>)> = Vec::new();
+        let mut t = start;
+        while t < start + chrono::Duration::hours(hours) {
+            if let Some(key) = d.slot_at(t)
+                && first_seen.iter().all(|(k, _)| *k != key)
+            {
+                first_seen.push((key, t));
+            }
+            t += chrono::Duration::seconds(60);
+        }
+        first_seen
+    }
+
+    #[test]
+    fn a_zoned_daily_job_fires_at_local_time_once_per_local_day_across_dst() {
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        let job = JobSettings::default_for(JobKind::Archive);
+        assert_eq!(Schedule::of_in(&job, Tz::UTC), Some(daily(2, 0)));
+        let plan = PlanTime::new(2, 30).unwrap();
+        let d = Schedule::DailyIn(plan, berlin);
+        assert_eq!(d.to_string(), "daily at 02:30 Europe/Berlin");
+        // Winter (UTC+1): 02:30 local is 01:30 UTC.
+        assert_eq!(d.slot_at(at(2026, 1, 10, 1, 29, 0)), None);
+        assert_eq!(
+            d.slot_at(at(2026, 1, 10, 1, 30, 0)).unwrap(),
+            "daily:2026-01-10"
+        );
+        // The local date decides the key: 23:30 UTC is already the next day in Berlin.
+        assert_eq!(
+            d.slot_at(at(2026, 1, 10, 23, 30, 0)),
+            None,
+            "00:30 local on the 11th is before the plan time"
+        );
+        // Spring forward, 2026-03-29: 02:00 -> 03:00 local, 02:30 does not exist. The slot
+        // opens at 03:00 local (01:00 UTC), once (from 00:30 local on).
+        assert_eq!(
+            first_keys(d, at(2026, 3, 28, 23, 30, 0), 20),
+            vec![("daily:2026-03-29".to_string(), at(2026, 3, 29, 1, 0, 0))]
+        );
+        // Fall back, 2026-10-25: 02:30 local happens twice (00:30 and 01:30 UTC); one key.
+        assert_eq!(
+            first_keys(d, at(2026, 10, 24, 22, 30, 0), 20),
+            vec![("daily:2026-10-25".to_string(), at(2026, 10, 25, 0, 30, 0))]
+        );
+        // Summer (UTC+2): 02:30 local is 00:30 UTC.
+        assert_eq!(
+            first_keys(d, at(2026, 6, 30, 22, 30, 0), 20),
+            vec![("daily:2026-07-01".to_string(), at(2026, 7, 1, 0, 30, 0))]
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! commands. It composes the daemons' libraries and the store; it has no logic of its own.
 
 pub mod admin;
+pub mod archive;
 pub mod demo;
 pub mod seed;
 pub mod up;

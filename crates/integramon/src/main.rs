@@ -30,6 +30,41 @@ enum Command {
     /// Users of the web UI and API.
     #[command(subcommand)]
     User(UserCommand),
+    /// Archive files: run an archive now, restore a file, read a file.
+    #[command(subcommand)]
+    Archive(ArchiveCommand),
+}
+
+#[derive(Subcommand)]
+enum ArchiveCommand {
+    /// Archive a tenant now: every day past its archive_older_than_days (or only --day), then
+    /// retention and cleanup, printing what each day did.
+    Run {
+        #[arg(long)]
+        tenant: String,
+        /// Only this day (YYYY-MM-DD, in ARCHIVE_TIME_ZONE); it must be past the cut-off too.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        day: Option<chrono::NaiveDate>,
+    },
+    /// Import an archive file back into the database (checked first; messages already there,
+    /// by GUID, are left as they are, so running it twice changes nothing).
+    Restore {
+        file: PathBuf,
+        /// Restore into this tenant instead of the one named in the file.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Print an archive file without importing it (checked completely first): every line as
+    /// JSON Lines, one message, or a summary.
+    Read {
+        file: PathBuf,
+        /// Only this message (by MessageGuid), as pretty JSON.
+        #[arg(long, value_name = "GUID", conflicts_with = "summary")]
+        message: Option<String>,
+        /// Header, trailer, checksum and messages per status.
+        #[arg(long)]
+        summary: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -119,6 +154,21 @@ fn main() -> ExitCode {
         admin::show_config(&settings);
         return ExitCode::SUCCESS;
     }
+    // Reading a file needs no database, runtime or logging.
+    if let Command::Archive(ArchiveCommand::Read {
+        file,
+        message,
+        summary,
+    }) = &cli.command
+    {
+        return match integramon::archive::read(file, message.as_deref(), *summary) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("integramon: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     store::install_tls_provider();
     let _log = runtime::logging::init(&settings, "integramon");
     runtime::daemon::log_database_choice(&settings);
@@ -207,7 +257,13 @@ fn main() -> ExitCode {
                 };
                 integramon::users::create(&settings, &username, role, password_stdin).await
             }
-            Command::Config => Ok(()),
+            Command::Archive(ArchiveCommand::Run { tenant, day }) => {
+                integramon::archive::run(&settings, &tenant, day).await
+            }
+            Command::Archive(ArchiveCommand::Restore { file, tenant }) => {
+                integramon::archive::restore_file(&settings, &file, tenant.as_deref()).await
+            }
+            Command::Config | Command::Archive(ArchiveCommand::Read { .. }) => Ok(()),
         }
     });
     match result {

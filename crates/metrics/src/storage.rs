@@ -12,16 +12,6 @@ use domain::tenant::Tenant;
 use store::repo::snapshots::{self, StorageKind, StorageRow};
 use store::{Db, StoreError, maintenance};
 
-/// The tenant's archive directory. The one place that says where the archiver writes; `None`
-/// for a name that cannot be a single path segment (it would point elsewhere).
-pub fn archive_dir(data_dir: &Path, tenant_name: &str) -> Option<PathBuf> {
-    let name = tenant_name.trim();
-    if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\', '\0']) {
-        return None;
-    }
-    Some(data_dir.join(name).join("archive"))
-}
-
 /// Bytes of the regular files under `dir` (0 when it does not exist); symlinks are not followed.
 pub fn dir_size(dir: &Path) -> std::io::Result<u64> {
     let mut total = 0;
@@ -74,13 +64,13 @@ pub async fn take(
             row_count: t.rows,
         });
     }
-    let dirs: Vec<(i64, String, Option<PathBuf>)> = tenants
+    let dirs: Vec<(i64, String, PathBuf)> = tenants
         .iter()
         .map(|t| {
             (
                 t.id,
                 t.settings.name.clone(),
-                archive_dir(data_dir, &t.settings.name),
+                domain::archive::dir(data_dir, &t.settings.name),
             )
         })
         .collect();
@@ -88,13 +78,13 @@ pub async fn take(
     let sizes = tokio::task::spawn_blocking(move || {
         dirs.into_iter()
             .map(|(id, name, dir)| {
-                let bytes = dir.and_then(|d| match dir_size(&d) {
+                let bytes = match dir_size(&dir) {
                     Ok(n) => Some(to_i64(n)),
                     Err(e) => {
-                        tracing::warn!(tenant = %name, dir = %d.display(), "archive size: {e}");
+                        tracing::warn!(tenant = %name, dir = %dir.display(), "archive size: {e}");
                         None
                     }
-                });
+                };
                 (id, name, bytes)
             })
             .collect::<Vec<_>>()
@@ -138,15 +128,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn archive_dirs_are_one_segment_under_the_data_dir() {
+    fn archive_dirs_are_the_archivers_one_segment_under_the_data_dir() {
         let d = Path::new("/data");
-        assert_eq!(
-            archive_dir(d, "Prod EU"),
-            Some(PathBuf::from("/data/Prod EU/archive"))
-        );
-        assert_eq!(archive_dir(d, "../etc"), None);
-        assert_eq!(archive_dir(d, ".."), None);
-        assert_eq!(archive_dir(d, ""), None);
+        let dir = |name| domain::archive::dir(d, name);
+        assert_eq!(dir("Prod EU"), PathBuf::from("/data/Prod_EU/archive"));
+        assert_eq!(dir("../etc"), PathBuf::from("/data/.._etc/archive"));
+        assert_eq!(dir(".."), PathBuf::from("/data/_../archive"));
     }
 
     #[test]

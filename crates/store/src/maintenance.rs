@@ -78,6 +78,15 @@ pub async fn maintain(db: &Db, opts: &MaintenanceOptions) -> Result<MaintenanceR
     })
 }
 
+/// SQLite: `wal_checkpoint(TRUNCATE)`, which copies the WAL into the database file and
+/// empties it (writers wait only while pages are copied). PostgreSQL: nothing to do.
+pub async fn checkpoint(db: &Db) -> Result<(), StoreError> {
+    if db.backend() == Backend::Sqlite {
+        exec(db, "PRAGMA wal_checkpoint(TRUNCATE)").await?;
+    }
+    Ok(())
+}
+
 async fn exec(db: &Db, sql: &str) -> Result<(), StoreError> {
     db.conn().execute_unprepared(sql).await?;
     Ok(())

@@ -150,14 +150,9 @@ pub async fn list(db: &Db, filter: &ArchiveFilter<'_>) -> Result<Vec<ArchiveRow>
 }
 
 /// One archive by id.
-pub async fn get_archive(db: &Db, id: i64) -> Result<Option<ArchiveRow>, StoreError> {
+pub async fn get(db: &Db, id: i64) -> Result<Option<ArchiveRow>, StoreError> {
     let row = archives::Entity::find_by_id(id).one(db.conn()).await?;
     Ok(row.map(to_row).transpose()?)
-}
-
-/// Same as [`get_archive`]; the name the web uses.
-pub async fn get(db: &Db, id: i64) -> Result<Option<ArchiveRow>, StoreError> {
-    get_archive(db, id).await
 }
 
 /// The archive of one tenant-day.

@@ -10,6 +10,7 @@
 //! - a missing row that the caller named is `DbErr::RecordNotFound` (see
 //!   [`StoreError::is_not_found`]); a stored value the code cannot read is `DbErr::Type`/`Json`.
 
+pub mod archive_data;
 pub mod archives;
 pub mod artifacts;
 pub mod firings;
