@@ -217,6 +217,18 @@ impl<'a> Client<'a> {
         })
     }
 
+    /// A GET whose body is kept as bytes (downloads).
+    pub fn get_bytes(&self, path: &str) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+        let r = self.request(Method::GET, path);
+        self.web.rt.block_on(async {
+            let resp = r.send().await.expect("request");
+            let status = resp.status().as_u16();
+            let headers = resp.headers().clone();
+            let body = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+            (status, headers, body)
+        })
+    }
+
     pub fn get_text(&self, path: &str) -> (u16, String) {
         let (s, _, b) = self.send(self.request(Method::GET, path));
         (s, b)
