@@ -7,10 +7,10 @@ use domain::MessageStatus;
 use domain::message::{AttachmentMeta, Message, MessageDetails, PayloadEntry};
 use domain::tenant::PayloadStrategy;
 use integramon_store::Db;
-use integramon_store::entity::{attachments, payloads};
+use integramon_store::entity::{attachments, message_logs, payloads};
 use integramon_store::repo::messages;
 use integramon_store::repo::payloads::{self as repo, Download};
-use sea_orm::{EntityTrait, QueryOrder};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use support::{Target, t, tenant};
 
 fn entry(id: &str) -> PayloadEntry {
@@ -97,7 +97,21 @@ async fn strategies_choose_what_to_download(db: Db, _: Target) {
     assert_eq!(ids(&att), ["failed-a", "retry-a", "esc-a"]);
     assert_eq!(att[0].size, Some(42));
 
-    // Outcomes: downloaded, too large, error. None of them is pending any more.
+    // Outcomes: downloaded, too large, error. None of them is pending any more, and each moves
+    // its message's version (the archiver deletes only the version it wrote to a file).
+    let updated_at = |guid: &'static str| {
+        let db = db.clone();
+        async move {
+            message_logs::Entity::find()
+                .filter(message_logs::Column::MessageGuid.eq(guid))
+                .one(db.conn())
+                .await
+                .unwrap()
+                .unwrap()
+                .updated_at
+        }
+    };
+    assert_ne!(updated_at("failed").await, t(20));
     repo::save_payload(
         &db,
         only_failed[0].id,
@@ -140,6 +154,13 @@ async fn strategies_choose_what_to_download(db: Db, _: Target) {
     )
     .await
     .unwrap();
+    assert_eq!(
+        updated_at("failed").await,
+        t(23),
+        "its attachment came last"
+    );
+    assert_eq!(updated_at("retry").await, t(21));
+    assert_eq!(updated_at("esc").await, t(22));
     assert!(
         repo::pending_payloads(&db, tid, PayloadStrategy::FailedOnly, 100)
             .await

@@ -238,6 +238,32 @@ async fn save<C: ConnectionTrait>(
     if n == 0 {
         return Err(DbErr::RecordNotFound(format!("{table} {id}")).into());
     }
+    // A message's version includes its downloads: an archive run that wrote the message to a
+    // file before this download must not delete it (it merges the new version on its next run).
+    let mut touch = Sql::new(conn.get_database_backend());
+    touch
+        .push("UPDATE message_logs SET updated_at = ")
+        .bind(at)
+        .push(&format!(
+            " WHERE id = (SELECT message_id FROM {table} WHERE id = "
+        ))
+        .bind(id)
+        .push(")");
+    conn.execute_raw(touch.statement()).await?;
+    Ok(())
+}
+
+/// [`save`] and the message's new version in one transaction.
+async fn save_in_txn(
+    db: &Db,
+    table: &str,
+    id: i64,
+    outcome: &Download,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let txn = db.begin_write().await?;
+    save(&txn, table, id, outcome, at).await?;
+    txn.commit().await?;
     Ok(())
 }
 
@@ -248,7 +274,7 @@ pub async fn save_payload(
     outcome: &Download,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    save(db.conn(), "payloads", id, outcome, at).await
+    save_in_txn(db, "payloads", id, outcome, at).await
 }
 
 /// Record the outcome of an attachment download.
@@ -258,7 +284,7 @@ pub async fn save_attachment(
     outcome: &Download,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    save(db.conn(), "attachments", id, outcome, at).await
+    save_in_txn(db, "attachments", id, outcome, at).await
 }
 
 /// A downloaded payload's content and type, for the UI and the archiver.
