@@ -728,16 +728,23 @@ fn catalog_and_job_routes_answer_with_collected_data() {
     let admin = web.admin_token();
     let (_, tenants) = admin.get_json("/api/tenants");
     let demo = tenants[0]["id"].as_i64().expect("demo tenant");
-    // Packages, artifacts (design-time and runtime side by side) and the keystore arrive.
+    // Packages, artifacts (design-time and runtime side by side) and the keystore arrive. The
+    // packages job writes design-time artifacts before it reads the runtime ones: wait for both.
     let artifacts = admin.wait_json(
         180,
-        "artifacts of the demo tenant",
+        "deployed artifacts of the demo tenant",
         &format!("/api/tenants/{demo}/artifacts"),
-        |v| v.as_array().filter(|a| !a.is_empty()).cloned(),
+        |v| {
+            v.as_array()
+                .filter(|a| a.iter().any(|x| x["runtime"].is_object()))
+                .cloned()
+        },
     );
     assert!(
-        artifacts.iter().any(|a| a["runtime"].is_object()),
-        "some are deployed: {artifacts:?}"
+        artifacts
+            .iter()
+            .any(|a| a["kind"].is_string() && a["runtime"].is_object()),
+        "design-time and runtime side by side: {artifacts:?}"
     );
     let (s, packages) = admin.get_json(&format!("/api/tenants/{demo}/packages"));
     assert_eq!(s, 200);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use domain::job::{self, Disposition, JobEnvelope, JobOutcome, RetryTiers};
+use domain::job::{self, JobEnvelope, JobOutcome, RetryTiers};
 use queue::{Delivery, JobHandler};
 use store::repo::job_runs::{self, NewJobRun};
 
@@ -34,14 +34,7 @@ impl JobHandler for Worker {
                 return outcome;
             }
         };
-        let run = NewJobRun {
-            job_id: job.job_id.clone(),
-            tenant_id: tenant.as_ref().map(|t| t.id),
-            job_type: job.job_type.as_str().to_string(),
-            queue: delivery.queue.clone(),
-            attempt: job.attempt as i32,
-            params: job.params.clone(),
-        };
+        let run = runtime::runs::new_run(&job, tenant.as_ref().map(|t| t.id), &delivery);
         if let Err(e) = job_runs::mark_running(db, &run, &self.name, started).await {
             return ArchiveError::from(e).outcome();
         }
@@ -76,58 +69,12 @@ impl Worker {
         run: Option<&NewJobRun>,
         outcome: &JobOutcome,
     ) {
-        let db = &self.archiver.db;
-        let now = Utc::now();
-        let id = &job.job_id;
-        let result =
-            match job::disposition(outcome, job.attempt, self.max_attempts, &self.retry_tiers) {
-                Disposition::Ack => match outcome {
-                    JobOutcome::Done { summary } => {
-                        job_runs::mark_succeeded(db, id, summary, now).await
-                    }
-                    JobOutcome::Fail { reason } | JobOutcome::Retry { reason, .. } => {
-                        job_runs::mark_failed(db, id, reason, now).await
-                    }
-                },
-                Disposition::Retry { next_attempt, .. } => {
-                    let reason = match outcome {
-                        JobOutcome::Retry { reason, .. } | JobOutcome::Fail { reason } => {
-                            reason.as_str()
-                        }
-                        JobOutcome::Done { .. } => "",
-                    };
-                    job_runs::mark_retried(db, id, next_attempt as i32, reason, now).await
-                }
-                Disposition::DeadLetter { reason } => {
-                    if run.is_none() {
-                        // The tenant could not be resolved: still leave a trace of the job.
-                        let run = NewJobRun {
-                            job_id: id.clone(),
-                            tenant_id: None,
-                            job_type: job.job_type.as_str().to_string(),
-                            queue: delivery.queue.clone(),
-                            attempt: job.attempt as i32,
-                            params: job.params.clone(),
-                        };
-                        let _ = job_runs::mark_running(db, &run, &self.name, now).await;
-                    }
-                    job_runs::mark_dead(db, id, &reason, now).await
-                }
-            };
-        if let Err(e) = result {
-            tracing::warn!(job = %id, "cannot record the job run: {e}");
-        }
-        match outcome {
-            JobOutcome::Done { .. } => {
-                tracing::info!(job = %id, tenant = %job.tenant, "archive job done")
-            }
-            JobOutcome::Retry { reason, .. } => {
-                tracing::warn!(job = %id, attempt = job.attempt, "archive job will be retried: {reason}")
-            }
-            JobOutcome::Fail { reason } => {
-                tracing::error!(job = %id, "archive job failed: {reason}")
-            }
-        }
+        let policy = runtime::runs::RunPolicy {
+            worker: &self.name,
+            max_attempts: self.max_attempts,
+            retry_tiers: &self.retry_tiers,
+        };
+        runtime::runs::record_end(&self.archiver.db, &policy, job, run, delivery, outcome).await;
     }
 }
 

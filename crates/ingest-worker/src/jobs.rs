@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use domain::job::{self, Disposition, JobEnvelope, JobOutcome, JobType, MessagesSync, RetryTiers};
+use domain::job::{self, JobEnvelope, JobOutcome, JobType, MessagesSync, RetryTiers};
 use domain::tenant::{Tenant, TenantStatus};
 use queue::{Delivery, JobHandler};
 use store::Db;
@@ -50,14 +50,7 @@ impl JobHandler for Worker {
                 return outcome;
             }
         };
-        let run = NewJobRun {
-            job_id: job.job_id.clone(),
-            tenant_id: Some(tenant.id),
-            job_type: job.job_type.as_str().to_string(),
-            queue: delivery.queue.clone(),
-            attempt: job.attempt as i32,
-            params: job.params.clone(),
-        };
+        let run = runtime::runs::new_run(&job, Some(tenant.id), &delivery);
         if let Err(e) = job_runs::mark_running(&self.db, &run, &self.name, started).await {
             // Without the database the job cannot do anything useful either.
             return JobError::from(e).outcome();
@@ -187,57 +180,12 @@ impl Worker {
         delivery: &Delivery,
         outcome: &JobOutcome,
     ) {
-        let now = Utc::now();
-        let id = &job.job_id;
-        let result =
-            match job::disposition(outcome, job.attempt, self.max_attempts, &self.retry_tiers) {
-                Disposition::Ack => match outcome {
-                    JobOutcome::Done { summary } => {
-                        job_runs::mark_succeeded(&self.db, id, summary, now).await
-                    }
-                    JobOutcome::Fail { reason } | JobOutcome::Retry { reason, .. } => {
-                        job_runs::mark_failed(&self.db, id, reason, now).await
-                    }
-                },
-                Disposition::Retry { next_attempt, .. } => {
-                    let reason = match outcome {
-                        JobOutcome::Retry { reason, .. } | JobOutcome::Fail { reason } => {
-                            reason.as_str()
-                        }
-                        JobOutcome::Done { .. } => "",
-                    };
-                    job_runs::mark_retried(&self.db, id, next_attempt as i32, reason, now).await
-                }
-                Disposition::DeadLetter { reason } => {
-                    if run.is_none() {
-                        // The tenant could not be resolved: still leave a trace of the job.
-                        let run = NewJobRun {
-                            job_id: id.clone(),
-                            tenant_id: None,
-                            job_type: job.job_type.as_str().to_string(),
-                            queue: delivery.queue.clone(),
-                            attempt: job.attempt as i32,
-                            params: job.params.clone(),
-                        };
-                        let _ = job_runs::mark_running(&self.db, &run, &self.name, now).await;
-                    }
-                    job_runs::mark_dead(&self.db, id, &reason, now).await
-                }
-            };
-        if let Err(e) = result {
-            tracing::warn!(job = %id, "cannot record the job run: {e}");
-        }
-        match outcome {
-            JobOutcome::Done { summary } => {
-                tracing::info!(job = %id, kind = %job.job_type, %summary, "job done")
-            }
-            JobOutcome::Retry { reason, .. } => {
-                tracing::warn!(job = %id, kind = %job.job_type, attempt = job.attempt, "job will be retried: {reason}")
-            }
-            JobOutcome::Fail { reason } => {
-                tracing::error!(job = %id, kind = %job.job_type, "job failed: {reason}")
-            }
-        }
+        let policy = runtime::runs::RunPolicy {
+            worker: &self.name,
+            max_attempts: self.max_attempts,
+            retry_tiers: &self.retry_tiers,
+        };
+        runtime::runs::record_end(&self.db, &policy, job, run, delivery, outcome).await;
     }
 }
 

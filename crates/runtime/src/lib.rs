@@ -6,6 +6,7 @@ pub mod gate;
 pub mod health;
 pub mod logging;
 pub mod metrics;
+pub mod runs;
 pub mod settings;
 pub mod shutdown;
 
