@@ -49,16 +49,19 @@ fn archives_are_listed_downloaded_and_deleted_with_access_control() {
     );
     assert!(status.success(), "seeding failed:\n{out}");
     let day = (Utc::now() - Duration::days(35)).date_naive().to_string();
-    let (status, out) = run(
-        &bin("integramon"),
-        &["archive", "run", "--tenant", "arch", "--day", &day],
-        &env,
-        120,
-    );
-    assert!(status.success(), "archive run failed:\n{out}");
+    let other_day = (Utc::now() - Duration::days(37)).date_naive().to_string();
+    for d in [&day, &other_day] {
+        let (status, out) = run(
+            &bin("integramon"),
+            &["archive", "run", "--tenant", "arch", "--day", d],
+            &env,
+            120,
+        );
+        assert!(status.success(), "archive run failed:\n{out}");
+    }
 
     let admin = web.admin_token();
-    let (s, list) = admin.get_json("/api/archives");
+    let (s, list) = admin.get_json(&format!("/api/archives?from={day}"));
     assert_eq!(s, 200, "{list}");
     let rows = list.as_array().unwrap();
     assert_eq!(rows.len(), 1, "{list}");
@@ -74,8 +77,8 @@ fn archives_are_listed_downloaded_and_deleted_with_access_control() {
     assert_eq!((s, &one["id"]), (200, &a["id"]));
     let (s, sums) = admin.get_json("/api/archives/summary");
     assert_eq!(s, 200, "{sums}");
-    assert_eq!(sums[0]["archived_files"], 1);
-    assert_eq!(sums[0]["archived_messages"], count);
+    assert_eq!(sums[0]["archived_files"], 2);
+    assert!(sums[0]["archived_messages"].as_i64().unwrap() > count);
     let (s, bad) = admin.get_json("/api/archives?status=gone&from=yesterday");
     assert_eq!(s, 422);
     let fields: Vec<&str> = bad["fields"]
@@ -102,7 +105,7 @@ fn archives_are_listed_downloaded_and_deleted_with_access_control() {
     let viewer = web.user("viewer", "user", &[]);
     assert_eq!(
         viewer.get_json("/api/archives").1.as_array().unwrap().len(),
-        1
+        2
     );
     let (s, e) = viewer.get_json(&format!("/api/archives/{id}/download"));
     assert_eq!((s, e["error"].as_str()), (403, Some("forbidden")), "{e}");
@@ -158,6 +161,22 @@ fn archives_are_listed_downloaded_and_deleted_with_access_control() {
         409
     );
     let (_, sums) = admin.get_json("/api/archives/summary");
-    assert_eq!(sums[0]["archived_files"], 0);
+    assert_eq!(sums[0]["archived_files"], 1);
     assert_eq!(sums[0]["deleted_files"], 1);
+
+    // A file removed by hand: the download says so, a delete only marks the row.
+    let (_, list) = admin.get_json(&format!("/api/archives?to={other_day}"));
+    let other = list[0]["id"].as_i64().unwrap();
+    let path = web
+        .database
+        .sql(&format!("SELECT path FROM archives WHERE id = {other}"));
+    std::fs::remove_file(path.trim()).unwrap();
+    assert_eq!(
+        admin.get_json(&format!("/api/archives/{other}/download")).0,
+        404
+    );
+    let (s, body) = manager.json(Method::DELETE, &format!("/api/archives/{other}"), None);
+    assert_eq!(s, 204, "{body}");
+    let (_, gone) = admin.get_json(&format!("/api/archives/{other}"));
+    assert_eq!(gone["status"], "deleted");
 }

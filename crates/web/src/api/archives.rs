@@ -240,23 +240,35 @@ pub async fn visible_archive(
     }
 }
 
-/// The file of an archive, if it is one the archiver wrote: a path inside `DATA_DIR`, so that a
-/// row pointing elsewhere can never serve or delete another file.
-fn archive_file(state: &AppState, row: &ArchiveRow) -> Result<PathBuf, AppError> {
-    if row.status != ArchiveStatus::Archived {
-        return Err(AppError::Conflict(format!(
-            "archive {} is {}; only archived files can be downloaded or deleted",
-            row.id, row.status
-        )));
+/// Only `archived` rows have a file to serve or delete.
+fn require_archived(row: &ArchiveRow) -> Result<(), AppError> {
+    if row.status == ArchiveStatus::Archived {
+        return Ok(());
     }
-    let inside = |p: &Path| -> Option<PathBuf> {
-        let file = p.canonicalize().ok()?;
+    Err(AppError::Conflict(format!(
+        "archive {} is {}; only archived files can be downloaded or deleted",
+        row.id, row.status
+    )))
+}
+
+/// The file of an archive, if it is one the archiver wrote: a path inside `DATA_DIR`, so that a
+/// row pointing elsewhere can never serve or delete another file. `None` when it does not exist.
+fn archive_file(state: &AppState, row: &ArchiveRow) -> Result<Option<PathBuf>, AppError> {
+    let path = Path::new(&row.path);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let inside = || -> Option<PathBuf> {
+        let file = path.canonicalize().ok()?;
         let root = state.data_dir.canonicalize().ok()?;
         file.starts_with(&root).then_some(file)
     };
-    inside(Path::new(&row.path)).ok_or_else(|| {
-        tracing::warn!(archive = row.id, path = %row.path, "archive file missing or outside DATA_DIR");
-        AppError::not_found(format!("the file of archive {}", row.id))
+    inside().map(Some).ok_or_else(|| {
+        tracing::warn!(archive = row.id, path = %row.path, "archive file outside DATA_DIR refused");
+        AppError::forbidden(format!(
+            "the file of archive {} is not under DATA_DIR",
+            row.id
+        ))
     })
 }
 
@@ -271,13 +283,16 @@ pub async fn delete_archive(state: &AppState, p: &Principal, id: i64) -> Result<
             t.settings.name
         )));
     }
-    let file = archive_file(state, &row)?;
-    match tokio::fs::remove_file(&file).await {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => {
-            tracing::error!(archive = id, "deleting {}: {e}", file.display());
-            return Err(AppError::Internal);
+    require_archived(&row)?;
+    // A file already gone (removed by hand) only needs its row marked.
+    if let Some(file) = archive_file(state, &row)? {
+        match tokio::fs::remove_file(&file).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::error!(archive = id, "deleting {}: {e}", file.display());
+                return Err(AppError::Internal);
+            }
         }
     }
     archives::mark_deleted(&state.db, id, Utc::now()).await?;
@@ -297,7 +312,10 @@ pub async fn download_archive(
             "payloads of this tenant are masked for your role; archive downloads are refused",
         ));
     }
-    let path = archive_file(state, &row)?;
+    require_archived(&row)?;
+    let Some(path) = archive_file(state, &row)? else {
+        return Err(AppError::not_found(format!("the file of archive {id}")));
+    };
     let file = tokio::fs::File::open(&path).await.map_err(|e| {
         tracing::error!(archive = id, "opening {}: {e}", path.display());
         AppError::not_found(format!("the file of archive {id}"))
