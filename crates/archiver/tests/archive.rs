@@ -165,6 +165,17 @@ async fn archive_verify_and_restore(kind: Kind) {
     assert_eq!(anonymous(restored), anonymous(before.clone()));
     assert_eq!(rollup_total(&fresh.db, acme2.id, &fa, d).await, 60);
     assert_eq!(correlation_total(&fresh.db, "d-cor-").await, 60);
+    let restored_correlations = correlations::Entity::find()
+        .filter(correlations::Column::CorrelationId.starts_with("d-cor-"))
+        .all(fresh.db.conn())
+        .await
+        .unwrap();
+    assert!(
+        restored_correlations
+            .iter()
+            .all(|c| c.first_seen.is_some() && c.last_seen.is_some()),
+        "restored correlations know when they were seen: {restored_correlations:?}"
+    );
     // Idempotent.
     let r2 = restore::restore(&fresh.db, &path, None, |_, _| {})
         .await

@@ -20,6 +20,7 @@ use sea_orm::{
     QueryOrder,
 };
 
+use super::messages::{CorrelationDelta, upsert_correlations};
 use super::{Sql, get, max_params};
 use crate::connect::Db;
 use crate::entity::{
@@ -520,7 +521,7 @@ pub async fn restore_messages(
         }
     }
     let mut out = RestoreOutcome::default();
-    let mut correlations: BTreeMap<String, i64> = BTreeMap::new();
+    let mut correlations: BTreeMap<String, CorrelationDelta> = BTreeMap::new();
     let mut seen: HashSet<&str> = HashSet::new();
     for m in messages {
         if existing.contains(&m.guid) || !seen.insert(m.guid.as_str()) {
@@ -530,7 +531,10 @@ pub async fn restore_messages(
         let id = insert_message(&txn, tenant_id, m).await?;
         insert_children(&txn, tenant_id, id, m).await?;
         if let Some(c) = &m.correlation_id {
-            *correlations.entry(c.clone()).or_default() += 1;
+            correlations
+                .entry(c.clone())
+                .or_default()
+                .add_span(m.log_start, m.log_end, 1);
         }
         if let Some(t) = m.log_end {
             out.first = Some(out.first.map_or(t, |f| f.min(t)));
@@ -538,20 +542,7 @@ pub async fn restore_messages(
         }
         out.inserted += 1;
     }
-    for (c, n) in &correlations {
-        let mut sql = Sql::new(backend);
-        sql.push("INSERT INTO correlations (tenant_id, correlation_id, message_count) VALUES (")
-            .bind(tenant_id)
-            .push(", ")
-            .bind(c.as_str())
-            .push(", ")
-            .bind(i32::try_from(*n).unwrap_or(i32::MAX))
-            .push(
-                ") ON CONFLICT (tenant_id, correlation_id) DO UPDATE SET \
-             message_count = correlations.message_count + excluded.message_count",
-            );
-        txn.execute_raw(sql.statement()).await?;
-    }
+    upsert_correlations(&txn, tenant_id, &correlations, &[]).await?;
     txn.commit().await?;
     Ok(out)
 }

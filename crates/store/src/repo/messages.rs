@@ -534,8 +534,9 @@ fn collect_before(
     Ok(())
 }
 
+/// What a batch of messages adds to one correlation's row.
 #[derive(Default)]
-struct CorrelationDelta {
+pub(crate) struct CorrelationDelta {
     count: i64,
     first: Option<DateTime<Utc>>,
     last: Option<DateTime<Utc>>,
@@ -543,9 +544,19 @@ struct CorrelationDelta {
 
 impl CorrelationDelta {
     fn add(&mut self, m: &Message, count: i64) {
+        self.add_span(m.log_start, m.log_end, count);
+    }
+
+    /// `count` messages that ran from `log_start` to `log_end`.
+    pub(crate) fn add_span(
+        &mut self,
+        log_start: Option<DateTime<Utc>>,
+        log_end: Option<DateTime<Utc>>,
+        count: i64,
+    ) {
         self.count += count;
-        let first = m.log_start.or(m.log_end);
-        let last = m.log_end.or(m.log_start);
+        let first = log_start.or(log_end);
+        let last = log_end.or(log_start);
         if first.is_some() && (self.first.is_none() || first < self.first) {
             self.first = first;
         }
@@ -555,7 +566,9 @@ impl CorrelationDelta {
     }
 }
 
-async fn upsert_correlations<C: ConnectionTrait>(
+/// Add `deltas` to the correlation rows (created when missing, first and last seen widened),
+/// and take one message off each of `decrements`.
+pub(crate) async fn upsert_correlations<C: ConnectionTrait>(
     conn: &C,
     tenant_id: i64,
     deltas: &BTreeMap<String, CorrelationDelta>,
