@@ -274,7 +274,11 @@ fn archive_file(state: &AppState, row: &ArchiveRow) -> Result<Option<PathBuf>, A
 
 /// Delete an archive's file and mark the row `deleted` (managers). Refused while an archive run
 /// of the tenant is active: it may still be deleting that day's rows, which only the file holds.
-pub async fn delete_archive(state: &AppState, p: &Principal, id: i64) -> Result<(), AppError> {
+pub async fn delete_archive(
+    state: &AppState,
+    p: &Principal,
+    id: i64,
+) -> Result<ArchiveRow, AppError> {
     p.require(Role::Manager)?;
     let (row, t) = visible_archive(state, p, id).await?;
     if job_runs::active_run_exists(&state.db, t.id, "archive").await? {
@@ -297,7 +301,7 @@ pub async fn delete_archive(state: &AppState, p: &Principal, id: i64) -> Result<
     }
     archives::mark_deleted(&state.db, id, Utc::now()).await?;
     tracing::info!(archive = id, tenant = %t.settings.name, day = %row.day, user = %p.user.username, "archive file deleted");
-    Ok(())
+    Ok(row)
 }
 
 /// Stream an archive file as a download (403 when the tenant's payloads are masked for you).

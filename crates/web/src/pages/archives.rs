@@ -8,7 +8,7 @@ use serde::Deserialize;
 use store::repo::archives::ArchiveStatus;
 
 use super::catalog::enc;
-use super::layout::{self, Nav, opt, time};
+use super::layout::{self, CsrfOnly, Nav, opt, see_other, time};
 use crate::access;
 use crate::api::archives::{ArchivesQuery, delete_archive, download_archive, load};
 use crate::auth::Principal;
@@ -161,13 +161,7 @@ pub async fn download(
     Ok(download_archive(&state, &p, path.into_inner()).await?)
 }
 
-#[derive(Deserialize)]
-pub struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
-}
-
-/// Delete an archive file (managers).
+/// Delete an archive file (managers; [`delete_archive`] checks the role).
 pub async fn delete(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -175,20 +169,12 @@ pub async fn delete(
     path: web::Path<i64>,
     form: web::Form<CsrfOnly>,
 ) -> PageResult<HttpResponse> {
-    p.require(Role::Manager)?;
     p.check_csrf(&req, Some(&form.csrf))?;
-    let id = path.into_inner();
-    let (row, _) = crate::api::archives::visible_archive(&state, &p, id).await?;
-    delete_archive(&state, &p, id).await?;
-    Ok(HttpResponse::SeeOther()
-        .insert_header((
-            "Location",
-            format!(
-                "{}?tenant={}&deleted={}",
-                state.cfg.url("/archives"),
-                row.tenant_id,
-                row.day
-            ),
-        ))
-        .finish())
+    let row = delete_archive(&state, &p, path.into_inner()).await?;
+    Ok(see_other(format!(
+        "{}?tenant={}&deleted={}",
+        state.cfg.url("/archives"),
+        row.tenant_id,
+        row.day
+    )))
 }

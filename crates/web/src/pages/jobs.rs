@@ -11,7 +11,7 @@ use serde::Deserialize;
 use store::repo::job_runs::{JobRun, JobState};
 
 use super::catalog::enc;
-use super::layout::{self, Nav, opt, status_badge, time};
+use super::layout::{self, CsrfOnly, Nav, opt, see_other, status_badge, time};
 use crate::access;
 use crate::api::jobs::{
     DEFAULT_REQUEUE, Runs, RunsQuery, counts_summary, duration_ms, load_queues, requeue, retry_run,
@@ -36,12 +36,6 @@ pub struct JobsQuery {
     pub submitted: Option<String>,
     /// Set by the redirect after requeueing dead letters: how many.
     pub requeued: Option<String>,
-}
-
-fn see_other(location: String) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header(("Location", location))
-        .finish()
 }
 
 fn short_id(id: &str) -> String {
@@ -315,12 +309,6 @@ pub async fn sync_now_form(
         t.id,
         enc(&out.job_id)
     )))
-}
-
-#[derive(Deserialize)]
-pub struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
 }
 
 /// Retry a failed or dead run as a new job (managers).

@@ -92,6 +92,20 @@ pub fn page(state: &AppState, p: &Principal, nav: Nav, title: &str, body: Markup
     html_response(StatusCode::OK, markup)
 }
 
+/// The form of a POST that carries nothing but its CSRF token.
+#[derive(serde::Deserialize)]
+pub struct CsrfOnly {
+    #[serde(default)]
+    pub csrf: String,
+}
+
+/// The redirect after a form POST.
+pub fn see_other(location: String) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header(("Location", location))
+        .finish()
+}
+
 /// A page without navigation (login, errors).
 pub fn bare(base: &str, title: &str, body: Markup) -> Markup {
     html! {
