@@ -160,7 +160,10 @@ async fn main() {
     let prefix = format!("imbench{}", std::process::id());
     let env = [
         ("DB_BACKEND", "postgresql".to_string()),
-        ("DB_HOST", "127.0.0.1".into()),
+        (
+            "DB_HOST",
+            std::env::var("BENCH_DB_HOST").unwrap_or_else(|_| "127.0.0.1".into()),
+        ),
         ("DB_NAME", db_name.clone()),
         ("DB_USER", "postgres".into()),
         ("DB_POOL_MAX", "4".into()),

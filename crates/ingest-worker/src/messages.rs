@@ -1,5 +1,6 @@
 //! Message processing logs: windows on LogEnd, one transaction per OData page (messages upserted
-//! by GUID and their expanded custom headers), then the details of the messages that need them.
+//! by GUID, their expanded custom headers and the monitor's rollup), then the details of the
+//! messages that need them.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -11,8 +12,7 @@ use domain::message::Message;
 use domain::tenant::Tenant;
 use serde::Serialize;
 use store::Db;
-use store::repo::messages::{self, Change, UpsertedRow};
-use store::repo::monitor;
+use store::repo::messages::{self, Change, PageMessage};
 use store::repo::sync_state;
 
 use crate::details;
@@ -121,41 +121,25 @@ pub async fn sync_window(
             break;
         };
         let write_started = std::time::Instant::now();
-        let list: Vec<_> = page.records.iter().map(map::message).collect();
-        let txn = db.begin_write().await?;
-        let outcome = messages::upsert_messages_in(&txn, tenant.id, &list).await?;
-        let upsert_ms = write_started.elapsed().as_millis() as u64;
-        // Headers came expanded with the page: write them for new and changed messages only.
-        let headers: Vec<_> = outcome
-            .rows
+        let list: Vec<PageMessage> = page
+            .records
             .iter()
-            .filter(|r| r.change != Change::Unchanged)
-            .filter_map(|r| {
-                let rec = page.records.iter().find(|m| m.message_guid == r.guid)?;
-                let list = rec.custom_header_properties.as_deref()?;
-                Some((r.id, map::headers(list)))
+            .map(|r| PageMessage {
+                message: map::message(r),
+                // Headers came expanded with the page; the store writes them for new and
+                // changed messages only.
+                headers: r.custom_header_properties.as_deref().map(map::headers),
             })
             .collect();
-        report.headers += messages::replace_headers_bulk_in(&txn, &headers).await?;
-        txn.commit().await.map_err(store::StoreError::from)?;
-        // The monitor's hourly counts, for the hours this page moved messages into or out of.
-        // Not in the page's transaction: the refresh takes per-hour locks that other pages'
-        // refreshes wait on, and holding them while writing a page would serialise ingestion.
-        // A crash right here leaves those hours stale until the periodic reconciliation
-        // (monitor::refresh_recent_counts) recomputes them.
-        let hours = touched_hours(&outcome.rows, &list);
-        let refresh_started = std::time::Instant::now();
-        monitor::refresh_counts(db, tenant.id, &hours).await?;
-        let refresh_ms = refresh_started.elapsed().as_millis() as u64;
+        let written = messages::write_page(db, tenant.id, &list).await?;
         tracing::debug!(
             tenant = %tenant.settings.name,
             records = page.records.len(),
-            upsert_ms,
-            refresh_ms,
-            hours = hours.len(),
             write_ms = write_started.elapsed().as_millis() as u64,
             "page written"
         );
+        report.headers += written.headers;
+        let outcome = written.upsert;
         report.pages += 1;
         report.records += page.records.len() as u64;
         report.inserted += outcome.inserted;
@@ -171,7 +155,10 @@ pub async fn sync_window(
         // The upsert reports a message stored by an earlier try as unchanged, and asks for no
         // details. If that try failed or was killed after committing the page but before the
         // details were written, this is the only chance to fetch them.
-        let by_guid: HashMap<&str, &Message> = list.iter().map(|m| (m.guid.as_str(), m)).collect();
+        let by_guid: HashMap<&str, &Message> = list
+            .iter()
+            .map(|p| (p.message.guid.as_str(), &p.message))
+            .collect();
         for row in outcome
             .rows
             .iter()
@@ -194,20 +181,6 @@ pub async fn sync_window(
         progress(&report);
     }
     Ok(report)
-}
-
-/// The `LogEnd`s whose hours a page's rollup refresh recomputes: every message of the page
-/// (unchanged ones too, so that a retry after a failed refresh recomputes the same hours) and
-/// the stored `LogEnd` an update replaced (a later `LogEnd` may move a message to another
-/// hour). A page usually spans one or two hours.
-fn touched_hours(rows: &[UpsertedRow], page: &[Message]) -> Vec<DateTime<Utc>> {
-    let mut hours: Vec<DateTime<Utc>> = page.iter().filter_map(|m| m.log_end).collect();
-    hours.extend(
-        rows.iter()
-            .filter(|r| r.change == Change::Updated)
-            .filter_map(|r| r.previous_log_end),
-    );
-    hours
 }
 
 /// Stops the page reader when the window is abandoned (an error, or the job's future dropped).

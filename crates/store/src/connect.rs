@@ -52,12 +52,21 @@ pub fn connect(settings: &DbSettings) -> Result<Db, StoreError> {
             SqlxSqliteConnector::from_sqlx_sqlite_pool(pool)
         }
         Backend::Postgres { .. } => {
+            let tcp_port = (!settings.host.starts_with('/')).then_some(settings.port);
             let pool = PgPoolOptions::new()
                 .max_connections(settings.pool.max.max(1))
                 .min_connections(settings.pool.min)
                 .acquire_timeout(settings.pool.acquire_timeout)
                 .idle_timeout(settings.pool.idle_timeout)
                 .max_lifetime(postgres_max_lifetime(settings))
+                .after_connect(move |_conn, _meta| {
+                    Box::pin(async move {
+                        if let Some(port) = tcp_port {
+                            crate::nodelay::disable_nagle_to_port(port);
+                        }
+                        Ok(())
+                    })
+                })
                 .connect_lazy_with(postgres_options(settings)?);
             SqlxPostgresConnector::from_sqlx_postgres_pool(pool)
         }

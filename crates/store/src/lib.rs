@@ -9,6 +9,7 @@ pub mod error;
 pub mod lock;
 pub mod maintenance;
 pub mod marker;
+mod nodelay;
 pub mod pg_local;
 pub mod repo;
 pub mod schema;

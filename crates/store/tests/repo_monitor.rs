@@ -16,15 +16,19 @@ use domain::message::{
 };
 use domain::tenant::TenantStatus;
 use integramon_store::entity::{
-    job_runs, keystore_entries, message_counts, payloads as payload_rows, runtime_artifacts,
+    custom_header_properties, job_runs, keystore_entries, message_counts, payloads as payload_rows,
+    runtime_artifacts,
 };
+use integramon_store::repo::messages::PageMessage;
 use integramon_store::repo::monitor::{
     self, Bucket, FacetCount, Facets, MessageFilter, MessageRow, Sort, VolumePoint,
 };
 use integramon_store::repo::payloads::{self as payload_repo, Download};
 use integramon_store::repo::{messages, sync_state, tenants};
 use integramon_store::{Db, StoreError};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, QueryOrder};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
+};
 use support::{Target, t, tenant};
 
 /// A message as the test wrote it, with its id and headers.
@@ -538,6 +542,15 @@ async fn rollup(db: &Db, tenant: i64) -> Vec<(DateTime<Utc>, String, String, Str
         .collect()
 }
 
+/// Remove a tenant's rollup rows, as a database collected before the rollup existed has none.
+async fn forget_rollup(db: &Db, tenant: i64) {
+    message_counts::Entity::delete_many()
+        .filter(message_counts::Column::TenantId.eq(tenant))
+        .exec(db.conn())
+        .await
+        .unwrap();
+}
+
 async fn refresh_follows_status_changes_and_moves(db: Db, _: Target) {
     let mut w = world(&db).await;
     let built_incrementally = rollup(&db, w.a).await;
@@ -568,6 +581,9 @@ async fn refresh_follows_status_changes_and_moves(db: Db, _: Target) {
         .await
         .unwrap();
     assert_eq!(out.updated, 2);
+    // The upsert moved the counts itself; recounting those hours finds nothing to change.
+    let by_upsert = rollup(&db, w.a).await;
+    assert_ne!(by_upsert, built_incrementally);
     let mut hours = Vec::new();
     for (r, m) in out.rows.iter().zip([&moved, &named]) {
         assert!(r.previous_log_end.is_some());
@@ -575,6 +591,7 @@ async fn refresh_follows_status_changes_and_moves(db: Db, _: Target) {
         hours.extend(m.log_end);
     }
     monitor::refresh_counts(&db, w.a, &hours).await.unwrap();
+    assert_eq!(rollup(&db, w.a).await, by_upsert);
     w.all[idx].m = moved;
     w.all[idx2].m = named;
 
@@ -598,11 +615,14 @@ async fn refresh_follows_status_changes_and_moves(db: Db, _: Target) {
     assert_eq!(rollup(&db, w.a).await, incremental);
     assert_eq!(rollup(&db, w.b).await, b_before);
 
-    // Reconciliation recomputes hours the incremental path missed (a crash after commit).
+    // Reconciliation recomputes hours whose rollup went stale (here: rows removed by hand).
     messages::upsert_messages(&db, w.b, &[message("B", 500).0])
         .await
         .unwrap();
-    assert_eq!(rollup(&db, w.b).await, b_before, "not refreshed yet");
+    let with_new: i64 = rollup(&db, w.b).await.iter().map(|r| r.4).sum();
+    assert_eq!(with_new, 61, "the upsert counted the new message");
+    forget_rollup(&db, w.b).await;
+    assert!(rollup(&db, w.b).await.is_empty());
     // The test's data lies in 2026; reconciliation up to "now" is the same loop.
     let n = monitor::refresh_counts_between(&db, w.b, t(-3600), t(86_400))
         .await
@@ -645,15 +665,77 @@ async fn concurrent_refreshes_end_exact(db: Db, _: Target) {
 }
 on_both!(concurrent_refreshes_end_exact);
 
+/// Pages written at once by several writers, the same messages changing status and hour from
+/// page to page, leave the rollup as a rebuild from `message_logs` finds it, with no recount,
+/// and every message with the headers of exactly one page.
+async fn concurrent_page_writes_keep_the_rollup_exact(db: Db, _: Target) {
+    let a = tenant(&db, "a").await;
+    let base: Vec<Message> = (0..90).map(|i| message("A", i).0).collect();
+    let mut tasks = Vec::new();
+    for round in 0..8_usize {
+        let db = db.clone();
+        let page: Vec<PageMessage> = base
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| (i + round) % 3 != 0)
+            .map(|(_, m)| {
+                let mut m = m.clone();
+                m.status = STATUSES[round % 5].clone();
+                m.log_end = Some(m.log_end.unwrap() + Duration::minutes(25 * round as i64));
+                let headers = vec![
+                    CustomHeader::new("round", round.to_string()),
+                    CustomHeader::new("guid", m.guid.clone()),
+                ];
+                PageMessage {
+                    message: m,
+                    headers: Some(headers),
+                }
+            })
+            .collect();
+        tasks.push(tokio::spawn(async move {
+            messages::write_page(&db, a, &page).await.unwrap()
+        }));
+    }
+    let mut written = 0;
+    for task in tasks {
+        written += task.await.unwrap().upsert.rows.len();
+    }
+    assert_eq!(written, 8 * 60);
+    let incremental = rollup(&db, a).await;
+    assert_eq!(incremental.iter().map(|r| r.4).sum::<i64>(), 90);
+    monitor::rebuild_counts(&db, a).await.unwrap();
+    assert_eq!(incremental, rollup(&db, a).await);
+
+    let mut per_message: BTreeMap<i64, Vec<(String, Option<String>)>> = BTreeMap::new();
+    for h in custom_header_properties::Entity::find()
+        .filter(custom_header_properties::Column::TenantId.eq(a))
+        .all(db.conn())
+        .await
+        .unwrap()
+    {
+        per_message
+            .entry(h.message_id)
+            .or_default()
+            .push((h.name, h.value));
+    }
+    assert_eq!(per_message.len(), 90);
+    for list in per_message.values() {
+        assert_eq!(list.len(), 2, "one page's headers, not two: {list:?}");
+    }
+}
+on_both!(concurrent_page_writes_keep_the_rollup_exact);
+
 async fn missing_counts_are_found_and_filled(db: Db, _: Target) {
     let t = tenant(&db, "old").await;
     assert!(
         !monitor::counts_missing(&db, t).await.unwrap(),
         "no messages, nothing missing"
     );
-    // Messages written without a refresh, as before the rollup existed.
+    // Messages without rollup rows, as collected before the rollup existed.
     let list: Vec<Message> = (0..30).map(|i| message("OLD", i).0).collect();
     messages::upsert_messages(&db, t, &list).await.unwrap();
+    assert!(!monitor::counts_missing(&db, t).await.unwrap());
+    forget_rollup(&db, t).await;
     assert!(monitor::counts_missing(&db, t).await.unwrap());
     assert!(monitor::rebuild_counts(&db, t).await.unwrap() > 0);
     assert!(!monitor::counts_missing(&db, t).await.unwrap());

@@ -1801,6 +1801,31 @@ pub async fn refresh_counts_between(
 /// A rollup key: hour, iFlow, package, status.
 type CountKey = (DateTime<Utc>, String, String, String);
 
+/// Takes the advisory lock of each (tenant, hour) for the rest of the transaction, in the given
+/// order (sorted, so two lockers cannot deadlock). Every writer of the rollup on PostgreSQL takes
+/// them before it reads or changes an hour; SQLite's write transaction already serialises them.
+async fn lock_hours<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: i64,
+    hours: &[DateTime<Utc>],
+) -> Result<(), DbErr> {
+    let backend = conn.get_database_backend();
+    if backend != DbBackend::Postgres || hours.is_empty() {
+        return Ok(());
+    }
+    for h in hours {
+        let (a, b) = lock_keys(tenant_id, *h);
+        let mut sql = Sql::new(backend);
+        sql.push("SELECT pg_advisory_xact_lock(")
+            .bind(a)
+            .push(", ")
+            .bind(b)
+            .push(")");
+        conn.execute_raw(sql.statement()).await?;
+    }
+    Ok(())
+}
+
 /// [`refresh_counts`] inside the caller's write transaction; `hours` are whole hours, sorted
 /// and distinct (locks are taken in that order, so concurrent refreshes cannot deadlock).
 async fn refresh_counts_in<C: ConnectionTrait>(
@@ -1808,19 +1833,17 @@ async fn refresh_counts_in<C: ConnectionTrait>(
     tenant_id: i64,
     hours: &[DateTime<Utc>],
 ) -> Result<(), DbErr> {
+    lock_hours(conn, tenant_id, hours).await?;
+    recount_in(conn, tenant_id, hours).await
+}
+
+/// Recompute `hours` of the rollup from `message_logs`; the caller holds their locks.
+async fn recount_in<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: i64,
+    hours: &[DateTime<Utc>],
+) -> Result<(), DbErr> {
     let backend = conn.get_database_backend();
-    if backend == DbBackend::Postgres {
-        for h in hours {
-            let (a, b) = lock_keys(tenant_id, *h);
-            let mut sql = Sql::new(backend);
-            sql.push("SELECT pg_advisory_xact_lock(")
-                .bind(a)
-                .push(", ")
-                .bind(b)
-                .push(")");
-            conn.execute_raw(sql.statement()).await?;
-        }
-    }
     let mut fresh: HashMap<CountKey, (Option<String>, i64)> = HashMap::new();
     for h in hours {
         let mut sql = Sql::new(backend);
@@ -1901,6 +1924,99 @@ async fn refresh_counts_in<C: ConnectionTrait>(
         },
     ) {
         conn.execute_raw(stmt).await?;
+    }
+    Ok(())
+}
+
+/// What a page of upserts changes in the rollup: messages added to (or, negative, taken from)
+/// each key, with the greatest iFlow name seen.
+#[derive(Debug, Default)]
+pub(crate) struct CountChanges {
+    deltas: BTreeMap<CountKey, (Option<String>, i64)>,
+}
+
+impl CountChanges {
+    /// `n` messages with these values (as stored: already cleaned) enter (`n > 0`) or leave
+    /// (`n < 0`) the rollup. Messages without a `log_end` are not counted.
+    pub(crate) fn add(
+        &mut self,
+        log_end: Option<DateTime<Utc>>,
+        iflow_id: Option<&str>,
+        package_id: Option<&str>,
+        status: Option<&str>,
+        iflow_name: Option<&str>,
+        n: i64,
+    ) {
+        let Some(log_end) = log_end else {
+            return;
+        };
+        let key = (
+            hour_floor(log_end),
+            iflow_id.unwrap_or_default().to_string(),
+            package_id.unwrap_or_default().to_string(),
+            status.unwrap_or_default().to_string(),
+        );
+        let entry = self.deltas.entry(key).or_default();
+        entry.1 += n;
+        // The rollup keeps the greatest name of an iFlow within an hour, as a recount would.
+        if n > 0 && iflow_name.is_some() && iflow_name.map(str::to_string) > entry.0 {
+            entry.0 = iflow_name.map(str::to_string);
+        }
+    }
+}
+
+/// Apply a page's [`CountChanges`] inside its write transaction, as its last step: the hour locks
+/// are then held only until the commit, so pages of the same hour written by other workers wait
+/// milliseconds, not for a whole page. Taking the same locks as [`refresh_counts`] keeps a
+/// concurrent recount from overwriting these additions with a count read before them.
+pub(crate) async fn apply_count_changes_in<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: i64,
+    changes: &CountChanges,
+) -> Result<(), DbErr> {
+    let backend = conn.get_database_backend();
+    let rows: Vec<(&CountKey, &(Option<String>, i64))> = changes
+        .deltas
+        .iter()
+        .filter(|(_, (_, n))| *n != 0)
+        .collect();
+    // The map is in key order, hence in hour order.
+    let mut hours: Vec<DateTime<Utc>> = rows.iter().map(|(k, _)| k.0).collect();
+    hours.dedup();
+    if hours.is_empty() {
+        return Ok(());
+    }
+    lock_hours(conn, tenant_id, &hours).await?;
+    let bulk = Bulk {
+        head: "INSERT INTO message_counts \
+               (tenant_id, hour_start, iflow_id, package_id, status, iflow_name, count)",
+        tail: "ON CONFLICT (tenant_id, hour_start, iflow_id, package_id, status) DO UPDATE SET \
+               count = message_counts.count + excluded.count, \
+               iflow_name = CASE WHEN message_counts.iflow_name IS NULL \
+                 OR excluded.iflow_name > message_counts.iflow_name \
+                 THEN excluded.iflow_name ELSE message_counts.iflow_name END",
+        shared: vec![Value::from(tenant_id)],
+    };
+    // Key order (the map's), so concurrent writers lock rollup rows in one order.
+    for stmt in bulk.statements(backend, &rows, |t, ((hour, iflow, package, status), v)| {
+        t.shared(0)
+            .bind(*hour)
+            .bind(iflow.as_str())
+            .bind(package.as_str())
+            .bind(status.as_str())
+            .bind(v.0.clone())
+            .bind(v.1);
+    }) {
+        conn.execute_raw(stmt).await?;
+    }
+    // Keys whose last message moved elsewhere: a recount would not list them either.
+    if rows.iter().any(|(_, (_, n))| *n < 0) {
+        let mut sql = Sql::new(backend);
+        sql.push("DELETE FROM message_counts WHERE tenant_id = ")
+            .bind(tenant_id)
+            .push(" AND count <= 0 AND hour_start IN ")
+            .bind_list(hours.iter().copied());
+        conn.execute_raw(sql.statement()).await?;
     }
     Ok(())
 }
