@@ -623,18 +623,22 @@ async fn stored_before<C: ConnectionTrait>(
     let backend = conn.get_database_backend();
     let mut found = HashMap::with_capacity(guids.len());
     if backend == DbBackend::Postgres {
-        // One JSON parameter instead of a thousand-item IN list: PostgreSQL plans it as a
-        // semi-join over the unique index, and the statement text stays the same for every page.
-        let list: Vec<String> = guids.iter().map(|g| clean(g)).collect();
+        // One JSON parameter instead of a thousand-item IN list, so the statement text is the
+        // same for every page. Each GUID is looked up on its own behind a LIMIT (which keeps
+        // the planner from turning the look-ups into a join): a plan made while the table was
+        // small would otherwise scan the tenant's rows once per GUID after it has grown. Rows
+        // are locked in GUID order, as the upsert writes them, so the rollup changes computed
+        // from them stay exact when two writers update one message at once.
+        let mut list: Vec<String> = guids.iter().map(|g| clean(g)).collect();
+        list.sort_unstable();
         let json = serde_json::to_string(&list).map_err(|e| DbErr::Json(e.to_string()))?;
-        // Locked, in GUID order like the upsert: the rollup changes computed from these rows
-        // stay exact when two writers update one message at once.
         let mut sql = Sql::new(backend);
-        sql.push(BEFORE_SELECT)
-            .bind(tenant_id)
-            .push(" AND message_guid IN (SELECT json_array_elements_text(")
+        sql.push("SELECT s.* FROM json_array_elements_text(")
             .bind(json)
-            .push("::json)) ORDER BY message_guid FOR UPDATE");
+            .push("::json) AS g(guid) CROSS JOIN LATERAL (")
+            .push(BEFORE_SELECT)
+            .bind(tenant_id)
+            .push(" AND message_guid = g.guid LIMIT 1 FOR UPDATE) AS s");
         collect_before(conn.query_all_raw(sql.statement()).await?, &mut found)?;
         return Ok(found);
     }
