@@ -179,8 +179,17 @@ async fn main() {
     let mut workers = Workers(
         (0..a.workers)
             .map(|_| {
-                Command::new(env!("CARGO_BIN_EXE_integramon-ingest-worker"))
-                    .args(["--listen", "127.0.0.1:0"])
+                let bin = env!("CARGO_BIN_EXE_integramon-ingest-worker");
+                // BENCH_WORKER_WRAPPER runs the worker under a profiler (e.g. `heaptrack`).
+                let mut cmd = match std::env::var("BENCH_WORKER_WRAPPER") {
+                    Ok(wrapper) => {
+                        let mut c = Command::new(wrapper);
+                        c.arg(bin);
+                        c
+                    }
+                    Err(_) => Command::new(bin),
+                };
+                cmd.args(["--listen", "127.0.0.1:0"])
                     .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
                     .stdout(
                         std::fs::File::create(data.path().join("worker.log"))
@@ -201,6 +210,7 @@ async fn main() {
     queue.declare().await.unwrap();
     // Let the workers connect and reach the gate before the clock starts.
     tokio::time::sleep(Duration::from_secs(3)).await;
+    let idle_kb = workers.0.iter().map(|w| rss_kb(w.id())).max().unwrap_or(0);
     let started = Instant::now();
     let step = (to - from) / a.jobs as i32;
     for j in 0..a.jobs {
@@ -269,9 +279,10 @@ async fn main() {
     let worker_rate = count as f64 / worker_secs;
     println!(
         "worker path: {count} messages + {headers} headers in {worker_secs:.2}s = {worker_rate:.0} messages/s \
-         with {} worker(s); peak worker RSS {:.1} MB",
+         with {} worker(s); peak worker RSS {:.1} MB (before the jobs: {:.1} MB)",
         a.workers,
-        peak_kb as f64 / 1024.0
+        peak_kb as f64 / 1024.0,
+        idle_kb as f64 / 1024.0
     );
 
     // --- COPY of the same rows into the same tables -----------------------------------

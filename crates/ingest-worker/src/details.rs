@@ -129,7 +129,7 @@ pub async fn sync_one(
     guid: &str,
 ) -> Result<MessageStatus, JobError> {
     let record = client.mpl(guid).await?;
-    let message = map::message(&record);
+    let message = map::message(record);
     let outcome = messages::upsert_messages(db, tenant_id, std::slice::from_ref(&message)).await?;
     let id = outcome
         .rows

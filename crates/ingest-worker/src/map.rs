@@ -19,40 +19,40 @@ use domain::message::{
 /// Header names are bounded: an index entry must stay under PostgreSQL's ~2.7 kB row limit.
 const MAX_HEADER_NAME: usize = 255;
 
-pub fn message(r: &MessageProcessingLog) -> Message {
-    let artifact = r.integration_artifact.as_ref();
+/// Takes the record by value: a page's records are moved into messages, not copied.
+pub fn message(r: MessageProcessingLog) -> Message {
+    let (artifact_id, artifact_name, artifact_type, package_id, package_name) =
+        match r.integration_artifact {
+            Some(a) => (a.id, a.name, a.artifact_type, a.package_id, a.package_name),
+            None => (None, None, None, None, None),
+        };
     Message {
-        guid: r.message_guid.clone(),
-        correlation_id: r.correlation_id.clone(),
-        application_message_id: r.application_message_id.clone(),
-        application_message_type: r.application_message_type.clone(),
-        predecessor_guid: r.predecessor_message_guid.clone(),
+        guid: r.message_guid,
+        correlation_id: r.correlation_id,
+        application_message_id: r.application_message_id,
+        application_message_type: r.application_message_type,
+        predecessor_guid: r.predecessor_message_guid,
         log_start: r.log_start,
         log_end: r.log_end,
-        sender: r.sender.clone(),
-        receiver: r.receiver.clone(),
+        sender: r.sender,
+        receiver: r.receiver,
         // The artifact id is what filters use; older records only carry the flow name.
-        iflow_id: artifact
-            .and_then(|a| a.id.clone())
-            .or_else(|| r.integration_flow_name.clone()),
-        iflow_name: artifact
-            .and_then(|a| a.name.clone())
-            .or_else(|| r.integration_flow_name.clone()),
-        artifact_type: artifact.and_then(|a| a.artifact_type.clone()),
-        package_id: artifact.and_then(|a| a.package_id.clone()),
-        package_name: artifact.and_then(|a| a.package_name.clone()),
+        iflow_id: artifact_id.or_else(|| r.integration_flow_name.clone()),
+        iflow_name: artifact_name.or(r.integration_flow_name),
+        artifact_type,
+        package_id,
+        package_name,
         status: r
             .status
-            .clone()
             .unwrap_or_else(|| MessageStatus::Other("UNKNOWN".into())),
-        custom_status: r.custom_status.clone(),
-        log_level: r.log_level.clone(),
-        alternate_web_link: r.alternate_web_link.clone(),
-        transaction_id: r.transaction_id.clone(),
-        archiving_status: r.archiving_status.clone(),
-        origin_component_name: r.origin_component_name.clone(),
-        local_component_name: r.local_component_name.clone(),
-        previous_component_name: r.previous_component_name.clone(),
+        custom_status: r.custom_status,
+        log_level: r.log_level,
+        alternate_web_link: r.alternate_web_link,
+        transaction_id: r.transaction_id,
+        archiving_status: r.archiving_status,
+        origin_component_name: r.origin_component_name,
+        local_component_name: r.local_component_name,
+        previous_component_name: r.previous_component_name,
     }
 }
 

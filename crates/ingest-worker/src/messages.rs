@@ -98,15 +98,20 @@ pub async fn sync_window(
     query.expand_custom_headers = true;
     query.extra_filter = tenant.settings.collection.message_filter.clone();
     // The next page is fetched and parsed while this one is written: throughput is then the
-    // slower of the two sides instead of their sum. One page waits at most, so memory stays
-    // bounded at about two pages.
+    // slower of the two sides instead of their sum. The reader takes the channel's one slot
+    // before it fetches, so memory stays bounded at two pages: the one being written and the
+    // next.
     let mut pager = client.mpl_pages(query);
     let (tx, mut pages) = tokio::sync::mpsc::channel(1);
     let reader = tokio::spawn(async move {
         loop {
+            let Ok(slot) = tx.reserve().await else {
+                break;
+            };
             let next = pager.next_page().await;
             let last = !matches!(next, Ok(Some(_)));
-            if tx.send(next).await.is_err() || last {
+            slot.send(next);
+            if last {
                 break;
             }
         }
@@ -121,27 +126,28 @@ pub async fn sync_window(
             break;
         };
         let write_started = std::time::Instant::now();
+        let records = page.records.len();
         let list: Vec<PageMessage> = page
             .records
-            .iter()
-            .map(|r| PageMessage {
-                message: map::message(r),
+            .into_iter()
+            .map(|mut r| PageMessage {
                 // Headers came expanded with the page; the store writes them for new and
                 // changed messages only.
-                headers: r.custom_header_properties.as_deref().map(map::headers),
+                headers: r.custom_header_properties.take().map(|l| map::headers(&l)),
+                message: map::message(r),
             })
             .collect();
         let written = messages::write_page(db, tenant.id, &list).await?;
         tracing::debug!(
             tenant = %tenant.settings.name,
-            records = page.records.len(),
+            records,
             write_ms = write_started.elapsed().as_millis() as u64,
             "page written"
         );
         report.headers += written.headers;
         let outcome = written.upsert;
         report.pages += 1;
-        report.records += page.records.len() as u64;
+        report.records += records as u64;
         report.inserted += outcome.inserted;
         report.updated += outcome.updated;
         report.unchanged += outcome.unchanged;

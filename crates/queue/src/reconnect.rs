@@ -7,12 +7,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chrono::Utc;
+use lapin::uri::AMQPUri;
 use lapin::{Connection, ConnectionProperties};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::QueueConfig;
 use crate::error::QueueError;
 use crate::status::BrokerStatus;
+
+/// AMQP frame size asked for unless `AMQP_URL` says `?frame_max=` (see `Connector::connect`).
+const DEFAULT_FRAME_MAX: u32 = 16 * 1024;
 
 pub(crate) struct Connector {
     url: String,
@@ -152,7 +156,12 @@ impl Connector {
 
     async fn connect(&self) -> Result<Connection, String> {
         let props = ConnectionProperties::default().with_connection_name(self.name.clone().into());
-        match tokio::time::timeout(self.timeout, Connection::connect(&self.url, props)).await {
+        let mut uri: AMQPUri = self.url.parse()?;
+        // lapin keeps 32 frames of buffer per direction per connection, zero-filled: with
+        // RabbitMQ's default 128 KiB frames that is 8 MiB of every process's memory. Jobs are
+        // a few hundred bytes; a larger message simply spans several frames.
+        uri.query.frame_max.get_or_insert(DEFAULT_FRAME_MAX);
+        match tokio::time::timeout(self.timeout, Connection::connect_uri(uri, props)).await {
             Ok(Ok(conn)) => Ok(conn),
             Ok(Err(e)) => Err(describe(&e)),
             Err(_) => Err(format!(
