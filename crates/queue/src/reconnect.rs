@@ -211,3 +211,26 @@ fn jitter(d: Duration) -> Duration {
         .unwrap_or(0);
     d + d.mul_f64(f64::from(nanos % 1000) / 4000.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Against the machine's RabbitMQ (`AMQP_URL`, or the default URL).
+    #[tokio::test]
+    async fn frames_are_small_unless_the_url_asks_for_more() {
+        let mut config = QueueConfig {
+            url: std::env::var("AMQP_URL").unwrap_or_else(|_| crate::config::DEFAULT_URL.into()),
+            ..QueueConfig::default()
+        };
+        let (_, conn) = Connector::new(&config).get().await.unwrap();
+        assert_eq!(conn.configuration().frame_max(), DEFAULT_FRAME_MAX);
+        conn.close(200, "test".into()).await.unwrap();
+
+        let sep = if config.url.contains('?') { '&' } else { '?' };
+        config.url = format!("{}{sep}frame_max=65536", config.url);
+        let (_, conn) = Connector::new(&config).get().await.unwrap();
+        assert_eq!(conn.configuration().frame_max(), 65536);
+        conn.close(200, "test".into()).await.unwrap();
+    }
+}

@@ -1,7 +1,7 @@
-//! Message ingest throughput: `upsert_messages` + `replace_headers_bulk` (ten headers per
-//! message, pages of 1000 as the OData API serves them) against PostgreSQL `COPY` of the same
-//! rows into the same tables, in the same run, each into a fresh database with the full schema
-//! and its indexes. COPY is the ceiling; the ingest path should reach at least half of it.
+//! Message ingest throughput: `write_page` (ten headers per message, pages of 1000 as the OData
+//! API serves them) against PostgreSQL `COPY` of the same rows into the same tables, in the same
+//! run, each into a fresh database with the full schema and its indexes. COPY is the ceiling;
+//! the ingest path should reach at least half of it.
 //!
 //! Run: `cargo bench -p integramon-store --bench upsert` (PostgreSQL at 127.0.0.1:5432, user
 //! postgres, trust auth, or `TEST_POSTGRES_URL`). `IM_BENCH_MESSAGES` sets the message count
@@ -113,44 +113,22 @@ fn messages(n: usize) -> Vec<(Message, Vec<CustomHeader>)> {
         .collect()
 }
 
-/// Time spent in each half of the ingest path (commits are in neither).
-#[derive(Default)]
-struct Phases {
-    upsert: Duration,
-    headers: Duration,
-}
-
-/// The ingest path as a worker runs it: per page one write transaction with the upsert and
-/// the headers of the messages it inserted or changed.
-async fn ingest(
-    db: &Db,
-    tenant_id: i64,
-    data: &[(Message, Vec<CustomHeader>)],
-    phases: &mut Phases,
-) -> Duration {
+/// The ingest path as a worker runs it: per page one `write_page` transaction (upsert, the
+/// headers of the messages it inserted or changed, correlations, rollup).
+async fn ingest(db: &Db, tenant_id: i64, data: &[(Message, Vec<CustomHeader>)]) -> Duration {
     let started = Instant::now();
     for page in data.chunks(PAGE) {
-        let msgs: Vec<Message> = page.iter().map(|(m, _)| m.clone()).collect();
-        let txn = db.begin_write().await.expect("begin");
-        let t0 = Instant::now();
-        let out = messages::upsert_messages_in(&txn, tenant_id, &msgs)
-            .await
-            .expect("upsert");
-        phases.upsert += t0.elapsed();
-        assert_eq!(out.inserted as usize, page.len());
-        let headers: Vec<(i64, Vec<CustomHeader>)> = out
-            .rows
+        let list: Vec<messages::PageMessage> = page
             .iter()
-            .zip(page)
-            .filter(|(r, _)| r.change != messages::Change::Unchanged)
-            .map(|(r, (_, h))| (r.id, h.clone()))
+            .map(|(m, h)| messages::PageMessage {
+                message: m.clone(),
+                headers: Some(h.clone()),
+            })
             .collect();
-        let t0 = Instant::now();
-        messages::replace_headers_bulk_in(&txn, &headers)
+        let out = messages::write_page(db, tenant_id, &list)
             .await
-            .expect("headers");
-        phases.headers += t0.elapsed();
-        txn.commit().await.expect("commit");
+            .expect("page");
+        assert_eq!(out.upsert.inserted as usize, page.len());
     }
     started.elapsed()
 }
@@ -302,8 +280,7 @@ async fn main() {
         let data = data.clone();
         let copy_name = copy_name.clone();
         async move {
-            let mut phases = Phases::default();
-            let ingest_time = ingest(&upsert_db, upsert_tenant, &data, &mut phases).await;
+            let ingest_time = ingest(&upsert_db, upsert_tenant, &data).await;
             // Re-reading the same pages (the hot job's overlap) writes nothing.
             let reread = Instant::now();
             for page in data.chunks(PAGE) {
@@ -316,13 +293,13 @@ async fn main() {
             let reread_time = reread.elapsed();
             upsert_db.close().await;
             let copy_time = copy(&copy_name, copy_tenant, &data).await;
-            (ingest_time, phases, reread_time, copy_time)
+            (ingest_time, reread_time, copy_time)
         }
     })
     .await;
     drop_pg(&upsert_name).await;
     drop_pg(&copy_name).await;
-    let (ingest_time, phases, reread_time, copy_time) = match result {
+    let (ingest_time, reread_time, copy_time) = match result {
         Ok(r) => r,
         Err(e) => std::panic::resume_unwind(e.into_panic()),
     };
@@ -331,21 +308,15 @@ async fn main() {
     let sqlite = connect(&DbSettings::sqlite(dir.path().join("bench.sqlite3"))).expect("sqlite");
     Migrator::up(sqlite.conn(), None).await.expect("migrate");
     let sqlite_tenant = tenant(&sqlite).await;
-    let mut sqlite_phases = Phases::default();
-    let sqlite_time = ingest(&sqlite, sqlite_tenant, &data, &mut sqlite_phases).await;
+    let sqlite_time = ingest(&sqlite, sqlite_tenant, &data).await;
     sqlite.close().await;
 
     let upsert_rate = rate(n, ingest_time);
     let copy_rate = rate(n, copy_time);
     println!(
-        "postgresql upsert_messages + replace_headers_bulk: {upsert_rate:>10.0} messages/s \
+        "postgresql write_page:                             {upsert_rate:>10.0} messages/s \
          ({:.2} s)",
         ingest_time.as_secs_f64()
-    );
-    println!(
-        "  of which upsert_messages {:.2} s, replace_headers_bulk {:.2} s",
-        phases.upsert.as_secs_f64(),
-        phases.headers.as_secs_f64()
     );
     println!(
         "postgresql COPY (same rows, same tables):          {copy_rate:>10.0} messages/s \
@@ -361,13 +332,8 @@ async fn main() {
         rate(n, reread_time)
     );
     println!(
-        "sqlite upsert_messages + replace_headers_bulk:     {:>10.0} messages/s ({:.2} s)",
+        "sqlite write_page:                                 {:>10.0} messages/s ({:.2} s)",
         rate(n, sqlite_time),
         sqlite_time.as_secs_f64()
-    );
-    println!(
-        "  of which upsert_messages {:.2} s, replace_headers_bulk {:.2} s",
-        sqlite_phases.upsert.as_secs_f64(),
-        sqlite_phases.headers.as_secs_f64()
     );
 }

@@ -9,9 +9,10 @@
 //! backwards), so re-reading an overlap window costs no writes, and a slow worker committing an
 //! older snapshot after a faster one cannot regress a message from COMPLETED to PROCESSING.
 //!
-//! The fast ingest path for a page is one write transaction holding [`upsert_messages_in`] and
-//! [`replace_headers_bulk_in`] (headers only for rows that were inserted or updated); that is
-//! what `benches/upsert.rs` measures against PostgreSQL `COPY`.
+//! The ingest path for a page is [`write_page`]: one write transaction with the upsert, the
+//! headers of the rows it inserted or updated, the correlation counts and the monitor's hourly
+//! rollup (moved by exact deltas, so the page and its counts commit together). That is what
+//! `benches/upsert.rs` and the worker's benchmark measure against PostgreSQL `COPY`.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -438,10 +439,12 @@ pub async fn write_page(
     tenant_id: i64,
     page: &[PageMessage],
 ) -> Result<PageOutcome, StoreError> {
+    let started = std::time::Instant::now();
     let refs: Vec<&Message> = page.iter().map(|p| &p.message).collect();
     let winners = latest_per_guid(&refs);
     let txn = db.begin_write().await?;
     let (upsert, counts) = upsert_rows_in(&txn, tenant_id, &refs).await?;
+    let upserted = started.elapsed();
     let mut inserted = Vec::new();
     let mut replaced = Vec::new();
     for row in &upsert.rows {
@@ -459,9 +462,19 @@ pub async fn write_page(
         }
     }
     let headers = write_page_headers_in(&txn, tenant_id, &inserted, &replaced).await?;
+    let headers_written = started.elapsed();
     // Last, so the rollup's hour locks are held only until the commit.
     monitor::apply_count_changes_in(&txn, tenant_id, &counts).await?;
     txn.commit().await?;
+    tracing::debug!(
+        tenant_id,
+        messages = page.len(),
+        headers,
+        upsert_ms = upserted.as_secs_f64() * 1e3,
+        headers_ms = (headers_written - upserted).as_secs_f64() * 1e3,
+        counts_commit_ms = (started.elapsed() - headers_written).as_secs_f64() * 1e3,
+        "page stored"
+    );
     Ok(PageOutcome { upsert, headers })
 }
 

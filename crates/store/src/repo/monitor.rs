@@ -8,10 +8,10 @@
 //!   tenant, iFlow, package and status. Whole hours come from the rollup and the partial hours
 //!   at both edges of a range from `message_logs`, so the result is exact. A filter the rollup
 //!   cannot answer (headers, ids, sender, receiver) counts `message_logs` up to a cap.
-//! - [`refresh_counts`] recomputes given hours of the rollup from `message_logs`. The ingest
-//!   worker calls it after each committed page for the hours the page touched; a crash between
-//!   the page's commit and the refresh leaves those hours stale until
-//!   [`refresh_recent_counts`] (run periodically by the metrics daemon) recomputes them.
+//! - Every message upsert moves the rollup by exact deltas in its own transaction (the key a
+//!   message leaves, the key it enters). [`refresh_counts`] recomputes given hours from
+//!   `message_logs`: after an archive deletes a day, a restore, or as the periodic
+//!   reconciliation [`refresh_recent_counts`] the metrics daemon runs.
 //!
 //! Every function takes the tenants the caller may see; rows of any other tenant are never
 //! returned, and an empty list sees nothing.
