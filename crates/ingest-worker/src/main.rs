@@ -18,6 +18,7 @@ enum SyncCommand {
 
 fn main() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some("sync") {
+        runtime::memory::limit_malloc_arenas();
         return sync();
     }
     runtime::daemon::main(

@@ -142,6 +142,7 @@ enum DbCommand {
 }
 
 fn main() -> ExitCode {
+    runtime::memory::limit_malloc_arenas();
     let cli = Cli::parse();
     let settings = match runtime::Settings::load() {
         Ok(s) => s,

@@ -92,6 +92,7 @@ where
     W: FnOnce(Context) -> F,
     F: Future<Output = anyhow::Result<()>>,
 {
+    crate::memory::limit_malloc_arenas();
     let cli = match Cli::try_parse_from_about(about) {
         Ok(cli) => cli,
         Err(e) => {

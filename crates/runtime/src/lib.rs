@@ -5,6 +5,7 @@ pub mod daemon;
 pub mod gate;
 pub mod health;
 pub mod logging;
+pub mod memory;
 pub mod metrics;
 pub mod runs;
 pub mod settings;
