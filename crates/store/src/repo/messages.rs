@@ -217,7 +217,7 @@ fn pg_type(col: &str) -> &'static str {
 /// A timestamp as PostgreSQL reads it from JSON text: microseconds, truncated, the same instant
 /// a bound `DateTime<Utc>` stores.
 fn pg_ts(t: Option<DateTime<Utc>>) -> Option<String> {
-    t.map(|t| t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
+    t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
 }
 
 fn cow(s: Option<&str>) -> Option<Cow<'_, str>> {
@@ -932,33 +932,34 @@ async fn insert_headers<C: ConnectionTrait>(
     let backend = conn.get_database_backend();
     if backend == DbBackend::Postgres {
         // One JSON parameter instead of five placeholders per header (see upsert_statements).
+        // PostgreSQL cuts the prefix itself (`left` counts characters, as `value_prefix` does),
+        // so each value travels once.
         #[derive(Serialize)]
         struct JsonHeader<'a> {
             m: i64,
             t: i64,
             n: Cow<'a, str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
             v: Option<Cow<'a, str>>,
-            p: Option<String>,
         }
         let json: Vec<JsonHeader<'_>> = rows
             .iter()
-            .map(|(mid, tid, h)| {
-                let v = cow(h.value.as_deref());
-                JsonHeader {
-                    m: *mid,
-                    t: *tid,
-                    n: clean_cow(&h.name),
-                    p: v.as_deref().map(custom_header_properties::value_prefix),
-                    v,
-                }
+            .map(|(mid, tid, h)| JsonHeader {
+                m: *mid,
+                t: *tid,
+                n: clean_cow(&h.name),
+                v: cow(h.value.as_deref()),
             })
             .collect();
         let json = serde_json::to_string(&json).map_err(|e| DbErr::Json(e.to_string()))?;
         let mut sql = Sql::new(backend);
         sql.push(head)
-            .push(" SELECT x.m, x.t, x.n, x.v, x.p FROM json_to_recordset(")
+            .push(&format!(
+                " SELECT x.m, x.t, x.n, x.v, left(x.v, {}) FROM json_to_recordset(",
+                migration::HEADER_VALUE_PREFIX_CHARS
+            ))
             .bind(json)
-            .push("::json) AS x(m int8, t int8, n text, v text, p text)");
+            .push("::json) AS x(m int8, t int8, n text, v text)");
         conn.execute_raw(sql.statement()).await?;
         return Ok(());
     }
