@@ -247,7 +247,7 @@ async fn main() {
             break;
         }
         assert!(started.elapsed() < Duration::from_secs(1800), "timed out");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let worker_secs = started.elapsed().as_secs_f64();
     let count: i64 = psql(&db_name, "SELECT count(*) FROM message_logs")
