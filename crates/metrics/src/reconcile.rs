@@ -1,6 +1,6 @@
-//! The message-count rollup kept honest: the facets and charts read `message_counts`, which
-//! workers refresh as they commit; this recomputes each tenant's recent hours to heal an hour a
-//! worker committed but did not refresh.
+//! The message-count rollup kept honest: the facets and charts read `message_counts`, which each
+//! page's transaction moves by exact deltas; this recomputes each tenant's recent hours as a
+//! safety net (rows changed by hand, or by a writer that bypassed the store).
 
 use chrono::Utc;
 use runtime::Context;

@@ -43,6 +43,21 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// PostgreSQL picked this transaction as the victim of a deadlock (SQLSTATE 40P01): it was
+    /// rolled back whole and can simply run again.
+    pub fn is_deadlock(&self) -> bool {
+        use sea_orm::{DbErr, RuntimeErr};
+        let Self::Db(
+            DbErr::Query(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e)),
+        ) = self
+        else {
+            return false;
+        };
+        e.as_database_error()
+            .and_then(|d| d.code())
+            .is_some_and(|code| code == "40P01")
+    }
+
     pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
         let what = what.into();
         move |source| Self::Io { what, source }

@@ -731,3 +731,40 @@ async fn counts_by_status(db: Db, _: Target) {
     );
 }
 on_both!(counts_by_status);
+
+/// A real PostgreSQL deadlock is recognised as one (a page write runs again when it is the
+/// victim), and an ordinary error is not.
+#[tokio::test]
+async fn a_postgres_deadlock_is_recognised() {
+    use sea_orm::ConnectionTrait;
+    let name = support::create_pg().await;
+    let db = support::open(&support::pg_settings(&name)).await;
+    db.conn()
+        .execute_unprepared("CREATE TABLE dl (id int PRIMARY KEY); INSERT INTO dl VALUES (1), (2)")
+        .await
+        .unwrap();
+    let a = db.begin_write().await.unwrap();
+    let b = db.begin_write().await.unwrap();
+    a.execute_unprepared("UPDATE dl SET id = id WHERE id = 1")
+        .await
+        .unwrap();
+    b.execute_unprepared("UPDATE dl SET id = id WHERE id = 2")
+        .await
+        .unwrap();
+    let (ra, rb) = tokio::join!(
+        a.execute_unprepared("UPDATE dl SET id = id WHERE id = 2"),
+        b.execute_unprepared("UPDATE dl SET id = id WHERE id = 1"),
+    );
+    let victim = ra.err().or(rb.err()).expect("one side is the victim");
+    assert!(integramon_store::StoreError::from(victim).is_deadlock());
+    drop((a, b));
+
+    let other = db
+        .conn()
+        .execute_unprepared("SELECT 1/0")
+        .await
+        .unwrap_err();
+    assert!(!integramon_store::StoreError::from(other).is_deadlock());
+    db.close().await;
+    support::drop_pg(&name).await;
+}

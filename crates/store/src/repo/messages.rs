@@ -394,10 +394,13 @@ pub async fn upsert_messages(
     tenant_id: i64,
     messages: &[Message],
 ) -> Result<UpsertOutcome, StoreError> {
-    let txn = db.begin_write().await?;
-    let out = upsert_messages_in(&txn, tenant_id, messages).await?;
-    txn.commit().await?;
-    Ok(out)
+    again_after_deadlock(|| async {
+        let txn = db.begin_write().await?;
+        let out = upsert_messages_in(&txn, tenant_id, messages).await?;
+        txn.commit().await?;
+        Ok(out)
+    })
+    .await
 }
 
 /// [`upsert_messages`] inside a transaction the caller holds (on SQLite it must be a write
@@ -435,6 +438,40 @@ pub struct PageOutcome {
 /// counts and the monitor's rollup. This is the ingest path `benches/upsert.rs` and the worker's
 /// benchmark measure against PostgreSQL `COPY`.
 pub async fn write_page(
+    db: &Db,
+    tenant_id: i64,
+    page: &[PageMessage],
+) -> Result<PageOutcome, StoreError> {
+    again_after_deadlock(|| write_page_once(db, tenant_id, page)).await
+}
+
+/// Run a page's write transaction again when PostgreSQL picked it as a deadlock's victim (it
+/// was rolled back whole). Writers of overlapping pages at the same moment — a redelivered job,
+/// hot and cold sync meeting — can deadlock on rows one has inserted and the other must lock.
+async fn again_after_deadlock<T, F, Fut>(mut write: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    const ATTEMPTS: u64 = 5;
+    let mut attempt = 1;
+    loop {
+        match write().await {
+            Err(e) if e.is_deadlock() && attempt < ATTEMPTS => {
+                tracing::debug!(
+                    attempt,
+                    "page write was a deadlock's victim; writing it again"
+                );
+                let pause = rand::random_range(5..50) * attempt;
+                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
+async fn write_page_once(
     db: &Db,
     tenant_id: i64,
     page: &[PageMessage],

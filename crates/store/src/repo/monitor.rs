@@ -1903,28 +1903,13 @@ async fn recount_in<C: ConnectionTrait>(
         .collect();
     // Key order, so concurrent upserts of overlapping keys lock rows in one order.
     changed.sort_by(|a, b| a.0.cmp(b.0));
-    let bulk = Bulk {
-        head: "INSERT INTO message_counts \
-               (tenant_id, hour_start, iflow_id, package_id, status, iflow_name, count)",
-        tail: "ON CONFLICT (tenant_id, hour_start, iflow_id, package_id, status) DO UPDATE SET \
-               iflow_name = excluded.iflow_name, count = excluded.count",
-        shared: vec![Value::from(tenant_id)],
-    };
-    for stmt in bulk.statements(
-        backend,
+    write_counts(
+        conn,
+        tenant_id,
         &changed,
-        |t, ((hour, iflow, package, status), v)| {
-            t.shared(0)
-                .bind(*hour)
-                .bind(iflow.as_str())
-                .bind(package.as_str())
-                .bind(status.as_str())
-                .bind(v.0.clone())
-                .bind(v.1);
-        },
-    ) {
-        conn.execute_raw(stmt).await?;
-    }
+        "iflow_name = excluded.iflow_name, count = excluded.count",
+    )
+    .await?;
     Ok(())
 }
 
@@ -1987,18 +1972,48 @@ pub(crate) async fn apply_count_changes_in<C: ConnectionTrait>(
         return Ok(());
     }
     lock_hours(conn, tenant_id, &hours).await?;
+    // Key order (the map's), so concurrent writers lock rollup rows in one order.
+    write_counts(
+        conn,
+        tenant_id,
+        &rows,
+        "count = message_counts.count + excluded.count, \
+         iflow_name = CASE WHEN message_counts.iflow_name IS NULL \
+           OR excluded.iflow_name > message_counts.iflow_name \
+           THEN excluded.iflow_name ELSE message_counts.iflow_name END",
+    )
+    .await?;
+    // Keys whose last message moved elsewhere: a recount would not list them either.
+    if rows.iter().any(|(_, (_, n))| *n < 0) {
+        let mut sql = Sql::new(backend);
+        sql.push("DELETE FROM message_counts WHERE tenant_id = ")
+            .bind(tenant_id)
+            .push(" AND count <= 0 AND hour_start IN ")
+            .bind_list(hours.iter().copied());
+        conn.execute_raw(sql.statement()).await?;
+    }
+    Ok(())
+}
+
+/// Upsert rollup rows `(key, (iflow name, count))`; `on_conflict` is the `DO UPDATE SET` list
+/// (replace the count, or add to it).
+async fn write_counts<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: i64,
+    rows: &[(&CountKey, &(Option<String>, i64))],
+    on_conflict: &str,
+) -> Result<(), DbErr> {
+    let tail = format!(
+        "ON CONFLICT (tenant_id, hour_start, iflow_id, package_id, status) DO UPDATE SET {on_conflict}"
+    );
     let bulk = Bulk {
         head: "INSERT INTO message_counts \
                (tenant_id, hour_start, iflow_id, package_id, status, iflow_name, count)",
-        tail: "ON CONFLICT (tenant_id, hour_start, iflow_id, package_id, status) DO UPDATE SET \
-               count = message_counts.count + excluded.count, \
-               iflow_name = CASE WHEN message_counts.iflow_name IS NULL \
-                 OR excluded.iflow_name > message_counts.iflow_name \
-                 THEN excluded.iflow_name ELSE message_counts.iflow_name END",
+        tail: &tail,
         shared: vec![Value::from(tenant_id)],
     };
-    // Key order (the map's), so concurrent writers lock rollup rows in one order.
-    for stmt in bulk.statements(backend, &rows, |t, ((hour, iflow, package, status), v)| {
+    for stmt in bulk.statements(conn.get_database_backend(), rows, |t, (key, v)| {
+        let (hour, iflow, package, status) = key;
         t.shared(0)
             .bind(*hour)
             .bind(iflow.as_str())
@@ -2008,15 +2023,6 @@ pub(crate) async fn apply_count_changes_in<C: ConnectionTrait>(
             .bind(v.1);
     }) {
         conn.execute_raw(stmt).await?;
-    }
-    // Keys whose last message moved elsewhere: a recount would not list them either.
-    if rows.iter().any(|(_, (_, n))| *n < 0) {
-        let mut sql = Sql::new(backend);
-        sql.push("DELETE FROM message_counts WHERE tenant_id = ")
-            .bind(tenant_id)
-            .push(" AND count <= 0 AND hour_start IN ")
-            .bind_list(hours.iter().copied());
-        conn.execute_raw(sql.statement()).await?;
     }
     Ok(())
 }
