@@ -412,7 +412,7 @@ pub async fn upsert_messages_in<C: ConnectionTrait>(
     messages: &[Message],
 ) -> Result<UpsertOutcome, StoreError> {
     let refs: Vec<&Message> = messages.iter().collect();
-    let (out, counts) = upsert_rows_in(conn, tenant_id, &refs).await?;
+    let (out, counts) = upsert_rows_in(conn, tenant_id, &refs, &latest_per_guid(&refs)).await?;
     monitor::apply_count_changes_in(conn, tenant_id, &counts).await?;
     Ok(out)
 }
@@ -480,7 +480,7 @@ async fn write_page_once(
     let refs: Vec<&Message> = page.iter().map(|p| &p.message).collect();
     let winners = latest_per_guid(&refs);
     let txn = db.begin_write().await?;
-    let (upsert, counts) = upsert_rows_in(&txn, tenant_id, &refs).await?;
+    let (upsert, counts) = upsert_rows_in(&txn, tenant_id, &refs, &winners).await?;
     let upserted = started.elapsed();
     let mut inserted = Vec::new();
     let mut replaced = Vec::new();
@@ -544,19 +544,26 @@ struct Winners<'a> {
 }
 
 /// The upsert itself; the caller applies the returned rollup changes in the same transaction.
+/// `winners` is [`latest_per_guid`] of `messages`.
 async fn upsert_rows_in<C: ConnectionTrait>(
     conn: &C,
     tenant_id: i64,
     messages: &[&Message],
+    winners: &Winners<'_>,
 ) -> Result<(UpsertOutcome, monitor::CountChanges), StoreError> {
     let backend = conn.get_database_backend();
     let now = Utc::now();
-    let Winners { order, index } = latest_per_guid(messages);
-    let latest: HashMap<&str, &Message> = index.iter().map(|(g, &i)| (*g, messages[i])).collect();
+    let order = &winners.order;
+    let latest: HashMap<&str, &Message> = winners
+        .index
+        .iter()
+        .map(|(g, &i)| (*g, messages[i]))
+        .collect();
     if order.is_empty() {
         return Ok(Default::default());
     }
-    // Sorted by GUID so concurrent writers lock rows in the same order (no deadlocks).
+    // Sorted by GUID so concurrent writers lock rows in one order. Deadlocks stay possible
+    // between writers of overlapping new messages; `again_after_deadlock` retries those.
     let mut rows: Vec<&Message> = order.iter().map(|g| latest[g]).collect();
     rows.sort_by(|a, b| a.guid.cmp(&b.guid));
 
@@ -598,7 +605,7 @@ async fn upsert_rows_in<C: ConnectionTrait>(
     let mut counts = monitor::CountChanges::default();
     let mut correlations: BTreeMap<String, CorrelationDelta> = BTreeMap::new();
     let mut decrements: Vec<String> = Vec::new();
-    for guid in &order {
+    for guid in order {
         let m = latest[guid];
         let prev = before.get(*guid);
         let (id, change) = match (written.get(*guid), prev) {
