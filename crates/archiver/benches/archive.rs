@@ -48,7 +48,8 @@ fn env_u64(key: &str, default: u64) -> u64 {
 async fn ingest(db: Db, tenant_id: i64, stop: Arc<AtomicBool>, done: Arc<AtomicU64>, tag: &str) {
     let mut n = 0u64;
     while !stop.load(Ordering::Relaxed) {
-        let page: Vec<Message> = (0..200)
+        // The worker's page path: one `write_page` transaction per page.
+        let page: Vec<messages::PageMessage> = (0..200)
             .map(|_| {
                 n += 1;
                 let mut m = Message::new(format!("live-{tag}-{n}"), MessageStatus::Completed);
@@ -56,32 +57,21 @@ async fn ingest(db: Db, tenant_id: i64, stop: Arc<AtomicBool>, done: Arc<AtomicU
                 m.log_start = m.log_end;
                 m.iflow_id = Some(format!("live_{}", n % 13));
                 m.correlation_id = Some(format!("livecor-{tag}-{n}"));
-                m
+                let headers = vec![
+                    CustomHeader::new("OrderId", m.guid.clone()),
+                    CustomHeader::new("Region", "EMEA"),
+                    CustomHeader::new("DocumentType", "ORDERS05"),
+                    CustomHeader::new("CustomerId", "C000042"),
+                ];
+                messages::PageMessage {
+                    message: m,
+                    headers: Some(headers),
+                }
             })
             .collect();
-        let txn = db.begin_write().await.expect("begin");
-        let out = messages::upsert_messages_in(&txn, tenant_id, &page)
+        messages::write_page(&db, tenant_id, &page)
             .await
-            .expect("upsert");
-        let headers: Vec<(i64, Vec<CustomHeader>)> = out
-            .rows
-            .iter()
-            .map(|r| {
-                (
-                    r.id,
-                    vec![
-                        CustomHeader::new("OrderId", r.guid.clone()),
-                        CustomHeader::new("Region", "EMEA"),
-                        CustomHeader::new("DocumentType", "ORDERS05"),
-                        CustomHeader::new("CustomerId", "C000042"),
-                    ],
-                )
-            })
-            .collect();
-        messages::replace_headers_bulk_in(&txn, &headers)
-            .await
-            .expect("headers");
-        txn.commit().await.expect("commit");
+            .expect("page");
         done.fetch_add(page.len() as u64, Ordering::Relaxed);
     }
 }

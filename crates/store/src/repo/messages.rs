@@ -877,11 +877,11 @@ pub(crate) async fn upsert_correlations<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Replace the custom headers of many messages at once, typically those that came expanded
-/// with a list page (`$expand=CustomHeaderProperties`). Each listed message ends up with exactly
-/// the given headers (an empty list clears them); messages not in the list are untouched, ids
-/// that name no message are skipped. Returns the number of headers written. Header row ids are
-/// not kept across a replace.
+/// Replace the custom headers of many messages at once (a list page's expanded headers go
+/// through [`write_page`] instead, which needs no look-up). Each listed message ends up with
+/// exactly the given headers (an empty list clears them); messages not in the list are
+/// untouched, ids that name no message are skipped. Returns the number of headers written.
+/// Header row ids are not kept across a replace.
 pub async fn replace_headers_bulk(
     db: &Db,
     headers: &[(i64, Vec<CustomHeader>)],
