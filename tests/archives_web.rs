@@ -180,3 +180,96 @@ fn archives_are_listed_downloaded_and_deleted_with_access_control() {
     let (_, gone) = admin.get_json(&format!("/api/archives/{other}"));
     assert_eq!(gone["status"], "deleted");
 }
+
+/// Tenants whose names are the same once made file-safe ("col lide", "col_lide") archived on
+/// the same day keep one file each, and each downloads its own; a file that no longer has the
+/// checksum its row records is neither downloaded nor deleted.
+#[test]
+fn colliding_tenant_names_download_their_own_archives_and_tampered_files_are_refused() {
+    let web = Web::up(Database::sqlite(), &[("DEMO", "false")]);
+    let env = web.database.env();
+    let day = (Utc::now() - Duration::days(35)).date_naive().to_string();
+    for (name, seed) in [("col lide", "1"), ("col_lide", "2")] {
+        let (status, out) = run(
+            &bin("integramon"),
+            &[
+                "db",
+                "seed",
+                "--tenant",
+                name,
+                "--messages",
+                "400",
+                "--days",
+                "40",
+                "--seed",
+                seed,
+            ],
+            &env,
+            120,
+        );
+        assert!(status.success(), "seeding {name} failed:\n{out}");
+        let (status, out) = run(
+            &bin("integramon"),
+            &["archive", "run", "--tenant", name, "--day", &day],
+            &env,
+            120,
+        );
+        assert!(status.success(), "archive run of {name} failed:\n{out}");
+    }
+    let admin = web.admin_token();
+    let (s, list) = admin.get_json(&format!("/api/archives?from={day}&to={day}"));
+    assert_eq!(s, 200, "{list}");
+    let rows = list.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "one archive per tenant: {list}");
+    let mut checksums = Vec::new();
+    for a in rows {
+        let id = a["id"].as_i64().unwrap();
+        let (s, _, body) = admin.get_bytes(&format!("/api/archives/{id}/download"));
+        assert_eq!(s, 200);
+        // Its own file: the recorded checksum, and the header names its own tenant.
+        assert_eq!(sha256_hex(&body), a["checksum"].as_str().unwrap(), "{a}");
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&body[..]), &mut text)
+            .unwrap();
+        let header: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        assert_eq!(header["tenant"], a["tenant"], "{a}");
+        assert_eq!(header["tenant_id"], a["tenant_id"], "{a}");
+        checksums.push(a["checksum"].as_str().unwrap().to_string());
+    }
+    assert_ne!(checksums[0], checksums[1]);
+
+    // One file replaced by the other's (what the shared file name did): refused.
+    let (first, second) = (
+        rows[0]["id"].as_i64().unwrap(),
+        rows[1]["id"].as_i64().unwrap(),
+    );
+    let path_of = |id: i64| {
+        web.database
+            .sql(&format!("SELECT path FROM archives WHERE id = {id}"))
+            .trim()
+            .to_string()
+    };
+    std::fs::copy(path_of(second), path_of(first)).unwrap();
+    let (s, e) = admin.get_json(&format!("/api/archives/{first}/download"));
+    assert_eq!(s, 409, "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("does not match the checksum")),
+        "{e}"
+    );
+    let manager = web.user("keeper", "manager", &[]);
+    let (s, e) = manager.json(Method::DELETE, &format!("/api/archives/{first}"), None);
+    assert_eq!(s, 409, "{e}");
+    assert!(
+        std::path::Path::new(&path_of(first)).exists(),
+        "not deleted"
+    );
+    // The other one is untouched and still served.
+    assert_eq!(
+        admin
+            .get_bytes(&format!("/api/archives/{second}/download"))
+            .0,
+        200
+    );
+}

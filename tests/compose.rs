@@ -1,49 +1,48 @@
-//! `compose.yaml`, tested on a machine without a Docker engine.
+//! The compose files, tested on a machine without a Docker engine.
 //!
 //! 1. Debian's `docker-compose` (v1, which resolves and validates a file against the compose
-//!    schema without an engine) accepts the file with an `.env` made from `.env.example`, and
-//!    refuses it without one (the secrets are required, none is committed).
-//! 2. Structural checks a wrong file fails: one image; `migrate` a one-shot the daemons wait for;
-//!    PostgreSQL and RabbitMQ healthy first; a scalable `ingest-worker`; health checks that run
-//!    `<binary> healthcheck` against the address the daemon listens on; the demo tenant only under
-//!    the `demo` profile; volumes for the database and `DATA_DIR`; secrets from the env file; every
-//!    variable a documented setting.
-//! 3. Every service's command runs as a local process with the service's environment from the
-//!    file, interpolated from a test `.env`, in dependency order (`migrate` first, exit 0), with
-//!    two `ingest-worker`s (the scale) and `cpi-sim` (profile `demo`). A tenant pointing at the
-//!    simulator is created through the web API, its messages must reach `GET /api/messages`, both
-//!    workers must take jobs, and every daemon's health check must pass.
-//!
-//! What stands in for the containers in 3 (nothing else of the file is changed):
-//! - the images' binaries → the workspace binaries of the same names ([`bin`]);
-//! - service `postgres` → the machine's PostgreSQL on 127.0.0.1:5432 with a fresh database of the
-//!   test's own (its name is the test's `DB_NAME`, `DB_USER` is `postgres`; the server trusts local
-//!   connections, so `DB_PASSWORD` is set but not checked);
-//! - service `rabbitmq` → the machine's RabbitMQ on 127.0.0.1:5672 as guest/guest (the test's
-//!   `RABBITMQ_USER`/`RABBITMQ_PASSWORD`). The one variable the test adds to every service is
-//!   `AMQP_PREFIX`, unique per run, so that parallel tests do not share queues;
-//! - the volume mounted at `DATA_DIR` (`/app/data`) → one temporary directory shared by all
-//!   processes, substituted for the mount point in every value (so `MIGRATE_MARKER` too);
-//! - each container's own network namespace → ports of its own: every `0.0.0.0:PORT` a service
-//!   instance listens on (in its command and its environment alike) becomes `127.0.0.1:FREE`, a
-//!   free loopback port of that instance (each of the two workers gets its own); another service's
-//!   `NAME:PORT` (`rabbitmq:5672` in `AMQP_URL`, `cpi-sim:8090` as the tenant URL) becomes
-//!   `127.0.0.1:` that service's local port, and a `*_HOST` variable naming a service
-//!   (`DB_HOST: postgres`) becomes `127.0.0.1`.
+//!    schema without an engine) accepts every file. `compose.yaml` and `compose.local-db.yaml`
+//!    need no `.env` at all (a fresh clone); the external-database variant needs `DB_HOST` and
+//!    `DB_PASSWORD`. An `.env` made from `.env.example` is accepted too, and its values are used.
+//! 2. Structural checks a wrong `compose.yaml` fails: one image; the one-shot `secrets` service
+//!    first, `migrate` a one-shot the daemons wait for; PostgreSQL and RabbitMQ healthy first and
+//!    reading their passwords from the secrets volume, as every daemon does; a scalable
+//!    `ingest-worker`; health checks that run `<binary> healthcheck` against the address the
+//!    daemon listens on; the demo tenant only under the `demo` profile; volumes for the
+//!    database and `DATA_DIR`; no secret with a committed value; every variable a documented
+//!    setting. The image's PostgreSQL tools match every bundled server.
+//! 3. Every compose file's stack comes up as local processes ([`stack`] says what stands in for
+//!    the containers): `compose.yaml` from a fresh clone (no `.env`) with two `ingest-worker`s
+//!    and `cpi-sim` (profile `demo`) until the demo tenant's messages reach the web API and both
+//!    workers took jobs; the external-database variant against a TLS PostgreSQL; the
+//!    internal-PostgreSQL variant (`integramon up`, `DB_LOCAL=true`). In each, the admin signs in
+//!    with the password printed once in the log and every health check passes.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+#[path = "compose/file.rs"]
+mod file;
+#[path = "compose/stack.rs"]
+mod stack;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use integramon_tests::collect::Database;
-use integramon_tests::web::Web;
-use integramon_tests::{Proc, Target, bin, free_port, wait_for, workspace};
+use integramon_tests::private_pg::{self, PrivateCluster};
+use integramon_tests::web::{Client, Web};
+use integramon_tests::{bin, workspace};
 use reqwest::Method;
 use serde_json::json;
-use yaml_rust2::{Yaml, YamlLoader};
+use yaml_rust2::YamlLoader;
 
-/// The services that are the machine's own servers in this test, with their ports.
+use file::{
+    Service, env_example, file_references, interpolate, keys, merge_keys, references, scalar,
+    service, services,
+};
+use stack::{Options, Stack, printed_admin_password};
+
+/// The services that stand in for containers of other images, with their ports.
 const EXTERNAL: [(&str, u16); 2] = [("postgres", 5432), ("rabbitmq", 5672)];
 /// The IntegraMon daemons and the binary each runs.
 const DAEMONS: [(&str, &str); 5] = [
@@ -55,350 +54,26 @@ const DAEMONS: [(&str, &str); 5] = [
 ];
 /// `ingest-worker` runs this many times, as `docker compose up --scale ingest-worker=2` would.
 const WORKERS: usize = 2;
+/// The volume the `secrets` service fills.
+const SECRETS_VOLUME: &str = "integramon-secrets";
 
-// ---- reading the file ----------------------------------------------------------------------
-
-fn compose_text() -> String {
-    std::fs::read_to_string(workspace().join("compose.yaml")).expect("compose.yaml")
-}
-
-/// compose.yaml with its anchors resolved (the reader does that) and its merge keys (`<<:`)
-/// applied, as compose does.
-fn compose() -> Yaml {
-    let mut docs = YamlLoader::load_from_str(&compose_text()).expect("compose.yaml is YAML");
-    assert_eq!(docs.len(), 1, "one YAML document");
-    merge_keys(docs.remove(0))
-}
-
-fn merge_keys(y: Yaml) -> Yaml {
-    match y {
-        Yaml::Hash(h) => {
-            let mut own = yaml_rust2::yaml::Hash::new();
-            let mut merged = Vec::new();
-            for (k, v) in h {
-                if k.as_str() == Some("<<") {
-                    match merge_keys(v) {
-                        Yaml::Array(list) => merged.extend(list),
-                        other => merged.push(other),
-                    }
-                } else {
-                    own.insert(k, merge_keys(v));
-                }
-            }
-            // Own keys win, then the merged maps in order.
-            for m in merged {
-                let Yaml::Hash(m) = m else {
-                    panic!("`<<` merges a map, not {m:?}")
-                };
-                for (k, v) in m {
-                    own.entry(k).or_insert(v);
-                }
-            }
-            Yaml::Hash(own)
-        }
-        Yaml::Array(a) => Yaml::Array(a.into_iter().map(merge_keys).collect()),
-        other => other,
-    }
-}
-
-fn scalar(y: &Yaml) -> Option<String> {
-    match y {
-        Yaml::String(s) | Yaml::Real(s) => Some(s.clone()),
-        Yaml::Integer(i) => Some(i.to_string()),
-        Yaml::Boolean(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-/// A list of strings, or a string split at blanks (compose's short form of a command).
-fn strings(y: &Yaml) -> Vec<String> {
-    match y {
-        Yaml::Array(a) => a
-            .iter()
-            .map(|v| scalar(v).unwrap_or_else(|| panic!("not a string: {v:?}")))
-            .collect(),
-        Yaml::BadValue | Yaml::Null => Vec::new(),
-        other => scalar(other)
-            .unwrap_or_default()
-            .split_whitespace()
-            .map(String::from)
-            .collect(),
-    }
-}
-
-fn keys(y: &Yaml) -> Vec<String> {
-    y.as_hash()
-        .map(|h| h.keys().filter_map(scalar).collect())
-        .unwrap_or_default()
-}
-
-/// One service of the file, raw (not interpolated).
-struct Service<'a> {
-    name: String,
-    y: &'a Yaml,
-}
-
-impl Service<'_> {
-    fn image(&self) -> Option<String> {
-        scalar(&self.y["image"])
-    }
-
-    fn command(&self) -> Vec<String> {
-        let mut c = strings(&self.y["entrypoint"]);
-        c.extend(strings(&self.y["command"]));
-        c
-    }
-
-    /// `environment:` as a map or as a list of `KEY=value`.
-    fn environment(&self) -> Vec<(String, String)> {
-        match &self.y["environment"] {
-            Yaml::Hash(h) => h
-                .iter()
-                .map(|(k, v)| {
-                    let k = scalar(k).expect("variable name");
-                    (k, scalar(v).unwrap_or_default())
-                })
-                .collect(),
-            Yaml::Array(a) => a
-                .iter()
-                .filter_map(scalar)
-                .map(|kv| match kv.split_once('=') {
-                    Some((k, v)) => (k.to_string(), v.to_string()),
-                    None => (kv, String::new()),
-                })
-                .collect(),
-            _ => Vec::new(),
-        }
-    }
-
-    fn env(&self, key: &str) -> Option<String> {
-        self.environment()
-            .into_iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v)
-    }
-
-    /// `depends_on:` as service → condition.
-    fn depends_on(&self) -> BTreeMap<String, String> {
-        match &self.y["depends_on"] {
-            Yaml::Hash(h) => h
-                .iter()
-                .map(|(k, v)| {
-                    let cond = scalar(&v["condition"]).unwrap_or_else(|| "service_started".into());
-                    (scalar(k).expect("service name"), cond)
-                })
-                .collect(),
-            Yaml::Array(a) => a
-                .iter()
-                .filter_map(scalar)
-                .map(|s| (s, "service_started".to_string()))
-                .collect(),
-            _ => BTreeMap::new(),
-        }
-    }
-
-    /// The health check's `test`, unless there is none or it is disabled.
-    fn healthcheck(&self) -> Option<Vec<String>> {
-        let h = &self.y["healthcheck"];
-        if h.is_badvalue() || h["disable"].as_bool() == Some(true) {
-            return None;
-        }
-        let test = match &h["test"] {
-            Yaml::String(s) => vec!["CMD-SHELL".to_string(), s.clone()],
-            other => strings(other),
-        };
-        (!test.is_empty() && test[0] != "NONE").then_some(test)
-    }
-
-    fn profiles(&self) -> Vec<String> {
-        strings(&self.y["profiles"])
-    }
-
-    /// `volumes:` as (source, target) pairs.
-    fn volumes(&self) -> Vec<(String, String)> {
-        strings(&self.y["volumes"])
-            .into_iter()
-            .map(|v| {
-                let mut parts = v.split(':');
-                let src = parts.next().unwrap_or_default().to_string();
-                let dst = parts.next().unwrap_or_default().to_string();
-                (src, dst)
-            })
-            .collect()
-    }
-
-    /// The target ports of `ports:` (`"host:container"` or `"container"`).
-    fn published(&self) -> Vec<u16> {
-        strings(&self.y["ports"])
-            .iter()
-            .map(|p| {
-                let target = p.rsplit(':').next().unwrap_or(p);
-                target
-                    .split('/')
-                    .next()
-                    .and_then(|t| t.parse().ok())
-                    .unwrap_or_else(|| panic!("{}: cannot read port {p:?}", self.name))
-            })
-            .collect()
-    }
-}
-
-fn services(file: &Yaml) -> Vec<Service<'_>> {
-    let h = file["services"].as_hash().expect("services");
-    h.iter()
-        .map(|(k, v)| Service {
-            name: scalar(k).expect("service name"),
-            y: v,
-        })
-        .collect()
-}
-
-fn service<'a>(all: &'a [Service<'a>], name: &str) -> &'a Service<'a> {
-    all.iter()
-        .find(|s| s.name == name)
-        .unwrap_or_else(|| panic!("compose.yaml has no service {name}"))
-}
-
-// ---- interpolation -------------------------------------------------------------------------
-
-/// Compose's interpolation: `$$`, `$VAR`, `${VAR}`, `${VAR:-default}`, `${VAR-default}`,
-/// `${VAR:?error}`, `${VAR?error}`, `${VAR:+alt}`, `${VAR+alt}`.
-fn interpolate(s: &str, vars: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
-    let mut out = String::new();
-    let mut rest = s;
-    while let Some(at) = rest.find('$') {
-        out.push_str(&rest[..at]);
-        rest = &rest[at + 1..];
-        if let Some(r) = rest.strip_prefix('$') {
-            out.push('$');
-            rest = r;
-        } else if let Some(r) = rest.strip_prefix('{') {
-            let end = r
-                .find('}')
-                .ok_or_else(|| format!("unclosed ${{ in {s:?}"))?;
-            let expr = &r[..end];
-            rest = &r[end + 1..];
-            let name_len = expr
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .unwrap_or(expr.len());
-            let (name, op) = expr.split_at(name_len);
-            let value = vars(name);
-            let set = value.is_some();
-            let nonempty = value.as_deref().is_some_and(|v| !v.is_empty());
-            let text = if op.is_empty() {
-                value.unwrap_or_default()
-            } else if let Some(d) = op.strip_prefix(":-") {
-                if nonempty {
-                    value.unwrap_or_default()
-                } else {
-                    d.to_string()
-                }
-            } else if let Some(d) = op.strip_prefix('-') {
-                if set {
-                    value.unwrap_or_default()
-                } else {
-                    d.to_string()
-                }
-            } else if let Some(e) = op.strip_prefix(":?") {
-                if !nonempty {
-                    return Err(format!("{name}: {e}"));
-                }
-                value.unwrap_or_default()
-            } else if let Some(e) = op.strip_prefix('?') {
-                if !set {
-                    return Err(format!("{name}: {e}"));
-                }
-                value.unwrap_or_default()
-            } else if let Some(a) = op.strip_prefix(":+") {
-                if nonempty {
-                    a.to_string()
-                } else {
-                    String::new()
-                }
-            } else if let Some(a) = op.strip_prefix('+') {
-                if set { a.to_string() } else { String::new() }
-            } else {
-                return Err(format!("invalid interpolation ${{{expr}}} in {s:?}"));
-            };
-            out.push_str(&text);
-        } else {
-            let name_len = rest
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .unwrap_or(rest.len());
-            if name_len == 0 {
-                return Err(format!("a lone $ in {s:?} (write $$)"));
-            }
-            out.push_str(&vars(&rest[..name_len]).unwrap_or_default());
-            rest = &rest[name_len..];
-        }
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
-/// The variables a string interpolates, with their operator and argument
-/// (`${DB_PASSWORD:?msg}` → `("DB_PASSWORD", ":?msg")`).
-fn references(s: &str) -> Vec<(String, String)> {
-    let mut found = Vec::new();
-    let mut rest = s;
-    while let Some(at) = rest.find('$') {
-        rest = &rest[at + 1..];
-        if let Some(r) = rest.strip_prefix('$') {
-            rest = r;
-        } else if let Some(r) = rest.strip_prefix('{') {
-            let end = r.find('}').unwrap_or(r.len());
-            let expr = &r[..end];
-            let n = expr
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .unwrap_or(expr.len());
-            found.push((expr[..n].to_string(), expr[n..].to_string()));
-            rest = &r[end.min(r.len())..];
-        } else {
-            let n = rest
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .unwrap_or(rest.len());
-            found.push((rest[..n].to_string(), String::new()));
-            rest = &rest[n..];
-        }
-    }
-    found
-}
-
-/// Every variable compose.yaml interpolates, with how.
-fn file_references() -> Vec<(String, String)> {
-    references(&compose_text())
-        .into_iter()
-        .filter(|(name, _)| !name.is_empty())
-        .collect()
-}
-
-/// Variables `.env.example` names, set or commented out (`# NAME=`).
-fn env_example() -> BTreeMap<String, String> {
-    std::fs::read_to_string(workspace().join(".env.example"))
-        .expect(".env.example")
-        .lines()
-        .filter_map(|l| {
-            let l = l.trim().trim_start_matches('#').trim();
-            let (k, v) = l.split_once('=')?;
-            (!k.is_empty()
-                && k.chars()
-                    .all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit()))
-            .then(|| (k.to_string(), v.to_string()))
-        })
-        .collect()
+fn compose() -> yaml_rust2::Yaml {
+    file::load("compose.yaml")
 }
 
 // ---- 1. docker-compose ---------------------------------------------------------------------
 
-/// `docker-compose ARGS` in `dir` (a copy of the file, and `.env` if the test wrote one).
-fn docker_compose(dir: &Path, args: &[&str]) -> (bool, String) {
+/// `docker-compose -f FILE ARGS` in `dir` (a copy of the files, and `.env` if the test wrote one).
+fn docker_compose(dir: &Path, file: &str, args: &[&str]) -> (bool, String) {
     let mut cmd = Command::new("docker-compose");
     // Only the .env file sets the file's variables, not the shell running the test.
-    for (name, _) in file_references() {
-        cmd.env_remove(name);
+    for f in file::FILES {
+        for (name, _) in file_references(f) {
+            cmd.env_remove(name);
+        }
     }
     let out = cmd
-        .args(["--project-directory", ".", "-f", "compose.yaml"])
+        .args(["--project-directory", ".", "-f", file])
         .args(args)
         .current_dir(dir)
         // No engine is asked for `config`; make sure none is tried either.
@@ -415,13 +90,11 @@ fn docker_compose(dir: &Path, args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
-fn copy_of_the_file() -> tempfile::TempDir {
+fn copy_of_the_files() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::copy(
-        workspace().join("compose.yaml"),
-        dir.path().join("compose.yaml"),
-    )
-    .expect("copy compose.yaml");
+    for f in file::FILES {
+        std::fs::copy(workspace().join(f), dir.path().join(f)).expect("copy a compose file");
+    }
     std::fs::create_dir_all(dir.path().join("docker")).expect("docker/");
     std::fs::copy(
         workspace().join("docker/Dockerfile"),
@@ -432,41 +105,82 @@ fn copy_of_the_file() -> tempfile::TempDir {
 }
 
 #[test]
-fn docker_compose_accepts_the_file_with_an_env_file_and_refuses_it_without() {
-    let dir = copy_of_the_file();
-    // Without .env the required secrets are missing: compose must refuse to start anything.
-    let (ok, out) = docker_compose(dir.path(), &["config", "-q"]);
-    assert!(!ok, "compose.yaml works without DB_PASSWORD:\n{out}");
-    assert!(out.contains("DB_PASSWORD"), "{out}");
+fn docker_compose_accepts_every_file_and_a_fresh_clone_needs_no_env_file() {
+    let dir = copy_of_the_files();
+    // A fresh clone: no .env.
+    for f in ["compose.yaml", "compose.local-db.yaml"] {
+        let (ok, out) = docker_compose(dir.path(), f, &["config", "-q"]);
+        assert!(ok, "docker-compose refuses {f} without an .env:\n{out}");
+    }
+    let (ok, out) = docker_compose(
+        dir.path(),
+        "compose.yaml",
+        &["--profile", "demo", "config", "-q"],
+    );
+    assert!(ok, "docker-compose --profile demo config:\n{out}");
+    // An external database cannot be guessed.
+    let (ok, out) = docker_compose(dir.path(), "compose.external-db.yaml", &["config", "-q"]);
+    assert!(
+        !ok && (out.contains("DB_HOST") || out.contains("DB_PASSWORD")),
+        "an external database needs DB_HOST and DB_PASSWORD:\n{out}"
+    );
 
-    // As the README says: cp .env.example .env, then set the passwords.
+    // With an .env made from .env.example, its values are used.
     let example = std::fs::read_to_string(workspace().join(".env.example")).expect(".env.example");
     std::fs::write(
         dir.path().join(".env"),
-        example.replace("change-me", "a-real-secret"),
+        format!(
+            "{example}\nDB_PASSWORD=a-real-secret\nRABBITMQ_PASSWORD=another-secret\n\
+             DB_HOST=db.example.com\n"
+        ),
     )
     .expect(".env");
-    let (ok, out) = docker_compose(dir.path(), &["config", "-q"]);
-    assert!(ok, "docker-compose config refuses compose.yaml:\n{out}");
-    let (ok, out) = docker_compose(dir.path(), &["--profile", "demo", "config", "-q"]);
-    assert!(ok, "docker-compose --profile demo config:\n{out}");
-
-    // The resolved file: the secrets of the env file are used, none other is in it.
-    let (ok, resolved) = docker_compose(dir.path(), &["--profile", "demo", "config"]);
+    for f in file::FILES {
+        let (ok, out) = docker_compose(dir.path(), f, &["config", "-q"]);
+        assert!(ok, "docker-compose config refuses {f}:\n{out}");
+    }
+    let (ok, resolved) =
+        docker_compose(dir.path(), "compose.yaml", &["--profile", "demo", "config"]);
     assert!(ok, "{resolved}");
-    assert!(resolved.contains("a-real-secret"), "{resolved}");
-    assert!(!resolved.contains("change-me"), "{resolved}");
+    assert!(
+        resolved.contains("a-real-secret") && resolved.contains("another-secret"),
+        "{resolved}"
+    );
+    let (ok, out) = docker_compose(dir.path(), "compose.external-db.yaml", &["config"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("DB_SSLMODE: require"),
+        "TLS by default:\n{out}"
+    );
+    assert!(
+        !out.contains("image: postgres"),
+        "no bundled database:\n{out}"
+    );
+    let (ok, out) = docker_compose(dir.path(), "compose.local-db.yaml", &["config"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("DB_LOCAL: 'true'") || out.contains("DB_LOCAL: \"true\""),
+        "{out}"
+    );
+    assert!(
+        !out.contains("rabbitmq"),
+        "the all-in-one container needs no broker:\n{out}"
+    );
 
     // The services, the demo tenant among them. (docker-compose v1 lists services of every
     // profile here; that `cpi-sim` is under `demo` alone is checked by the structure test.)
-    let (ok, out) = docker_compose(dir.path(), &["--profile", "demo", "config", "--services"]);
+    let (ok, out) = docker_compose(
+        dir.path(),
+        "compose.yaml",
+        &["--profile", "demo", "config", "--services"],
+    );
     assert!(ok, "{out}");
     let listed: BTreeSet<String> = out.lines().map(|l| l.trim().to_string()).collect();
     let expected: BTreeSet<String> = EXTERNAL
         .iter()
         .map(|(s, _)| *s)
         .chain(DAEMONS.iter().map(|(s, _)| *s))
-        .chain(["migrate", "cpi-sim"])
+        .chain(["secrets", "migrate", "cpi-sim"])
         .map(String::from)
         .collect();
     assert_eq!(listed, expected, "the services of compose.yaml");
@@ -511,10 +225,7 @@ fn image_has(binary: &str) -> bool {
 fn the_file_has_the_shape_production_needs() {
     let file = compose();
     let all = services(&file);
-    let ours: Vec<&Service> = all
-        .iter()
-        .filter(|s| !EXTERNAL.iter().any(|(e, _)| *e == s.name))
-        .collect();
+    let ours: Vec<&Service> = all.iter().filter(|s| !stack::is_stand_in(s)).collect();
 
     // One image for everything of ours, built from docker/Dockerfile.
     for s in &ours {
@@ -708,8 +419,60 @@ fn the_file_has_the_shape_production_needs() {
         }
     }
 
-    // Secrets: every password and key comes from the env file, with no default (the demo
-    // tenant's own password excepted), and .env is never committed.
+    // Secrets: a fresh clone starts without any. The one-shot `secrets` service runs first and
+    // fills the secrets volume; PostgreSQL, RabbitMQ and every daemon read from there.
+    let secrets = service(&all, "secrets");
+    assert_eq!(scalar(&secrets.y["restart"]).as_deref(), Some("no"));
+    assert!(
+        secrets.healthcheck().is_none(),
+        "a one-shot has no health check"
+    );
+    let cmd = secrets.command();
+    assert_eq!(cmd[..3], ["integramon", "secrets", "init"], "{cmd:?}");
+    let arg = |flag: &str| {
+        cmd.iter()
+            .position(|a| a == flag)
+            .map(|i| cmd[i + 1].clone())
+            .unwrap_or_else(|| panic!("secrets: no {flag}"))
+    };
+    let (secrets_dir, conf_dir) = (arg("--dir"), arg("--rabbitmq-conf-dir"));
+    let mounted = |s: &Service, target: &str| -> String {
+        s.volumes()
+            .into_iter()
+            .find(|(_, dst)| dst == target)
+            .map(|(src, _)| src)
+            .unwrap_or_else(|| panic!("{}: nothing mounted at {target}", s.name))
+    };
+    assert_eq!(mounted(secrets, &secrets_dir), SECRETS_VOLUME);
+    let conf_volume = mounted(secrets, &conf_dir);
+    assert_eq!(
+        mounted(secrets, &data_dir),
+        data_volume,
+        "secrets makes the key in the data volume"
+    );
+    for name in ["postgres", "rabbitmq"] {
+        assert_eq!(
+            service(&all, name)
+                .depends_on()
+                .get("secrets")
+                .map(String::as_str),
+            Some("service_completed_successfully"),
+            "{name} waits for the secrets"
+        );
+    }
+    let pg = service(&all, "postgres");
+    assert_eq!(mounted(pg, &secrets_dir), SECRETS_VOLUME);
+    assert_eq!(
+        pg.env("POSTGRES_PASSWORD_FILE"),
+        Some(format!("{secrets_dir}/db_password"))
+    );
+    assert_eq!(
+        mounted(service(&all, "rabbitmq"), "/etc/rabbitmq/conf.d"),
+        conf_volume,
+        "RabbitMQ reads the conf.d file secrets writes"
+    );
+    let secret_var =
+        |k: &str| k.contains("PASSWORD") || k.contains("SECRET") || k.ends_with("_PASS");
     for s in &all {
         let mut values: Vec<(String, String)> = s.environment();
         let cmd = s.command();
@@ -719,52 +482,69 @@ fn the_file_has_the_shape_production_needs() {
             }
         }
         for (k, v) in values {
-            let url = k.ends_with("_URL");
-            if !(url || k.contains("PASSWORD") || k.contains("SECRET") || k.ends_with("_PASS")) {
+            if k.ends_with("_FILE") && secret_var(&k) {
+                // A file of the secrets volume, mounted where the variable points.
+                let (dir, _) = v.rsplit_once('/').unwrap_or_default();
+                assert_eq!(
+                    mounted(s, dir),
+                    SECRETS_VOLUME,
+                    "{}: {k}={v} is not in the secrets volume",
+                    s.name
+                );
                 continue;
             }
-            // Every variable set, each marked, so the secret's part shows where it comes from.
-            let marked = interpolate(&v, &|name| Some(format!("\u{1}{name}\u{2}")))
-                .unwrap_or_else(|e| panic!("{}: {k}: {e}", s.name));
-            let secret = if url {
-                // scheme://user:password@host
-                match marked
+            if k.ends_with("_URL") {
+                // No password in a URL: it comes from a file.
+                let resolved = interpolate(&v, &|_| None).unwrap_or_default();
+                let userinfo = resolved
                     .split_once("://")
                     .and_then(|(_, r)| r.split_once('@'))
-                {
-                    Some((userinfo, _)) => userinfo
-                        .split_once(':')
-                        .map(|(_, p)| p.to_string())
-                        .unwrap_or_default(),
-                    None => continue,
-                }
-            } else {
-                marked
-            };
-            let from = secret
-                .strip_prefix('\u{1}')
-                .and_then(|r| r.strip_suffix('\u{2}'))
-                .filter(|n| !n.contains(['\u{1}', '\u{2}']))
-                .unwrap_or_else(|| {
-                    panic!(
-                        "{}: {k} must come from the env file alone, not {v:?}",
-                        s.name
-                    )
-                });
-            let op = references(&v)
-                .into_iter()
-                .find(|(n, _)| n == from)
-                .map(|(_, op)| op)
-                .unwrap_or_default();
-            let no_default =
-                op.is_empty() || op.starts_with(":?") || op.starts_with('?') || op == ":-";
+                    .map(|(u, _)| u.to_string())
+                    .unwrap_or_default();
+                assert!(
+                    !userinfo.contains(':'),
+                    "{}: {k} carries a password: {v:?}",
+                    s.name
+                );
+                continue;
+            }
+            if !secret_var(&k) {
+                continue;
+            }
+            // Anything else secret: from .env alone (an override), never with a committed value.
+            let refs = references(&v);
             assert!(
-                no_default || s.name == "cpi-sim",
-                "{}: {k} has a committed default: {v:?}",
+                refs.len() == 1 && interpolate(&v, &|_| None).unwrap_or_default().is_empty()
+                    || s.name == "cpi-sim",
+                "{}: {k} has a committed value: {v:?}",
                 s.name
             );
         }
     }
+    // Nothing is required: `docker compose up` on a fresh clone.
+    for (name, op) in file_references("compose.yaml") {
+        assert!(
+            !(op.starts_with(":?") || op.starts_with('?')),
+            "compose.yaml requires {name}; a fresh clone has no .env"
+        );
+    }
+    for s in ours
+        .iter()
+        .filter(|s| s.name != "secrets" && s.name != "cpi-sim")
+    {
+        for (var, file) in [
+            ("DB_PASSWORD_FILE", "db_password"),
+            ("AMQP_PASSWORD_FILE", "rabbitmq_password"),
+        ] {
+            assert_eq!(
+                s.env(var),
+                Some(format!("{secrets_dir}/{file}")),
+                "{}: {var}",
+                s.name
+            );
+        }
+    }
+
     let gitignore = std::fs::read_to_string(workspace().join(".gitignore")).expect(".gitignore");
     assert!(
         gitignore.lines().any(|l| l.trim() == ".env"),
@@ -781,7 +561,7 @@ fn the_file_has_the_shape_production_needs() {
     // Every variable the file reads is in .env.example (set, or commented out with its default),
     // and the required ones are set there.
     let example = env_example();
-    for (name, op) in file_references() {
+    for (name, op) in file_references("compose.yaml") {
         if ["POSTGRES_USER", "POSTGRES_DB"].contains(&name.as_str()) {
             continue; // `$${…}`: the container's own variables, for its shell
         }
@@ -797,7 +577,6 @@ fn the_file_has_the_shape_production_needs() {
         }
     }
 }
-
 #[test]
 fn interpolation_follows_compose() {
     let vars = |k: &str| match k {
@@ -824,368 +603,66 @@ fn interpolation_follows_compose() {
     );
 }
 
-// ---- 3. the services as local processes ----------------------------------------------------
+// ---- 3. every file's stack as local processes ----------------------------------------------
 
-/// One process of a service, as its container would run it.
-struct Instance {
-    service: String,
-    /// `web`, `ingest-worker#2`, …
-    label: String,
-    program: PathBuf,
-    args: Vec<String>,
-    env: Vec<(String, String)>,
-    /// Container port → local port of this instance.
-    ports: BTreeMap<u16, u16>,
-    healthcheck: Option<Vec<String>>,
-    proc: Option<Proc>,
+/// Sign in as the admin the web created with the password it printed once, and choose a new
+/// password as the first sign-in asks.
+fn first_admin<'a>(web: &'a Web, output: &dyn Fn() -> String) -> Client<'a> {
+    let printed = integramon_tests::wait_for(60, "the first admin's password in the log", || {
+        printed_admin_password(&output())
+    });
+    let client = web.client().login("admin", &printed);
+    let new_password = format!("{printed}-changed");
+    let (status, body) = client.json(
+        Method::POST,
+        "/api/me/password",
+        Some(json!({"current": printed, "new_password": new_password})),
+    );
+    assert!(status < 300, "changing the first password: {status} {body}");
+    web.client().login("admin", &new_password)
 }
 
-impl Instance {
-    fn output(&self) -> String {
-        self.proc.as_ref().map(Proc::output).unwrap_or_default()
-    }
-
-    /// Run its health check as the container would (`CMD` form: a binary of the image).
-    fn run_healthcheck(&self) -> Result<(), String> {
-        let test = self
-            .healthcheck
-            .as_ref()
-            .ok_or_else(|| format!("{} has no health check", self.label))?;
-        assert_eq!(test[0], "CMD", "{}: health check {test:?}", self.label);
-        let out = Command::new(bin(&test[1]))
-            .args(&test[2..])
-            .env_remove("INTEGRAMON_CONFIG")
-            .env_remove("CONFIG_JSON_B64")
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .output()
-            .expect("running the health check");
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "{}: `{}` exited {}: {}{}",
-                self.label,
-                test[1..].join(" "),
-                out.status,
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ))
-        }
-    }
-}
-
-/// Listen addresses on all interfaces in a value: `0.0.0.0:PORT` (and `[::]:PORT`).
-fn wildcard_ports(v: &str) -> Vec<u16> {
-    let mut ports = Vec::new();
-    for prefix in ["0.0.0.0:", "[::]:"] {
-        let mut rest = v;
-        while let Some(at) = rest.find(prefix) {
-            rest = &rest[at + prefix.len()..];
-            let n = rest
-                .find(|c: char| !c.is_ascii_digit())
-                .unwrap_or(rest.len());
-            if let Ok(p) = rest[..n].parse() {
-                ports.push(p);
-            }
-        }
-    }
-    ports
-}
-
-/// Rewrite a value for a local process (see the module documentation).
-fn localize(
-    key: &str,
-    v: &str,
-    own: &BTreeMap<u16, u16>,
-    others: &BTreeMap<(String, u16), u16>,
-    volume: Option<(&str, &Path)>,
-) -> String {
-    let mut v = v.to_string();
-    for (from, to) in own {
-        for prefix in ["0.0.0.0:", "[::]:"] {
-            v = replace_port(&v, &format!("{prefix}{from}"), &format!("127.0.0.1:{to}"));
-        }
-    }
-    let names: BTreeSet<&String> = others.keys().map(|(s, _)| s).collect();
-    if key.ends_with("_HOST") && names.contains(&v) {
-        return "127.0.0.1".into();
-    }
-    for ((svc, port), local) in others {
-        for before in ["//", "@"] {
-            v = replace_port(
-                &v,
-                &format!("{before}{svc}:{port}"),
-                &format!("{before}127.0.0.1:{local}"),
-            );
-        }
-        if v.starts_with(&format!("{svc}:{port}")) {
-            v = format!(
-                "127.0.0.1:{local}{}",
-                &v[svc.len() + 1 + port.to_string().len()..]
-            );
-        }
-    }
-    if let Some((mount, dir)) = volume
-        && (v == mount || v.starts_with(&format!("{mount}/")))
-    {
-        v = format!("{}{}", dir.display(), &v[mount.len()..]);
-    }
-    v
-}
-
-/// Replace `from` (ending in a port) where no further digit follows.
-fn replace_port(v: &str, from: &str, to: &str) -> String {
-    let mut out = String::new();
-    let mut rest = v;
-    while let Some(at) = rest.find(from) {
-        let after = &rest[at + from.len()..];
-        out.push_str(&rest[..at]);
-        if after.starts_with(|c: char| c.is_ascii_digit()) {
-            out.push_str(from);
-        } else {
-            out.push_str(to);
-        }
-        rest = after;
-    }
-    out.push_str(rest);
-    out
-}
-
-/// Dependency order: a service after everything it depends on (the file's order otherwise).
-fn start_order(all: &[Service], skip: &[&str]) -> Vec<String> {
-    let mut order: Vec<String> = Vec::new();
-    let mut left: Vec<&Service> = all
-        .iter()
-        .filter(|s| !skip.contains(&s.name.as_str()))
-        .collect();
-    while !left.is_empty() {
-        let next = left
-            .iter()
-            .position(|s| {
-                s.depends_on()
-                    .keys()
-                    .all(|d| skip.contains(&d.as_str()) || order.contains(d))
-            })
-            .unwrap_or_else(|| {
-                panic!(
-                    "a dependency cycle or an unknown dependency among {:?}",
-                    left.iter().map(|s| &s.name).collect::<Vec<_>>()
-                )
-            });
-        order.push(left.remove(next).name.clone());
-    }
-    order
-}
-
-/// Deletes the test's queues at the end, whatever happened.
-struct Queues(Vec<(String, String)>);
-
-impl Drop for Queues {
-    fn drop(&mut self) {
-        let env: HashMap<String, String> = self.0.iter().cloned().collect();
-        let Ok(config) = queue::QueueConfig::from_lookup(|k| env.get(k).cloned()) else {
-            return;
-        };
-        let Ok(q) = queue::AmqpQueue::new(config) else {
-            return;
-        };
-        if let Ok(rt) = tokio::runtime::Runtime::new() {
-            rt.block_on(async {
-                let _ = tokio::time::timeout(Duration::from_secs(15), q.delete_topology()).await;
-                q.close().await;
+/// Every instance with a health check passes it.
+fn all_healthy(stack: &Stack) {
+    for i in &stack.instances {
+        if i.healthcheck.is_some() {
+            integramon_tests::wait_for(60, &format!("{} to be healthy", i.label), || {
+                i.run_healthcheck().ok()
             });
         }
     }
 }
 
 #[test]
-fn the_services_run_as_compose_runs_them_and_collect_from_the_demo_tenant() {
+fn compose_yaml_comes_up_from_a_fresh_clone_and_collects_from_the_demo_tenant() {
     store::install_tls_provider();
-    let database = Database::postgres();
-    let (db_name, data_dir) = match &database {
-        Database::Target(Target::Postgres { db, data }) => {
-            (db.name.clone(), data.path().to_path_buf())
-        }
-        _ => unreachable!("a PostgreSQL database"),
-    };
-    let token = || uuid::Uuid::new_v4().simple().to_string();
-    // The test's .env.
-    let dotenv: BTreeMap<&str, String> = BTreeMap::from([
-        ("DB_NAME", db_name.clone()),
-        ("DB_USER", "postgres".to_string()),
-        ("DB_PASSWORD", token()),
-        ("RABBITMQ_USER", "guest".to_string()),
-        ("RABBITMQ_PASSWORD", "guest".to_string()),
-        // Empty as in .env.example: the key file is made in the shared data volume.
-        ("SECRET_KEY", String::new()),
-        ("WEB_ADMIN_USER", "admin".to_string()),
-        ("WEB_ADMIN_PASSWORD", token()),
-        ("CPI_SIM_PASSWORD", token()),
-    ]);
-    let vars = |k: &str| dotenv.get(k).cloned();
-    let prefix = format!("imt-compose-{}", &token()[..12]);
-
-    let file = compose();
-    let all = services(&file);
-    let external: Vec<&str> = EXTERNAL.iter().map(|(s, _)| *s).collect();
-    // Where the other services are reached: the machine's servers, and each single-instance
-    // service of ours on a port of its own.
-    let mut reach: BTreeMap<(String, u16), u16> = EXTERNAL
-        .iter()
-        .map(|(s, p)| ((s.to_string(), *p), *p))
-        .collect();
-
-    // Build every instance: command, environment, ports.
-    let order = start_order(&all, &external);
-    let mut instances: Vec<Instance> = Vec::new();
-    for name in &order {
-        let s = service(&all, name);
-        let scale = if name == "ingest-worker" { WORKERS } else { 1 };
-        let i = |v: &str| {
-            interpolate(v, &vars).unwrap_or_else(|e| panic!("{name}: interpolating {v:?}: {e}"))
-        };
-        let command: Vec<String> = s.command().iter().map(|a| i(a)).collect();
-        let env: Vec<(String, String)> = s
-            .environment()
-            .iter()
-            .map(|(k, v)| (k.clone(), i(v)))
-            .collect();
-        let mount = env
-            .iter()
-            .find(|(k, _)| k == "DATA_DIR")
-            .map(|(_, v)| v.clone());
-        if let Some(m) = &mount {
-            assert!(
-                s.volumes().iter().any(|(_, dst)| dst == m),
-                "{name}: DATA_DIR {m} is not on a volume"
-            );
-        }
-        for n in 1..=scale {
-            let mut ports = BTreeMap::new();
-            for v in command.iter().chain(env.iter().map(|(_, v)| v)) {
-                for p in wildcard_ports(v) {
-                    ports.entry(p).or_insert_with(free_port);
-                }
-            }
-            if scale == 1 {
-                for (p, local) in &ports {
-                    reach.insert((name.clone(), *p), *local);
-                }
-            }
-            instances.push(Instance {
-                service: name.clone(),
-                label: if scale == 1 {
-                    name.clone()
-                } else {
-                    format!("{name}#{n}")
-                },
-                program: {
-                    assert!(
-                        image_has(&command[0]),
-                        "{name}: the image has no {}",
-                        command[0]
-                    );
-                    bin(&command[0])
-                },
-                args: command[1..].to_vec(),
-                env: env.clone(),
-                ports,
-                healthcheck: s.healthcheck().map(|t| t.iter().map(|a| i(a)).collect()),
-                proc: None,
-            });
-        }
-    }
-    // Values rewritten for local processes now that every port is known.
-    for inst in &mut instances {
-        let mount = inst
-            .env
-            .iter()
-            .find(|(k, _)| k == "DATA_DIR")
-            .map(|(_, v)| v.clone());
-        let volume = mount.as_deref().map(|m| (m, data_dir.as_path()));
-        let l = |k: &str, v: &str| localize(k, v, &inst.ports, &reach, volume);
-        inst.args = inst.args.iter().map(|a| l("", a)).collect();
-        inst.env = inst.env.iter().map(|(k, v)| (k.clone(), l(k, v))).collect();
-        inst.env.push(("AMQP_PREFIX".into(), prefix.clone()));
-    }
-    let amqp_env = instances
-        .iter()
-        .find(|i| i.service == "migrate")
-        .map(|i| i.env.clone())
-        .expect("migrate");
-    let _queues = Queues(amqp_env);
-
-    // Start in dependency order, honouring each condition.
-    for idx in 0..instances.len() {
-        let name = instances[idx].service.clone();
-        for (dep, cond) in service(&all, &name).depends_on() {
-            if external.contains(&dep.as_str()) {
-                continue; // the machine's servers run and answer (scripts/test-deps)
-            }
-            for d in instances.iter_mut().filter(|i| i.service == dep) {
-                match cond.as_str() {
-                    "service_completed_successfully" => {
-                        let p = d.proc.as_mut().expect("started");
-                        let status = p.wait(180);
-                        assert!(
-                            status.success(),
-                            "{} exited {status}:\n{}",
-                            d.label,
-                            p.output()
-                        );
-                    }
-                    "service_healthy" => {
-                        wait_for(120, &format!("{} to be healthy", d.label), || {
-                            d.run_healthcheck().ok()
-                        });
-                    }
-                    "service_started" => {}
-                    other => panic!("{name}: unknown condition {other}"),
-                }
-            }
-        }
-        let inst = &mut instances[idx];
-        let args: Vec<&str> = inst.args.iter().map(String::as_str).collect();
-        inst.proc = Some(Proc::spawn(&inst.program, &args, &inst.env));
-    }
-
-    // The web API, where compose publishes it.
-    let web_idx = instances
-        .iter()
-        .position(|i| i.service == "web")
-        .expect("web");
-    let web_svc = service(&all, "web");
-    let published = web_svc.published()[0];
-    let web_port = instances[web_idx].ports[&published];
-    let base_path = instances[web_idx]
-        .env
-        .iter()
-        .find(|(k, _)| k == "APP_BASE_PATH")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default();
-    let web_proc = instances[web_idx].proc.take().expect("web runs");
-    let web = Web::attach(
-        web_proc,
-        &format!("127.0.0.1:{web_port}"),
-        &base_path,
-        database,
-    );
-    let (admin_user, admin_password) = (
-        dotenv["WEB_ADMIN_USER"].clone(),
-        dotenv["WEB_ADMIN_PASSWORD"].clone(),
-    );
-    wait_for(60, "the admin from WEB_ADMIN_USER", || {
-        web.client().try_login(&admin_user, &admin_password).ok()
+    let mut stack = Stack::up(&Options {
+        file: "compose.yaml",
+        dotenv: BTreeMap::new(),
+        profiles: &["demo"],
+        scale: &[("ingest-worker", WORKERS)],
+        extra_env: &[],
     });
-    let admin = web.client().login(&admin_user, &admin_password);
+    // The secrets were generated, and the servers got them: the daemons sign in to both.
+    let secrets = stack.volumes[SECRETS_VOLUME].clone();
+    for f in ["db_password", "rabbitmq_password"] {
+        let text = std::fs::read_to_string(secrets.join(f)).expect("a generated secret");
+        assert!(text.trim().len() >= 24, "{f} is too short");
+    }
+    let data_dir = stack.volumes["integramon-data"].clone();
+    assert!(
+        data_dir.join("secret.key").is_file(),
+        "no secret key in the data volume"
+    );
+
+    let web_addr = stack.published("web");
+    let web_proc = stack.instance_mut("web").proc.take().expect("web runs");
+    let web = Web::attach(web_proc, &web_addr, "", Database::sqlite());
+    let admin = first_admin(&web, &|| web.output());
 
     // The demo tenant, as an operator would enter it: the address compose gives it, the user
     // and password of its command line.
-    let sim = instances
-        .iter()
-        .find(|i| i.service == "cpi-sim")
-        .expect("cpi-sim");
-    let sim_port = *sim.ports.values().next().expect("cpi-sim listens");
+    let sim = stack.instance("cpi-sim");
     let sim_container_port = *sim.ports.keys().next().expect("cpi-sim port");
     let arg = |flag: &str| {
         sim.args
@@ -1194,14 +671,17 @@ fn the_services_run_as_compose_runs_them_and_collect_from_the_demo_tenant() {
             .map(|i| sim.args[i + 1].clone())
             .unwrap_or_else(|| panic!("cpi-sim has no {flag}"))
     };
-    let api_url = localize(
+    let api_url = stack::localize(
         "",
         &format!("http://cpi-sim:{sim_container_port}"),
         &BTreeMap::new(),
-        &reach,
-        None,
+        &stack.reach,
+        &[],
     );
-    assert_eq!(api_url, format!("http://127.0.0.1:{sim_port}"));
+    assert_eq!(
+        api_url,
+        format!("http://127.0.0.1:{}", sim.ports[&sim_container_port])
+    );
     let (status, tenant) = admin.json(
         Method::POST,
         "/api/tenants",
@@ -1211,22 +691,6 @@ fn the_services_run_as_compose_runs_them_and_collect_from_the_demo_tenant() {
         })),
     );
     assert_eq!(status, 201, "creating the tenant: {tenant}");
-
-    let dump = |instances: &[Instance]| -> String {
-        instances
-            .iter()
-            .map(|i| {
-                let out = i.output();
-                let lines: Vec<&str> = out.lines().collect();
-                format!(
-                    "--- {} (last 30 lines)\n{}",
-                    i.label,
-                    lines[lines.len().saturating_sub(30)..].join("\n")
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
 
     // Messages flow from the simulator through the workers into the database and the API.
     let mut seen = 0;
@@ -1240,22 +704,19 @@ fn the_services_run_as_compose_runs_them_and_collect_from_the_demo_tenant() {
         if seen > 0 {
             break;
         }
-        for i in instances.iter_mut().filter(|i| i.service != "migrate") {
-            if let Some(p) = i.proc.as_mut() {
-                assert!(p.is_running(), "{} exited:\n{}", i.label, p.output());
-            }
-        }
+        stack.assert_running();
         std::thread::sleep(Duration::from_millis(500));
     }
     assert!(
         seen > 0,
         "no messages after 240 s\n{}\n{}",
-        dump(&instances),
+        stack.dump(),
         web.output()
     );
 
     // Both workers took jobs: runs name the worker as `<host>-<pid>`.
-    let pids: Vec<(String, i32)> = instances
+    let pids: Vec<(String, i32)> = stack
+        .instances
         .iter()
         .filter(|i| i.service == "ingest-worker")
         .map(|i| (i.label.clone(), i.proc.as_ref().expect("runs").pid()))
@@ -1283,83 +744,281 @@ fn the_services_run_as_compose_runs_them_and_collect_from_the_demo_tenant() {
         assert!(
             workers_seen.iter().any(|w| w.ends_with(&format!("-{pid}"))),
             "{label} (pid {pid}) ran no job; runs were taken by {workers_seen:?}\n{}",
-            dump(&instances)
+            stack.dump()
         );
     }
-
     // Every daemon's health check passes, the web's included.
-    let web_inst = &instances[web_idx];
-    web_inst
-        .run_healthcheck()
-        .unwrap_or_else(|e| panic!("{e}\n{}", web.output()));
-    for i in &instances {
-        if i.service == "migrate" || i.service == "web" {
-            continue;
-        }
-        match &i.healthcheck {
-            Some(_) => i
-                .run_healthcheck()
-                .unwrap_or_else(|e| panic!("{e}\n{}", i.output())),
-            None => assert_eq!(i.service, "cpi-sim", "{} has no health check", i.label),
-        }
+    all_healthy(&stack);
+    // No secret in any log.
+    let logs = format!("{}{}", stack.dump(), web.output());
+    for f in ["db_password", "rabbitmq_password"] {
+        let secret = std::fs::read_to_string(secrets.join(f)).unwrap();
+        assert!(!logs.contains(secret.trim()), "{f} is in a log");
     }
-    // Each daemon was ready on the port its compose listen address maps to, and a secret key
-    // file was made once, in the shared volume.
-    assert!(
-        data_dir.join("secret.key").is_file(),
-        "no secret key in the data volume"
-    );
-    drop(instances);
 }
 
-/// The variants: an external PostgreSQL (TLS by default, the host required) and one container
-/// with its internal PostgreSQL (`DB_LOCAL=true`, `integramon up`, no broker).
 #[test]
-fn the_external_and_internal_postgresql_variants_are_valid() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    for f in ["compose.external-db.yaml", "compose.local-db.yaml"] {
-        std::fs::copy(workspace().join(f), dir.path().join(f)).expect("copy variant");
-    }
-    std::fs::create_dir_all(dir.path().join("docker")).expect("docker/");
-    let example = std::fs::read_to_string(workspace().join(".env.example")).expect(".env.example");
-    let env = example.replace("change-me", "a-real-secret");
-    let config = |file: &str, extra_env: &str| {
-        std::fs::write(dir.path().join(".env"), format!("{env}\n{extra_env}\n")).expect(".env");
-        let out = Command::new("docker-compose")
-            .args(["--project-directory", ".", "-f", file, "config"])
-            .current_dir(dir.path())
-            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-            .env_remove("DB_HOST")
-            .env_remove("COMPOSE_FILE")
-            .output()
-            .expect("docker-compose must be installed (scripts/test-deps installs Debian's)");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+fn compose_external_db_yaml_comes_up_against_an_external_tls_database() {
+    store::install_tls_provider();
+    // The external database: TLS, a password user, its own CA (verify-full against it).
+    let password = uuid::Uuid::new_v4().simple().to_string();
+    let external = PrivateCluster::start(private_pg::Options {
+        tls: true,
+        scram_password_user: Some(("integramon".into(), password.clone())),
+        hostssl_only: true,
+    });
+    let dotenv: BTreeMap<String, String> = [
+        ("DB_HOST", "127.0.0.1".to_string()),
+        ("DB_PORT", external.port().to_string()),
+        ("DB_PASSWORD", password.clone()),
+        ("DB_NAME", private_pg::DB_NAME.to_string()),
+        ("DB_USER", "integramon".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let stack = Stack::up(&Options {
+        file: "compose.external-db.yaml",
+        dotenv,
+        profiles: &[],
+        scale: &[],
+        extra_env: &[],
+    });
+    assert!(stack.postgres.is_none(), "no bundled database");
+    all_healthy(&stack);
+    let web_addr = stack.published("web");
+    assert_eq!(stack.instance("web").env("DB_SSLMODE"), Some("require"));
+    let mut stack = stack;
+    let web_proc = stack.instance_mut("web").proc.take().expect("web runs");
+    let web = Web::attach(web_proc, &web_addr, "", Database::sqlite());
+    let admin = first_admin(&web, &|| web.output());
+    let (status, body) = admin.get_json("/api/tenants");
+    assert_eq!(status, 200, "{body}");
+    // The connections were TLS: the server saw the application's sessions over SSL.
+    let ssl = external.psql("SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE s.ssl AND a.usename = 'integramon'");
+    assert!(ssl.trim() != "0", "no TLS session of the application");
+}
+
+#[test]
+fn compose_local_db_yaml_comes_up_with_its_internal_postgresql() {
+    store::install_tls_provider();
+    let mut stack = Stack::up(&Options {
+        file: "compose.local-db.yaml",
+        dotenv: BTreeMap::new(),
+        profiles: &[],
+        scale: &[],
+        extra_env: &[],
+    });
+    let data_dir = stack.volumes["integramon-data"].clone();
+    let web_addr = stack.published("integramon");
+    let up = stack
+        .instance_mut("integramon")
+        .proc
+        .take()
+        .expect("integramon up runs");
+    let web = Web::attach(up, &web_addr, "", Database::sqlite());
+    let admin = first_admin(&web, &|| web.output());
+    let (status, body) = admin.get_json("/api/tenants");
+    assert_eq!(status, 200, "{body}");
+    all_healthy(&stack);
+    assert!(
+        data_dir.join("postgres").join("PG_VERSION").is_file(),
+        "the cluster is not in the data volume"
+    );
+    let password = std::fs::read_to_string(data_dir.join("postgres.password"))
+        .expect("the generated database password");
+    assert!(
+        !web.output().contains(password.trim()),
+        "the password was logged"
+    );
+    let pid: i32 = std::fs::read_to_string(data_dir.join("postgres").join("postmaster.pid"))
+        .expect("postmaster.pid")
+        .lines()
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .expect("a pid");
+    // `docker compose stop` sends SIGTERM: the cluster stops with the container's process.
+    let mut web = web;
+    web.proc.signal(nix::sys::signal::Signal::SIGTERM);
+    let status = web.proc.wait(90);
+    assert!(
+        status.success(),
+        "integramon up: {status}\n{}",
+        web.output()
+    );
+    // Gone, or a zombie nobody has reaped yet (this machine's PID 1 may not reap).
+    let running = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit(')')
+            .next()
+            .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+    });
+    assert!(!running, "postgres {pid} still runs");
+    assert!(
+        !data_dir.join("postgres").join("postmaster.pid").exists(),
+        "postmaster.pid is left behind"
+    );
+}
+
+#[test]
+fn the_secrets_service_keeps_what_it_generated_and_an_env_value_overrides_it() {
+    let secrets = integramon_tests::temp_dir();
+    let conf = integramon_tests::temp_dir();
+    let data = integramon_tests::temp_dir();
+    let run = |env: &[(&str, &str)]| {
+        let mut all: Vec<(String, String)> =
+            vec![("DATA_DIR".into(), data.path().display().to_string())];
+        all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let dir = secrets.path().display().to_string();
+        let conf_dir = conf.path().display().to_string();
+        let (status, out) = integramon_tests::proc::run(
+            &bin("integramon"),
+            &[
+                "secrets",
+                "init",
+                "--dir",
+                &dir,
+                "--rabbitmq-conf-dir",
+                &conf_dir,
+            ],
+            &all,
+            60,
         );
-        (out.status.success(), text)
+        assert!(status.success(), "{out}");
+        out
     };
-    let (ok, out) = config("compose.external-db.yaml", "");
+    let read = |f: &str| std::fs::read_to_string(secrets.path().join(f)).expect(f);
+    let out = run(&[]);
+    let (db, broker) = (read("db_password"), read("rabbitmq_password"));
+    assert_ne!(db, broker);
     assert!(
-        !ok && out.contains("DB_HOST"),
-        "an external database needs DB_HOST:\n{out}"
+        !out.contains(&db) && !out.contains(&broker),
+        "a secret was printed:\n{out}"
     );
-    let (ok, out) = config("compose.external-db.yaml", "DB_HOST=db.example.com");
-    assert!(ok, "{out}");
+    let rabbit = std::fs::read_to_string(conf.path().join("20-integramon.conf")).unwrap();
     assert!(
-        out.contains("DB_SSLMODE: require"),
-        "TLS by default:\n{out}"
+        rabbit.contains(&format!("default_pass = {broker}")),
+        "{rabbit}"
     );
-    assert!(!out.contains("postgres:17"), "no bundled database:\n{out}");
-    let (ok, out) = config("compose.local-db.yaml", "");
-    assert!(ok, "{out}");
-    assert!(
-        out.contains("DB_LOCAL: 'true'") || out.contains("DB_LOCAL: \"true\""),
-        "{out}"
+    assert!(rabbit.contains("default_user = integramon"), "{rabbit}");
+    let key = std::fs::read_to_string(data.path().join("secret.key")).expect("the key");
+    // Again: nothing changes.
+    run(&[]);
+    assert_eq!(
+        (read("db_password"), read("rabbitmq_password")),
+        (db.clone(), broker)
     );
+    assert_eq!(
+        std::fs::read_to_string(data.path().join("secret.key")).unwrap(),
+        key
+    );
+    // An .env value wins.
+    run(&[
+        ("DB_PASSWORD", "from-dot-env"),
+        ("RABBITMQ_PASSWORD", "broker-from-env"),
+    ]);
+    assert_eq!(read("db_password"), "from-dot-env");
+    let rabbit = std::fs::read_to_string(conf.path().join("20-integramon.conf")).unwrap();
     assert!(
-        !out.contains("rabbitmq"),
-        "the all-in-one container needs no broker:\n{out}"
+        rabbit.contains("default_pass = broker-from-env"),
+        "{rabbit}"
+    );
+    // Files are private to their readers.
+    use std::os::unix::fs::PermissionsExt;
+    for f in ["db_password", "rabbitmq_password"] {
+        let mode = std::fs::metadata(secrets.path().join(f))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o007, 0, "{f} is readable by others: {mode:o}");
+    }
+}
+
+/// The major version of the PostgreSQL client and server tools docker/Dockerfile installs:
+/// `postgresql-client-NN` (and the server's `PG_BIN_DIR`), or Debian's default of its base image
+/// for an unversioned `postgresql-client`.
+fn image_postgres_major(dockerfile: &str) -> u32 {
+    let versioned = |prefix: &str| -> Option<u32> {
+        dockerfile.split(prefix).skip(1).find_map(|rest| {
+            let n: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            n.parse().ok()
+        })
+    };
+    if let Some(v) = versioned("postgresql-client-") {
+        return v;
+    }
+    assert!(
+        dockerfile.contains("postgresql-client"),
+        "docker/Dockerfile installs no PostgreSQL client tools"
+    );
+    // Debian's default PostgreSQL per release.
+    let base = dockerfile
+        .lines()
+        .rfind(|l| l.trim_start().starts_with("FROM "))
+        .unwrap_or_default();
+    [("bullseye", 13), ("bookworm", 15), ("trixie", 17)]
+        .into_iter()
+        .find(|(codename, _)| base.contains(codename))
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| panic!("unknown Debian release in {base:?}"))
+}
+
+/// `integramon db backup` runs the image's `pg_dump` against the compose file's server, and
+/// `DB_LOCAL=true` runs the image's own server: pg_dump refuses a server newer than itself, and a
+/// cluster only opens with its own major. So every bundled server, the client tools and the
+/// local server binaries share one major.
+#[test]
+fn the_image_postgresql_tools_match_every_bundled_server() {
+    let dockerfile =
+        std::fs::read_to_string(workspace().join("docker/Dockerfile")).expect("Dockerfile");
+    let tools = image_postgres_major(&dockerfile);
+    if let Some(v) = dockerfile.split("postgresql-").skip(1).find_map(|rest| {
+        let n: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        (!n.is_empty() && !rest.starts_with("client")).then(|| n.parse::<u32>().ok())?
+    }) {
+        assert_eq!(
+            v, tools,
+            "server package postgresql-{v}, client tools {tools}"
+        );
+    }
+    let bin_dir = dockerfile
+        .split("PG_BIN_DIR=")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .expect("the image sets PG_BIN_DIR for DB_LOCAL=true");
+    assert_eq!(
+        bin_dir,
+        format!("/usr/lib/postgresql/{tools}/bin"),
+        "PG_BIN_DIR and the installed tools"
+    );
+    let mut servers = 0;
+    for file in [
+        "compose.yaml",
+        "compose.external-db.yaml",
+        "compose.local-db.yaml",
+    ] {
+        let text = std::fs::read_to_string(workspace().join(file)).expect("compose file");
+        let doc = YamlLoader::load_from_str(&text).expect("YAML");
+        let doc = merge_keys(doc.into_iter().next().expect("a document"));
+        for s in services(&doc) {
+            let Some(image) = s.image() else { continue };
+            let Some(tag) = image.strip_prefix("postgres:") else {
+                continue;
+            };
+            servers += 1;
+            let major: u32 = tag
+                .split(['.', '-'])
+                .next()
+                .and_then(|m| m.parse().ok())
+                .unwrap_or_else(|| panic!("{file}: {}: pin a major version, not {image}", s.name));
+            assert_eq!(
+                major, tools,
+                "{file}: service {} runs PostgreSQL {major}, the image's pg_dump is {tools}",
+                s.name
+            );
+        }
+    }
+    assert!(
+        servers > 0,
+        "no bundled PostgreSQL found in the compose files"
     );
 }

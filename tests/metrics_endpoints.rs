@@ -404,7 +404,11 @@ fn integramon_up_serves_every_family_on_one_endpoint_and_the_storage_views() {
         let body = scrape_text(&web.addr);
         (body.contains("integramon_jobs_processed_total{type=\"messages_hot\"}")
             && body.contains("integramon_jobs_processed_total{type=\"metrics\"}")
-            && body.contains("integramon_collection_lag_seconds{"))
+            // The hot job's own lag: the metrics job may first report only other job types'.
+            && body.lines().any(|l| {
+                l.starts_with("integramon_collection_lag_seconds{")
+                    && l.contains("job_type=\"messages_hot\"")
+            }))
         .then_some(body)
     });
     let om = scrape_openmetrics(&web.addr);

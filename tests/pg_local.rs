@@ -1,12 +1,14 @@
 //! `DB_LOCAL=true`: `integramon-migrate` creates, starts and provisions an internal PostgreSQL in
-//! `${DATA_DIR}/postgres`, again and again safely; with `DB_LOCAL=false` it starts nothing.
+//! `${DATA_DIR}/postgres`, again and again safely; with `DB_LOCAL=false` it starts nothing. Its
+//! socket admits no other OS user; `integramon up` (no `DB_PASSWORD`: one is generated) keeps it
+//! running, restarting it when it dies, and stops it when it exits.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 use integramon_tests::private_pg::{as_postgres, set};
 use integramon_tests::proc::run;
-use integramon_tests::{bin, free_port, temp_dir};
+use integramon_tests::{Proc, bin, free_port, http_get, temp_dir, wait_for};
 use migration::MigratorTrait;
 
 const MIGRATE: &str = "integramon-migrate";
@@ -185,5 +187,176 @@ fn db_local_false_starts_nothing() {
     assert!(
         !data.path().join("pg-run").exists(),
         "DB_LOCAL=false created a socket dir"
+    );
+}
+
+/// psql over the cluster's Unix socket as another OS user (`nobody`).
+fn psql_socket_as_nobody(socket_dir: &Path, port: u16, user: &str, password: &str) -> Output {
+    Command::new("runuser")
+        .args(["-u", "nobody", "--", "psql"])
+        .arg("-h")
+        .arg(socket_dir)
+        .args(["-p", &port.to_string(), "-U", user, "-d", "postgres"])
+        .args(["-X", "-w", "-qAtc", "SELECT current_user"])
+        .env("PGPASSWORD", password)
+        .env("PGPASSFILE", "/nonexistent")
+        .env("PGCONNECT_TIMEOUT", "10")
+        .current_dir("/")
+        .output()
+        .expect("runuser and psql")
+}
+
+#[test]
+fn db_local_socket_admits_no_other_os_user() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let root = temp_dir();
+    let data = root.path().join("data");
+    let guard = StopOnDrop {
+        cluster: data.join("postgres"),
+    };
+    let port = free_port();
+    let (status, out) = run(&bin(MIGRATE), &[], &local_env(&data, port, "first"), 120);
+    assert!(status.success(), "DB_LOCAL migrate failed:\n{out}");
+    let socket_dir = data.join("pg-run");
+
+    // Another local user gets in neither as the superuser nor as the application's role (whose
+    // password it even knows here).
+    for (user, password) in [("postgres", ""), ("im_app", "first")] {
+        let out = psql_socket_as_nobody(&socket_dir, port, user, password);
+        assert!(
+            !out.status.success(),
+            "user nobody connected over the socket as {user}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    // The socket directory and the socket are the server user's alone.
+    let mode = std::fs::metadata(&socket_dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "socket directory mode {mode:o}");
+    let socket = std::fs::read_dir(&socket_dir)
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_type().is_ok_and(|t| t.is_socket()))
+        .expect("the server's socket");
+    let mode = socket.metadata().unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode & 0o077, 0, "socket mode {mode:o}");
+    // Over TCP the superuser has no password to sign in with.
+    let err =
+        psql_tcp(port, "postgres", "", "postgres", "SELECT 1").expect_err("postgres over TCP");
+    assert!(err.contains("password"), "{err}");
+    // The application still works, over TCP with its password.
+    assert_eq!(
+        psql_tcp(port, "im_app", "first", "im_local", "SELECT current_user").unwrap(),
+        "im_app"
+    );
+    guard.stop();
+}
+
+/// The postmaster's pid, from `postmaster.pid`, when the file is there.
+fn postmaster_pid(cluster: &Path) -> Option<i32> {
+    std::fs::read_to_string(cluster.join("postmaster.pid"))
+        .ok()?
+        .lines()
+        .next()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn alive(pid: i32) -> bool {
+    // Not a zombie either: /proc/PID/stat's state.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn integramon_up_restarts_its_internal_postgresql_and_stops_it_on_exit() {
+    let root = temp_dir();
+    let data = root.path().join("data");
+    let cluster = data.join("postgres");
+    let _guard = StopOnDrop {
+        cluster: cluster.clone(),
+    };
+    let port = free_port();
+    let web = format!("127.0.0.1:{}", free_port());
+    // No DB_PASSWORD: the internal cluster gets a generated one.
+    let mut env = local_env(&data, port, "unused");
+    env.retain(|(k, _)| k != "DB_PASSWORD");
+    set(&mut env, "DEMO", "false");
+    let mut up = Proc::spawn(&bin("integramon"), &["up", "--listen", &web], &env);
+    let ready = |up: &mut Proc, what: &str| {
+        wait_for(120, what, || {
+            assert!(up.is_running(), "integramon up exited:\n{}", up.output());
+            http_get(&web, "/readyz").filter(|(s, _)| *s == 200)
+        })
+    };
+    ready(&mut up, "integramon up to be ready");
+    wait_for(60, "the first admin's password", || {
+        up.output()
+            .contains("Sign in as \"admin\" with the password")
+            .then_some(())
+    });
+    let password_file = data.join("postgres.password");
+    let password = std::fs::read_to_string(&password_file).expect("the generated password file");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&password_file)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "{mode:o}");
+    }
+    assert!(
+        !up.output().contains(password.trim()),
+        "the password was logged"
+    );
+    assert_eq!(
+        psql_tcp(
+            port,
+            "im_app",
+            password.trim(),
+            "im_local",
+            "SELECT current_user"
+        )
+        .unwrap(),
+        "im_app"
+    );
+
+    // The server dies: it is started again and the application recovers.
+    let first = postmaster_pid(&cluster).expect("postmaster.pid");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(first),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill postgres");
+    let second = wait_for(120, "a new postmaster", || {
+        assert!(up.is_running(), "integramon up exited:\n{}", up.output());
+        postmaster_pid(&cluster).filter(|p| *p != first && alive(*p))
+    });
+    ready(&mut up, "integramon up to be ready again");
+    assert!(
+        up.output().contains("starting it again"),
+        "the restart is not logged:\n{}",
+        up.output()
+    );
+    let (status, _) = http_get(&web, "/api/messages").expect("the web answers");
+    assert_eq!(status, 401, "the API answers (anonymous: 401)");
+
+    // SIGTERM: everything stops, the server too.
+    up.signal(nix::sys::signal::Signal::SIGTERM);
+    let status = up.wait(90);
+    assert!(status.success(), "integramon up: {status}\n{}", up.output());
+    assert!(
+        !alive(second),
+        "postgres {second} still runs after integramon up exited"
+    );
+    assert!(
+        !cluster.join("postmaster.pid").exists(),
+        "postmaster.pid is left behind"
     );
 }

@@ -647,8 +647,16 @@ fn sql_metacharacters_in_every_filter_match_literally() {
         for v in nasty {
             let (s, body) = admin.get_json(&format!("/api/messages?range=30d&{p}={}", enc(v)));
             if v.contains('\u{0}') {
+                // Refused for the whole address before any handler (or database) sees it.
+                assert_eq!(s, 400, "{p}={v:?}: {body}");
+                assert_eq!(body["message"], "the address contains a NUL character");
+                continue;
+            }
+            if p == "status" {
+                // Statuses are checked against the known and stored ones: a typo is refused,
+                // naming the field, rather than listing nothing.
                 assert_eq!(s, 422, "{p}={v:?}: {body}");
-                assert_eq!(body["fields"][0]["field"], p);
+                assert_eq!(body["fields"][0]["field"], "status", "{body}");
                 continue;
             }
             assert_eq!(s, 200, "{p}={v:?}: {body}");
@@ -693,8 +701,9 @@ fn csrf_is_required_for_session_writes_and_logins_are_throttled() {
     let (s, _, _) = admin.send_form("/logout", &[("csrf", "forged")]);
     assert_eq!(s, 403);
     assert_eq!(admin.get_json("/api/me").0, 200, "still signed in");
-    let (s, _, _) = admin.send_form("/account/tokens", &[("name", "ok"), ("csrf", &csrf)]);
-    assert_eq!(s, 200);
+    let (s, h, _) = admin.send_form("/account/tokens", &[("name", "ok"), ("csrf", &csrf)]);
+    // Post/redirect/get: the new token is shown on the page the redirect leads to.
+    assert_eq!((s, h["location"].to_str().unwrap()), (303, "/account"));
     // A login form without its own token is refused too.
     let anon = web.client();
     let (s, _, _) = anon.send_form("/login", &[("username", ADMIN), ("password", "x")]);

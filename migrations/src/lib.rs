@@ -21,6 +21,11 @@ mod m20261126_000006_collection;
 mod m20261126_000007_message_counts;
 mod m20261126_000008_archives;
 mod m20261126_000009_snapshots;
+mod m20261207_000011_message_limits;
+mod m20261207_000012_login_attempts;
+mod m20261207_000013_audit_log;
+mod m20261208_000014_error_groups;
+mod m20261208_000016_error_group_days;
 
 pub use m20261126_000002_messages::HEADER_VALUE_PREFIX_CHARS;
 
@@ -35,6 +40,11 @@ const VERSIONS: &[&str] = &[
     "m20261126_000007_message_counts",
     "m20261126_000008_archives",
     "m20261126_000009_snapshots",
+    "m20261207_000011_message_limits",
+    "m20261207_000012_login_attempts",
+    "m20261207_000013_audit_log",
+    "m20261208_000014_error_groups",
+    "m20261208_000016_error_group_days",
 ];
 
 pub struct Migrator;
@@ -51,6 +61,11 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000007_message_counts::Migration),
             Box::new(m20261126_000008_archives::Migration),
             Box::new(m20261126_000009_snapshots::Migration),
+            Box::new(m20261207_000011_message_limits::Migration),
+            Box::new(m20261207_000012_login_attempts::Migration),
+            Box::new(m20261207_000013_audit_log::Migration),
+            Box::new(m20261208_000014_error_groups::Migration),
+            Box::new(m20261208_000016_error_group_days::Migration),
         ]
     }
 }
@@ -80,6 +95,11 @@ mod tests {
             m20261126_000007_message_counts::tables(),
             m20261126_000008_archives::tables(),
             m20261126_000009_snapshots::tables(),
+            m20261207_000011_message_limits::tables(),
+            m20261207_000012_login_attempts::tables(),
+            m20261207_000013_audit_log::tables(),
+            m20261208_000014_error_groups::tables(),
+            m20261208_000016_error_group_days::tables(),
         ]
         .concat()
     }
@@ -95,6 +115,11 @@ mod tests {
             m20261126_000007_message_counts::indexes(),
             m20261126_000008_archives::indexes(),
             m20261126_000009_snapshots::indexes(),
+            m20261207_000011_message_limits::indexes(),
+            m20261207_000012_login_attempts::indexes(),
+            m20261207_000013_audit_log::indexes(),
+            m20261208_000014_error_groups::indexes(),
+            m20261208_000016_error_group_days::indexes(),
         ]
         .concat()
     }
@@ -142,8 +167,9 @@ mod tests {
                 assert!(pg.contains(&want_pg), "{pg}");
             }
         }
-        // Every table but message_errors and sessions, whose keys are natural.
-        assert_eq!(seen, tables().len() - 2);
+        // Every table but message_errors, sessions, message_detail_failures,
+        // error_group_hours and error_group_days, whose keys are natural.
+        assert_eq!(seen, tables().len() - 5);
     }
 
     /// PostgreSQL cuts identifiers at 63 bytes, and names must say what they are.

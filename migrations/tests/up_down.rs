@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use integramon_migration::{Migrator, MigratorTrait, all_versions, latest_version};
+use migration::{Migrator, MigratorTrait, all_versions, latest_version};
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
@@ -505,4 +505,88 @@ async fn sqlite_keys_are_rowid_autoincrement() {
         count(&db, "SELECT seq FROM sqlite_sequence WHERE name = 'users'").await,
         2
     );
+}
+
+/// `m20261208_000016_error_group_days` fills the daily table from the hours already there: one
+/// row per group and UTC day holding the sum of that day's hours.
+async fn error_group_days_filled_from_hours(db: DatabaseConnection) {
+    let n = all_versions().len();
+    assert_eq!(
+        all_versions()[n - 1],
+        "m20261208_000016_error_group_days",
+        "this test is about the newest migration; point it at the daily table's migration"
+    );
+    Migrator::up(&db, Some((n - 1) as u32))
+        .await
+        .expect("up to before the days");
+    // The text form each backend stores a timestamp in (SQLite: as the driver writes it).
+    let ts = |day: u32, hour: u32| match db.get_database_backend() {
+        DbBackend::Postgres => format!("'2026-12-{day:02} {hour:02}:00:00+00'"),
+        _ => format!("'2026-12-{day:02}T{hour:02}:00:00+00:00'"),
+    };
+    let now = ts(7, 0);
+    db.execute_unprepared(&format!(
+        "INSERT INTO tenants (id, name, api_url, auth_kind, hot_window_secs, payload_strategy, \
+         payload_max_bytes, created_at, updated_at) VALUES (1, 't1', 'https://t1.example/api/v1', \
+         'basic', 3600, 'failed', 1000000, {now}, {now})"
+    ))
+    .await
+    .expect("tenant");
+    for g in [1, 2] {
+        db.execute_unprepared(&format!(
+            "INSERT INTO error_groups (id, tenant_id, iflow_id, fingerprint, grouping_version, \
+             title, template, state, state_changed_at, ignored_occurrences, total_occurrences, \
+             first_seen, last_seen, created_at) VALUES ({g}, 1, 'flow', 'fp{g}', 1, 'title', \
+             'template', 'new', {now}, 0, 0, {now}, {now}, {now})"
+        ))
+        .await
+        .expect("group");
+    }
+    // Group 1: 3 + 4 on Dec 1 (first and last hour), 5 on Dec 2; group 2: 7 on Dec 1.
+    for (g, day, hour, count) in [(1, 1, 0, 3), (1, 1, 23, 4), (1, 2, 5, 5), (2, 1, 12, 7)] {
+        db.execute_unprepared(&format!(
+            "INSERT INTO error_group_hours (group_id, hour, count) VALUES ({g}, {}, {count})",
+            ts(day, hour)
+        ))
+        .await
+        .expect("hour");
+    }
+    Migrator::up(&db, None).await.expect("the days migration");
+    for (g, day, want) in [(1, 1, 7), (1, 2, 5), (2, 1, 7)] {
+        assert_eq!(
+            count(
+                &db,
+                &format!(
+                    "SELECT CAST(SUM(count) AS BIGINT) FROM error_group_days WHERE group_id = {g} AND day = {}",
+                    ts(day, 0)
+                )
+            )
+            .await,
+            want,
+            "group {g} on Dec {day}"
+        );
+    }
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM error_group_days").await, 3);
+    // Down drops the table; up again fills it again.
+    Migrator::down(&db, Some(1)).await.expect("down");
+    assert!(
+        !SchemaManager::new(&db)
+            .has_table("error_group_days")
+            .await
+            .unwrap()
+    );
+    Migrator::up(&db, None).await.expect("up again");
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM error_group_days").await, 3);
+    db.close().await.expect("close");
+}
+
+#[tokio::test]
+async fn sqlite_error_group_days_filled_from_hours() {
+    let (_dir, db) = sqlite_file().await;
+    error_group_days_filled_from_hours(db).await;
+}
+
+#[tokio::test]
+async fn postgres_error_group_days_filled_from_hours() {
+    with_postgres(error_group_days_filled_from_hours).await;
 }

@@ -44,6 +44,8 @@ pub struct Browser {
     client: Option<Client>,
     rt: tokio::runtime::Runtime,
     driver: Child,
+    /// chromedriver's port, for its commands fantoccini has no method for (browser log, CDP).
+    driver_port: u16,
     driver_log: PathBuf,
     profile: PathBuf,
     test: String,
@@ -105,6 +107,7 @@ impl Browser {
             client: None,
             rt,
             driver,
+            driver_port: port,
             driver_log,
             profile,
             test,
@@ -128,6 +131,11 @@ impl Browser {
         caps.insert(
             "goog:chromeOptions".into(),
             serde_json::json!({ "binary": CHROMIUM, "args": args }),
+        );
+        // The console (errors, CSP violations) is read back by `console_problems`.
+        caps.insert(
+            "goog:loggingPrefs".into(),
+            serde_json::json!({ "browser": "ALL" }),
         );
         let url = format!("http://127.0.0.1:{port}");
         let connected = self.rt.block_on(async {
@@ -200,6 +208,21 @@ impl Browser {
             Ok(u) => u.to_string(),
             Err(e) => self.fail(&format!("reading the current URL: {e}")),
         }
+    }
+
+    /// Wait until the address bar holds `needle`: after a click that submits a form, the old
+    /// page can still answer element lookups, so only the URL tells the navigation is done.
+    pub fn wait_for_url(&self, needle: &str, timeout: Duration) -> String {
+        let mut last = String::new();
+        let found = self.try_poll(timeout, || {
+            last = self.current_url();
+            last.contains(needle).then(|| last.clone())
+        });
+        found.unwrap_or_else(|| {
+            self.fail(&format!(
+                "timed out after {timeout:?} waiting for the URL to contain {needle:?} (it is {last})"
+            ))
+        })
     }
 
     /// Whether an element matches `css` right now.
@@ -279,6 +302,71 @@ impl Browser {
         match self.rt.block_on(c.execute(js, vec![])) {
             Ok(v) => v,
             Err(e) => self.fail(&format!("running script {:?}: {e}", snippet(js, 200))),
+        }
+    }
+
+    /// A chromedriver command on this session that fantoccini does not offer: `POST
+    /// /session/{id}/{path}` with `body`; returns the answer's `value`.
+    fn driver_post(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        let c = self.client();
+        let port = self.driver_port;
+        self.rt.block_on(async move {
+            let id = c
+                .session_id()
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| "no session id".to_string())?;
+            let url = format!("http://127.0.0.1:{port}/session/{id}/{path}");
+            let res = reqwest::Client::new()
+                .post(&url)
+                .json(&body)
+                .timeout(Duration::from_secs(20))
+                .send()
+                .await
+                .map_err(|e| format!("{url}: {e}"))?;
+            let status = res.status();
+            let v: serde_json::Value = res.json().await.map_err(|e| format!("{url}: {e}"))?;
+            if !status.is_success() {
+                return Err(format!("{url}: {status} {v}"));
+            }
+            Ok(v["value"].clone())
+        })
+    }
+
+    /// Console errors and Content-Security-Policy violations the browser reported since the
+    /// last call (chromedriver's browser log drains as it is read), one line each. Warnings
+    /// that are not CSP reports are left out.
+    pub fn console_problems(&self) -> Vec<String> {
+        let entries = self
+            .driver_post("se/log", serde_json::json!({ "type": "browser" }))
+            .unwrap_or_else(|e| self.fail(&format!("reading the browser's console: {e}")));
+        entries
+            .as_array()
+            .map(|a| a.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|e| {
+                let level = e["level"].as_str().unwrap_or("");
+                let message = e["message"].as_str().unwrap_or("");
+                let csp = message.contains("Content Security Policy");
+                (level == "SEVERE" || csp).then(|| format!("{level}: {message}"))
+            })
+            .collect()
+    }
+
+    /// Make the page's viewport `width`×`height` CSS pixels (a phone when `mobile`), whatever
+    /// the window's toolbars take: screenshots and layout checks see exactly that size.
+    pub fn set_viewport(&self, width: u32, height: u32, mobile: bool) {
+        let params = serde_json::json!({
+            "cmd": "Emulation.setDeviceMetricsOverride",
+            "params": { "width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile }
+        });
+        if let Err(e) = self.driver_post("goog/cdp/execute", params) {
+            self.fail(&format!("setting the viewport to {width}x{height}: {e}"));
         }
     }
 

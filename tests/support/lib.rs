@@ -33,7 +33,15 @@ pub fn workspace() -> PathBuf {
 /// in the same profile and target directory as the test. It builds the whole workspace's
 /// binaries, exactly as `scripts/test` does beforehand: the same package selection resolves the
 /// same features, so the call is a no-op instead of a rebuild with other features.
+///
+/// `INTEGRAMON_BIN_DIR` points the tests at binaries built elsewhere instead (e.g. an earlier
+/// commit's, to see a new test fail before its fix); nothing is built then.
 pub fn bin(name: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os("INTEGRAMON_BIN_DIR") {
+        let path = PathBuf::from(dir).join(name);
+        assert!(path.is_file(), "{} is missing", path.display());
+        return path;
+    }
     static BUILT: Mutex<bool> = Mutex::new(false);
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test> → target/<profile>

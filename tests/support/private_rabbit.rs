@@ -21,6 +21,12 @@ pub struct PrivateRabbit {
 
 impl PrivateRabbit {
     pub fn start() -> Self {
+        Self::start_with("")
+    }
+
+    /// Start a node with `extra` appended to its `rabbitmq.conf` (e.g. a `conf.d` file's
+    /// `default_user`/`default_pass`, which take effect as the node's data is created).
+    pub fn start_with(extra: &str) -> Self {
         // Under /tmp, not TMPDIR: the rabbitmq user must be able to reach it.
         let dir = tempfile::Builder::new()
             .prefix("im-rabbit")
@@ -40,7 +46,7 @@ impl PrivateRabbit {
         std::fs::write(dir.join("enabled_plugins"), "[].\n").expect("plugins file");
         std::fs::write(
             dir.join("rabbitmq.conf"),
-            format!("listeners.tcp.local = 127.0.0.1:{port}\n"),
+            format!("listeners.tcp.local = 127.0.0.1:{port}\n{extra}\n"),
         )
         .expect("config file");
         // Our own env file, so the machine's (which names the shared node) is not read.

@@ -110,6 +110,7 @@ impl Web {
                 .expect("http client"),
             token: None,
             csrf: None,
+            url: self.url.clone(),
         }
     }
 
@@ -151,6 +152,8 @@ pub struct Client<'a> {
     pub token: Option<String>,
     /// The session's CSRF token, for API writes with the session cookie.
     pub csrf: Option<String>,
+    /// Where requests go: the web's URL, or another replica's ([`Client::at`]).
+    pub url: String,
 }
 
 /// The value of the first hidden `csrf` field of a page.
@@ -161,6 +164,12 @@ pub fn csrf_of(html: &str) -> Option<String> {
 }
 
 impl<'a> Client<'a> {
+    /// Send this client's requests to another web process on the same database (a replica).
+    pub fn at(mut self, url: &str) -> Self {
+        self.url = url.to_string();
+        self
+    }
+
     pub fn with_token(mut self, token: &str) -> Self {
         self.token = Some(token.to_string());
         self
@@ -194,7 +203,7 @@ impl<'a> Client<'a> {
     fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         let mut r = self
             .http
-            .request(method.clone(), format!("{}{path}", self.web.url));
+            .request(method.clone(), format!("{}{path}", self.url));
         if let Some(t) = &self.token {
             r = r.bearer_auth(t);
         }
@@ -261,7 +270,7 @@ impl<'a> Client<'a> {
         let body = url_encode(fields);
         let r = self
             .http
-            .post(format!("{}{path}", self.web.url))
+            .post(format!("{}{path}", self.url))
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body);
         self.send(r)

@@ -10,7 +10,6 @@
 //!   for its whole duration, longer than `SQLITE_TIMEOUT` on a large file) and runs only with
 //!   `ARCHIVE_SQLITE_VACUUM=true`.
 
-use runtime::Settings;
 use serde::Serialize;
 use store::Db;
 use store::maintenance::{self, MaintenanceOptions};
@@ -32,31 +31,13 @@ pub const TABLES: [&str; 10] = [
     "message_counts",
 ];
 
+/// Built with the archiver's settings ([`crate::ArchiverSettings`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct VacuumPolicy {
     /// PostgreSQL `VACUUM FULL` (`ARCHIVE_VACUUM_FULL`).
     pub pg_full: bool,
     /// SQLite `VACUUM` (`ARCHIVE_SQLITE_VACUUM`).
     pub sqlite_vacuum: bool,
-}
-
-impl VacuumPolicy {
-    pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
-        let flag = |key: &str| -> anyhow::Result<bool> {
-            match settings.raw(key).as_deref().map(str::trim) {
-                None => Ok(false),
-                Some("true" | "1" | "yes") => Ok(true),
-                Some("false" | "0" | "no") => Ok(false),
-                Some(other) => {
-                    anyhow::bail!("{key}={other:?} is not valid; expected true or false")
-                }
-            }
-        };
-        Ok(Self {
-            pg_full: flag("ARCHIVE_VACUUM_FULL")?,
-            sqlite_vacuum: flag("ARCHIVE_SQLITE_VACUUM")?,
-        })
-    }
 }
 
 #[derive(Debug, Clone, Serialize)]

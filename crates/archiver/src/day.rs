@@ -75,9 +75,15 @@ impl Archiver {
         crate::tz::start_of_day(self.tz, day)
     }
 
-    /// `DATA_DIR/<tenant>/archive`
-    pub fn dir(&self, tenant: &str) -> PathBuf {
-        fmt_domain::dir(&self.data_dir, tenant)
+    /// `DATA_DIR/archives/<tenant id>` (the rule the metrics daemon measures by, too).
+    pub fn dir(&self, tenant_id: i64) -> PathBuf {
+        fmt_domain::dir(&self.data_dir, tenant_id)
+    }
+
+    /// Where the file of a tenant-day goes: `<dir>/<id>_<name>_YYYY_MM_DD.archive`.
+    pub fn file_path(&self, tenant: &TenantRef, day: NaiveDate) -> PathBuf {
+        self.dir(tenant.id)
+            .join(fmt_domain::file_name(tenant.id, &tenant.name, day))
     }
 
     /// Archive one day of a tenant (see the module doc).
@@ -87,8 +93,8 @@ impl Archiver {
         day: NaiveDate,
     ) -> Result<DayReport, ArchiveError> {
         let (from, to) = self.bounds(day);
-        let dir = self.dir(&tenant.name);
-        let name = fmt_domain::file_name(&tenant.name, day);
+        let dir = self.dir(tenant.id);
+        let name = fmt_domain::file_name(tenant.id, &tenant.name, day);
         let path = dir.join(&name);
         let mut report = DayReport {
             day,
@@ -114,7 +120,11 @@ impl Archiver {
                 let ids: Vec<i64> = ids.iter().map(|m| m.id).collect();
                 let header = self.header(tenant, day, from, to, ids.len() as u64);
                 let clock = Instant::now();
-                let verified = self.write_file(&path, header, None, &ids).await?;
+                let replace = Replace::Unrecorded {
+                    tenant_id: tenant.id,
+                    day,
+                };
+                let verified = self.write_file(&path, header, None, replace, &ids).await?;
                 report.write_secs = clock.elapsed().as_secs_f64();
                 self.record(&row, &path, &verified).await?;
                 self.failpoint("after_record");
@@ -145,13 +155,22 @@ impl Archiver {
                     )));
                 }
                 let verified = blocking_verify(&recorded).await?;
-                self.check_belongs(&verified, tenant, day, &recorded)?;
-                if row.checksum.as_deref() != Some(verified.sha256.as_str())
-                    || row.message_count != verified.messages.len() as i64
-                {
-                    // A merged file was renamed into place but not recorded before a crash.
+                if row.checksum.as_deref() != Some(verified.sha256.as_str()) {
+                    // Only our own merged file, put in place before a crash kept it from being
+                    // recorded, may differ: it names the file it replaced. Anything else is not
+                    // the file the row vouches for, and the day's rows stay where they are.
+                    if verified.header.replaces.is_none()
+                        || verified.header.replaces != row.checksum
+                    {
+                        return Err(ArchiveError::Fail(archives::mismatch_message(
+                            &row,
+                            &verified.sha256,
+                            "merge into or delete messages against",
+                        )));
+                    }
                     self.record(&row, &recorded, &verified).await?;
                 }
+                self.check_belongs(&verified, tenant, day, &recorded)?;
                 report.archived = verified.messages.len() as u64;
                 // By GUID: a restored message has a new id but is the same message.
                 let held: HashMap<&str, _> = verified
@@ -180,10 +199,17 @@ impl Archiver {
                         .filter(|m| !replace.contains(&m.guid))
                         .count();
                     let ids: Vec<i64> = remaining.iter().map(|m| m.id).collect();
-                    let header = self.header(tenant, day, from, to, (kept + ids.len()) as u64);
+                    let mut header = self.header(tenant, day, from, to, (kept + ids.len()) as u64);
+                    header.replaces = Some(verified.sha256.clone());
                     let clock = Instant::now();
                     let merged = self
-                        .write_file(&recorded, header, Some((&recorded, &replace)), &ids)
+                        .write_file(
+                            &recorded,
+                            header,
+                            Some((&recorded, &replace)),
+                            Replace::Recorded(&verified.sha256),
+                            &ids,
+                        )
                         .await?;
                     report.write_secs = clock.elapsed().as_secs_f64();
                     self.record(&row, &recorded, &merged).await?;
@@ -232,6 +258,7 @@ impl Archiver {
             message_count: count,
             created_at: Utc::now(),
             writer: format!("integramon {}", env!("CARGO_PKG_VERSION")),
+            replaces: None,
         }
     }
 
@@ -276,12 +303,14 @@ impl Archiver {
     }
 
     /// Write `target` through `<target>.partial`: the old file's message lines whose GUID is
-    /// not in `merge.1` (when merging), then the database's messages `ids`; publish and verify.
+    /// not in `merge.1` (when merging), then the database's messages `ids`; publish (only over
+    /// the file `replace` allows) and verify.
     async fn write_file(
         &self,
         target: &Path,
         header: Header,
         merge: Option<(&Path, &HashSet<String>)>,
+        replace: Replace<'_>,
         ids: &[i64],
     ) -> Result<Verified, ArchiveError> {
         let started = Instant::now();
@@ -318,6 +347,13 @@ impl Archiver {
         let mut sent = 0usize;
         let mut last_log = Instant::now();
         for chunk in ids.chunks(self.read_batch.max(1)) {
+            if let Err(stopped) = ArchiveError::stop_point() {
+                // The day stays "writing": the next run writes it again from the start.
+                drop(tx);
+                let _ = writer.await;
+                let _ = std::fs::remove_file(&partial);
+                return Err(stopped);
+            }
             let batch = archive_data::read_messages(&self.db, chunk).await?;
             if batch.len() != chunk.len() {
                 drop(tx);
@@ -348,9 +384,16 @@ impl Archiver {
         debug_assert_eq!(written, expected);
         self.failpoint("before_publish");
         let (p, t) = (partial.clone(), target.to_owned());
-        tokio::task::spawn_blocking(move || format::publish(&p, &t))
-            .await
-            .map_err(|e| ArchiveError::Fail(format!("publishing stopped: {e}")))??;
+        let replace = replace.owned();
+        tokio::task::spawn_blocking(move || -> Result<(), ArchiveError> {
+            if let Err(e) = guard_target(&t, &replace) {
+                let _ = std::fs::remove_file(&p);
+                return Err(e);
+            }
+            Ok(format::publish(&p, &t)?)
+        })
+        .await
+        .map_err(|e| ArchiveError::Fail(format!("publishing stopped: {e}")))??;
         self.failpoint("after_publish");
         let verified = blocking_verify(target).await?;
         if verified.messages.len() as u64 != expected {
@@ -379,6 +422,8 @@ impl Archiver {
         let mut last_log = Instant::now();
         let mut first_batch = true;
         for batch in held.chunks(self.delete_batch.max(1)) {
+            // The file is verified and recorded: the next run deletes what is left.
+            ArchiveError::stop_point()?;
             let out = archive_data::delete_archived(&self.db, tenant.id, batch).await?;
             report.deleted += out.deleted;
             report.changed += out.changed;
@@ -422,6 +467,66 @@ impl Archiver {
             crate::abort_at(name);
         }
     }
+}
+
+/// Which file, if any, a new archive file may replace.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Replace<'a> {
+    /// The day has no recorded file: only a file of this tenant-day that a run put in place
+    /// before it was interrupted (the row says `writing`, nothing was deleted against it).
+    Unrecorded { tenant_id: i64, day: NaiveDate },
+    /// Exactly the recorded file with this SHA-256 (a merge).
+    Recorded(&'a str),
+}
+
+enum OwnedReplace {
+    Unrecorded { tenant_id: i64, day: NaiveDate },
+    Recorded(String),
+}
+
+impl Replace<'_> {
+    fn owned(self) -> OwnedReplace {
+        match self {
+            Self::Unrecorded { tenant_id, day } => OwnedReplace::Unrecorded { tenant_id, day },
+            Self::Recorded(sum) => OwnedReplace::Recorded(sum.to_owned()),
+        }
+    }
+}
+
+/// Never put a file over one that its row vouches for with another checksum, or over a file
+/// of another tenant or day (blocking).
+fn guard_target(target: &Path, replace: &OwnedReplace) -> Result<(), ArchiveError> {
+    if !target.exists() {
+        return Ok(());
+    }
+    let refuse = |why: String| {
+        ArchiveError::Fail(format!(
+            "{} exists and {why}; refusing to overwrite it",
+            target.display()
+        ))
+    };
+    match replace {
+        OwnedReplace::Recorded(expected) => {
+            let found = store::repo::archives::file_sha256(target)
+                .map_err(ArchiveError::io(target, "reading"))?;
+            if &found != expected {
+                return Err(refuse(format!(
+                    "is not the recorded file (SHA-256 {found}, recorded {expected})"
+                )));
+            }
+        }
+        OwnedReplace::Unrecorded { tenant_id, day } => match format::verify(target) {
+            Ok(v) if v.header.tenant_id == *tenant_id && v.header.day == *day => {}
+            Ok(v) => {
+                return Err(refuse(format!(
+                    "holds tenant {} ({}) day {}",
+                    v.header.tenant, v.header.tenant_id, v.header.day
+                )));
+            }
+            Err(e) => return Err(refuse(format!("is not a readable archive ({e})"))),
+        },
+    }
+    Ok(())
 }
 
 async fn blocking_verify(path: &Path) -> Result<Verified, ArchiveError> {

@@ -32,6 +32,16 @@ impl ArchiveError {
         }
     }
 
+    /// A batch boundary: `Err` once the process's shutdown grace is over, so the run stops here
+    /// and the job goes back to its queue (its next run resumes: see `day::archive_day`).
+    pub(crate) fn stop_point() -> Result<(), Self> {
+        if queue::stop_requested() {
+            Err(Self::Retry(queue::STOPPED_REASON.into()))
+        } else {
+            Ok(())
+        }
+    }
+
     pub(crate) fn io(path: &Path, what: &'static str) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.to_owned();
         move |e| Self::Retry(format!("{what} {}: {e}", path.display()))

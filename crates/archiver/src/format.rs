@@ -429,6 +429,7 @@ mod tests {
             message_count: n,
             created_at: Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap(),
             writer: "test".into(),
+            replaces: None,
         }
     }
 

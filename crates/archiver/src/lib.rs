@@ -9,8 +9,10 @@ pub mod day;
 pub mod error;
 pub mod format;
 pub mod jobs;
+pub mod layout;
 pub mod restore;
 pub mod retention;
+pub mod settings;
 pub mod tz;
 
 use std::path::PathBuf;
@@ -28,11 +30,13 @@ use store::repo::{archive_data, tenants};
 pub use cleanup::VacuumPolicy;
 pub use day::{DayReport, TenantRef};
 pub use error::ArchiveError;
+pub use settings::ArchiverSettings;
 
-pub const SPEC: Spec = Spec {
+pub const SPEC: Spec<ArchiverSettings> = Spec {
     component: "archiver",
     default_listen: "127.0.0.1:9103",
     listen_env: "ARCHIVER_LISTEN",
+    settings: ArchiverSettings::from_settings,
     http: None,
 };
 
@@ -54,7 +58,7 @@ pub const DEFAULT_DELETE_OLDER_THAN_DAYS: u32 = 365;
 #[derive(Clone)]
 pub struct Archiver {
     pub db: Db,
-    /// `DATA_DIR`: files go to `DATA_DIR/<tenant>/archive/`.
+    /// `DATA_DIR`: files go to `DATA_DIR/archives/<tenant id>/`.
     pub data_dir: PathBuf,
     /// `ARCHIVE_TIME_ZONE`: days (and the job's planned time) are in this zone.
     pub tz: Tz,
@@ -69,34 +73,25 @@ pub struct Archiver {
 
 impl Archiver {
     pub fn from_settings(db: Db, settings: &Settings) -> anyhow::Result<Self> {
-        let tz = match settings.raw("ARCHIVE_TIME_ZONE") {
-            None => Tz::UTC,
-            Some(raw) => tz::parse(&raw).map_err(anyhow::Error::msg)?,
-        };
-        let positive = |key: &str, default: usize| -> anyhow::Result<usize> {
-            let v: usize = settings
-                .get(key, "a positive whole number")?
-                .unwrap_or(default);
-            anyhow::ensure!(
-                v >= 1,
-                "{key}=0 is not valid; expected a positive whole number"
-            );
-            Ok(v)
-        };
-        Ok(Self {
+        Ok(Self::new(
+            db,
+            settings,
+            ArchiverSettings::from_settings(settings)?,
+        ))
+    }
+
+    /// From the settings built at start.
+    pub fn new(db: Db, settings: &Settings, t: ArchiverSettings) -> Self {
+        Self {
             db,
             data_dir: settings.data_dir.clone(),
-            tz,
-            delete_batch: positive("ARCHIVE_DELETE_BATCH", DEFAULT_DELETE_BATCH)?,
-            delete_pause: std::time::Duration::from_millis(
-                settings
-                    .get("ARCHIVE_DELETE_PAUSE_MS", "a whole number of milliseconds")?
-                    .unwrap_or(DEFAULT_DELETE_PAUSE_MS),
-            ),
-            read_batch: positive("ARCHIVE_READ_BATCH", DEFAULT_READ_BATCH)?,
-            vacuum: VacuumPolicy::from_settings(settings)?,
-            failpoint: settings.raw("ARCHIVE_FAILPOINT"),
-        })
+            tz: t.tz,
+            delete_batch: t.delete_batch,
+            delete_pause: t.delete_pause,
+            read_batch: t.read_batch,
+            vacuum: t.vacuum,
+            failpoint: t.failpoint,
+        }
     }
 }
 
@@ -164,9 +159,10 @@ impl Archiver {
         let (archive_after, delete_after) = retention_of(&self.db, tenant.id).await?;
         let today = tz::day_of(self.tz, Utc::now());
         let cutoff = today - chrono::Days::new(u64::from(archive_after));
-        let dir = self.dir(&tenant.name);
+        let dir = self.dir(tenant.id);
         std::fs::create_dir_all(&dir).map_err(ArchiveError::io(&dir, "creating"))?;
         let _lock = retention::lock(&dir)?;
+        self.move_legacy_files(tenant).await?;
         let mut report = TenantReport {
             tenant: tenant.name.clone(),
             cutoff: Some(cutoff),
@@ -183,6 +179,7 @@ impl Archiver {
             None => self.due_days(tenant.id, cutoff).await?,
         };
         for day in days {
+            ArchiveError::stop_point()?;
             let r = self.archive_day(tenant, day).await;
             match r {
                 Ok(d) => {
@@ -239,14 +236,10 @@ impl Archiver {
 }
 
 /// Run until shutdown. Called after the migration gate has opened.
-pub async fn run(ctx: Context) -> anyhow::Result<()> {
-    let archiver = Archiver::from_settings(ctx.db.clone(), &ctx.settings)?;
-    let queue_config = runtime::daemon::queue_config(&ctx.settings).map_err(anyhow::Error::msg)?;
-    let name = format!(
-        "{}-{}",
-        std::env::var("HOSTNAME").unwrap_or_else(|_| "archiver".into()),
-        std::process::id()
-    );
+pub async fn run(ctx: Context<ArchiverSettings>) -> anyhow::Result<()> {
+    let archiver = Archiver::new(ctx.db.clone(), &ctx.settings, ctx.config.clone());
+    let queue_config = &ctx.queue_config;
+    let name = ctx.settings.worker_name("archiver");
     tracing::info!(
         component = SPEC.component,
         time_zone = %archiver.tz,
@@ -254,6 +247,7 @@ pub async fn run(ctx: Context) -> anyhow::Result<()> {
         vacuum = ?archiver.vacuum,
         "consuming archive jobs"
     );
+    archiver.move_all_legacy_files().await;
     let handler = jobs::handler(jobs::Worker {
         archiver,
         name,

@@ -7,7 +7,7 @@ use std::path::Path;
 use domain::archive::{ArchivedMessage, Header, Trailer};
 use serde::Serialize;
 use store::Db;
-use store::repo::{archive_data, monitor, tenants};
+use store::repo::{archive_data, archives, monitor, tenants};
 
 use crate::error::ArchiveError;
 use crate::format::{self, FormatError};
@@ -40,6 +40,7 @@ pub async fn restore(
     let verified = tokio::task::spawn_blocking(move || format::verify(&p))
         .await
         .map_err(|e| ArchiveError::Fail(format!("verification stopped: {e}")))??;
+    check_recorded(db, path, &verified).await?;
     let name = tenant.unwrap_or(&verified.header.tenant).to_string();
     let target = tenants::get_by_name(db, &name).await?.ok_or_else(|| {
         ArchiveError::Fail(format!(
@@ -94,6 +95,31 @@ pub async fn restore(
         monitor::refresh_counts_between(db, target.id, from, to).await?;
     }
     Ok(report)
+}
+
+/// A file that an archive row records (the file under `DATA_DIR` itself, not a copy elsewhere)
+/// must still be the one recorded: otherwise it was changed, or another archive was written
+/// over it, and restoring it would bring back someone else's messages.
+async fn check_recorded(db: &Db, path: &Path, v: &format::Verified) -> Result<(), ArchiveError> {
+    let given = path.canonicalize().ok();
+    let same = |row: &archives::ArchiveRow| {
+        row.path == path.to_string_lossy()
+            || (given.is_some() && Path::new(&row.path).canonicalize().ok() == given)
+    };
+    let mut rows = Vec::new();
+    rows.extend(archives::find_by_path(db, &path.to_string_lossy()).await?);
+    rows.extend(archives::find_day(db, v.header.tenant_id, v.header.day).await?);
+    for row in rows
+        .iter()
+        .filter(|r| r.status == archives::ArchiveStatus::Archived)
+    {
+        if same(row) && row.checksum.as_deref() != Some(v.sha256.as_str()) {
+            return Err(ArchiveError::Fail(archives::mismatch_message(
+                row, &v.sha256, "restore",
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// What `archive read --summary` prints.

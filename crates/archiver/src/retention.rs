@@ -34,7 +34,8 @@ pub fn lock(dir: &Path) -> Result<TenantLock, ArchiveError> {
 
 impl Archiver {
     /// Delete the files of days before `before` and mark their rows `deleted` (the rows stay).
-    /// A file already gone is only marked. Returns the number of rows marked.
+    /// A file already gone is only marked; a file that is not the one its row records is kept
+    /// and the row's error says so. Returns the number of rows marked.
     pub async fn delete_old_files(
         &self,
         tenant: &TenantRef,
@@ -43,6 +44,18 @@ impl Archiver {
         let mut n = 0;
         for row in archives::archived_before(&self.db, tenant.id, before).await? {
             let path = Path::new(&row.path);
+            let r = row.clone();
+            let check = tokio::task::spawn_blocking(move || archives::check_file(&r))
+                .await
+                .map_err(|e| ArchiveError::Fail(format!("checking stopped: {e}")))?
+                .map_err(ArchiveError::io(path, "reading"))?;
+            if let archives::FileCheck::Differs { found } = check {
+                // Not the file the row vouches for: whoever put it there decides about it.
+                let why = archives::mismatch_message(&row, &found, "delete");
+                tracing::error!(tenant = %tenant.name, day = %row.day, "{why}");
+                archives::record_error(&self.db, row.id, Some(&why), Utc::now()).await?;
+                continue;
+            }
             match std::fs::remove_file(path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

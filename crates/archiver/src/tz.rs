@@ -3,11 +3,9 @@
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
-/// `ARCHIVE_TIME_ZONE` from its text.
+/// `ARCHIVE_TIME_ZONE` from its text (the shared parser's error, as text).
 pub fn parse(raw: &str) -> Result<Tz, String> {
-    raw.trim().parse::<Tz>().map_err(|_| {
-        format!("ARCHIVE_TIME_ZONE={raw:?} is not an IANA time zone name (e.g. UTC, Europe/Berlin)")
-    })
+    domain::setting::time_zone("ARCHIVE_TIME_ZONE", raw).map_err(|e| e.to_string())
 }
 
 /// The first instant of `day` in `tz`. Where midnight does not exist (a DST change at 00:00)

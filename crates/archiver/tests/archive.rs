@@ -63,8 +63,9 @@ fn anonymous(mut ms: Vec<ArchivedMessage>) -> Vec<ArchivedMessage> {
     ms
 }
 
-fn archive_path(a: &Archiver, tenant: &str, day: NaiveDate) -> PathBuf {
-    a.dir(tenant).join(domain::archive::file_name(tenant, day))
+fn archive_path(a: &Archiver, tenant: &TenantRef, day: NaiveDate) -> PathBuf {
+    a.dir(tenant.id)
+        .join(domain::archive::file_name(tenant.id, &tenant.name, day))
 }
 
 async fn rollup_total(db: &Db, tenant_id: i64, a: &Archiver, day: NaiveDate) -> i64 {
@@ -121,7 +122,7 @@ async fn archive_verify_and_restore(kind: Kind) {
     );
 
     // The file holds exactly what the database held.
-    let path = archive_path(&a, "acme", d);
+    let path = archive_path(&a, &acme, d);
     assert_eq!(file_messages(&path), before);
     let bytes = std::fs::read(&path).unwrap();
     let row = archives::find_day(&t.db, acme.id, d)
@@ -293,7 +294,7 @@ async fn killed_at_every_point(kind: Kind) {
 
         // Nothing lost: every message is in the database or in the verified, recorded file.
         let in_db = snapshot(&a, &acme, d).await;
-        let path = archive_path(&a, "acme", d);
+        let path = archive_path(&a, &acme, d);
         let row = archives::find_day(&t.db, acme.id, d).await.unwrap();
         let status = row.as_ref().map(|r| r.status);
         let in_file = if path.exists() {
@@ -387,7 +388,7 @@ async fn late_and_changed_messages_are_merged(kind: Kind) {
         .unwrap();
     let report = a.run_tenant(&acme, Some(d)).await.unwrap();
     assert_eq!(report.days[0].outcome, "merged");
-    let path = archive_path(&a, "acme", d);
+    let path = archive_path(&a, &acme, d);
     let in_file = file_messages(&path);
     assert_eq!(in_file.len(), 30);
     let m1 = in_file.iter().find(|m| m.guid == "m-00001").unwrap();
@@ -471,8 +472,8 @@ async fn retention_removes_files_and_keeps_rows(kind: Kind) {
         .collect();
     assert_eq!(done, vec![(old, "written"), (kept, "written")]);
     assert_eq!(report.files_deleted, 1);
-    assert!(!archive_path(&a, "acme", old).exists());
-    assert!(archive_path(&a, "acme", kept).exists());
+    assert!(!archive_path(&a, &acme, old).exists());
+    assert!(archive_path(&a, &acme, kept).exists());
     let row = archives::find_day(&t.db, acme.id, old)
         .await
         .unwrap()

@@ -36,15 +36,17 @@ async fn consumes_archive_jobs(amqp: bool) {
     .collect();
     let settings = Settings::from_env(env).expect("settings");
     let cleanup = settings.clone();
-    let config = runtime::daemon::queue_config(&settings).expect("queue config");
+    let config = settings.queue().expect("queue config");
     let queue: Arc<dyn JobQueue> = if amqp {
-        Arc::new(queue::AmqpQueue::new(config).expect("amqp"))
+        Arc::new(queue::AmqpQueue::new(config.clone()).expect("amqp"))
     } else {
-        Arc::new(queue::InProcessQueue::new(config).expect("in-process queue"))
+        Arc::new(queue::InProcessQueue::new(config.clone()).expect("in-process queue"))
     };
     let shutdown = Shutdown::new();
     let ctx = Context {
+        config: integramon_archiver::ArchiverSettings::from_settings(&settings).expect("settings"),
         settings,
+        queue_config: config,
         db: t.db.clone(),
         queue: queue.clone(),
         health: Health::new("archiver", t.db.clone()),
@@ -87,8 +89,7 @@ async fn consumes_archive_jobs(amqp: bool) {
         .expect("join")
         .expect("the daemon ends cleanly");
     if amqp {
-        let q = queue::AmqpQueue::new(runtime::daemon::queue_config(&cleanup).expect("config"))
-            .expect("amqp");
+        let q = queue::AmqpQueue::new(cleanup.queue().expect("config")).expect("amqp");
         q.delete_topology().await.expect("delete the test's queues");
         q.close().await;
     }

@@ -6,20 +6,23 @@
 //! another: each tenant and type is only held back by its own previous run.
 
 pub mod scheduler;
+pub mod settings;
 pub mod slots;
 
 use std::time::Duration;
 
 use anyhow::Context as _;
 use queue::BrokerStatus;
-use runtime::{Context, Settings, Spec};
+use runtime::{Context, Spec};
 
 pub use scheduler::{Scheduler, TickSummary};
+pub use settings::Config;
 
-pub const SPEC: Spec = Spec {
+pub const SPEC: Spec<Config> = Spec {
     component: "controller",
     default_listen: "127.0.0.1:9102",
     listen_env: "CONTROLLER_LISTEN",
+    settings: Config::from_settings,
     http: None,
 };
 
@@ -35,53 +38,15 @@ pub const MAINTENANCE_EVERY: Duration = Duration::from_secs(60);
 /// day, so a week is ample, and short enough to keep the table small.
 pub const KEEP_FIRINGS: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// The controller's own settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Config {
-    /// `CONTROLLER_TICK`: how often due slots are looked for. A slot fires at most this long
-    /// after it opens.
-    pub tick: Duration,
-    /// `JOB_STALE_AFTER`: a run queued or running longer than this is marked failed.
-    pub stale_after: Duration,
-}
-
-impl Config {
-    pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
-        let secs = |key: &str, default: u64| -> anyhow::Result<Duration> {
-            let v: u64 = settings
-                .get(key, "a whole number of seconds, at least 1")?
-                .unwrap_or(default);
-            anyhow::ensure!(
-                v >= 1,
-                "{key}={v:?} is not valid; expected a whole number of seconds, at least 1"
-            );
-            Ok(Duration::from_secs(v))
-        };
-        Ok(Self {
-            tick: secs("CONTROLLER_TICK", DEFAULT_TICK_SECS)?,
-            stale_after: secs("JOB_STALE_AFTER", DEFAULT_STALE_AFTER_SECS)?,
-        })
-    }
-}
-
 /// Run until shutdown. Called after the migration gate has opened.
-pub async fn run(ctx: Context) -> anyhow::Result<()> {
+pub async fn run(ctx: Context<Config>) -> anyhow::Result<()> {
     let started = chrono::Utc::now();
-    let config = Config::from_settings(&ctx.settings)?;
-    let prefix = runtime::daemon::queue_config(&ctx.settings)
-        .map_err(anyhow::Error::msg)?
-        .prefix;
+    let config = ctx.config.clone();
+    let prefix = ctx.queue_config.prefix.clone();
     let stale_after =
         chrono::Duration::from_std(config.stale_after).context("JOB_STALE_AFTER is too large")?;
     let keep_firings = chrono::Duration::from_std(KEEP_FIRINGS)?;
-    let archive_tz = match ctx.settings.raw("ARCHIVE_TIME_ZONE") {
-        None => chrono_tz::Tz::UTC,
-        Some(raw) => raw.trim().parse::<chrono_tz::Tz>().map_err(|_| {
-            anyhow::anyhow!(
-                "ARCHIVE_TIME_ZONE={raw:?} is not an IANA time zone name (e.g. UTC, Europe/Berlin)"
-            )
-        })?,
-    };
+    let archive_tz = config.archive_time_zone;
     let mut scheduler = Scheduler::new(ctx.db.clone(), ctx.queue.clone(), prefix, stale_after)
         .with_archive_time_zone(archive_tz);
 
@@ -145,48 +110,4 @@ pub async fn run(ctx: Context) -> anyhow::Result<()> {
     }
     tracing::info!(component = SPEC.component, "scheduling stopped");
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use std::collections::HashMap;
-
-    use super::*;
-
-    fn settings(pairs: &[(&str, &str)]) -> Settings {
-        let mut env: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        env.insert("DATA_DIR".into(), "/nonexistent".into());
-        Settings::from_env(env).unwrap()
-    }
-
-    #[test]
-    fn defaults_and_overrides() {
-        let c = Config::from_settings(&settings(&[])).unwrap();
-        assert_eq!(c.tick, Duration::from_secs(5));
-        assert_eq!(c.stale_after, Duration::from_secs(7200));
-        let c = Config::from_settings(&settings(&[
-            ("CONTROLLER_TICK", "1"),
-            ("JOB_STALE_AFTER", "600"),
-        ]))
-        .unwrap();
-        assert_eq!(c.tick, Duration::from_secs(1));
-        assert_eq!(c.stale_after, Duration::from_secs(600));
-    }
-
-    #[test]
-    fn bad_values_name_the_variable() {
-        for (key, value) in [
-            ("CONTROLLER_TICK", "0"),
-            ("CONTROLLER_TICK", "fast"),
-            ("JOB_STALE_AFTER", "-5"),
-        ] {
-            let err = Config::from_settings(&settings(&[(key, value)]))
-                .unwrap_err()
-                .to_string();
-            assert!(err.contains(key), "{err}");
-        }
-    }
 }

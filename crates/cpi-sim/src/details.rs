@@ -4,6 +4,7 @@
 
 use crate::catalog::Catalog;
 use crate::generate::{Core, Generator, RunInfo, St};
+use crate::problems::{self, ErrorFamily};
 
 const HEADER_NAMES: [&str; 10] = [
     "po_number",
@@ -228,44 +229,24 @@ pub(crate) fn last_error_step(traffic: &Generator, c: &Core) -> String {
     format!("CallActivity_{}", traffic.step_count(c.idx).min(40))
 }
 
-/// A Java-exception-like text, as `ErrorInformation/$value` returns it.
+/// The problem family of a message with error information (its ground truth).
+pub(crate) fn error_family(traffic: &Generator, c: &Core) -> ErrorFamily {
+    problems::family(c.iflow, traffic.detail_hash(c.idx, 500))
+}
+
+/// A Java-exception-like text, as `ErrorInformation/$value` returns it: one of the iFlow's
+/// problem families with this message's variable parts (see `problems`).
 pub(crate) fn error_text(traffic: &Generator, c: &Core) -> String {
-    let h = traffic.detail_hash(c.idx, 500);
-    let host = format!("backend{}.example.com", c.iflow % 7 + 1);
-    match h % 6 {
-        0 => format!(
-            "com.sap.it.rt.adapter.http.api.exception.HttpResponseException: An internal server error occured: HTTP operation failed invoking https://{host}/sap/opu/odata/sap/API_SALES_ORDER_SRV/A_SalesOrder with statusCode: 500\n\
-             \tat com.sap.it.rt.adapter.http.common.HttpResponseHandler.handleResponse(HttpResponseHandler.java:135)\n\
-             \tat com.sap.it.rt.adapter.http.producer.HttpProducer.process(HttpProducer.java:248)\n\
-             \tat org.apache.camel.processor.SendProcessor.process(SendProcessor.java:172)"
-        ),
-        1 => format!(
-            "com.sap.gateway.core.ip.component.odata.exception.OsciException: Bad Request : 400 : HTTP/1.1 , cause: Property 'Customer{}' is invalid\n\
-             \tat com.sap.gateway.core.ip.component.odata.OdataProducer.process(OdataProducer.java:311)",
-            h % 1000
-        ),
-        2 => format!(
-            "java.net.SocketTimeoutException: Read timed out, cause: connection to https://{host}:443 idle for 60000 ms\n\
-             \tat java.base/sun.nio.ch.NioSocketImpl.timedRead(NioSocketImpl.java:288)\n\
-             \tat org.apache.http.impl.io.SessionInputBufferImpl.fillBuffer(SessionInputBufferImpl.java:153)"
-        ),
-        3 => format!(
-            "org.apache.camel.CamelExchangeException: Error during type conversion from type: java.lang.String to the required type: org.w3c.dom.Document with value <Order id=\"{}\"> due to org.xml.sax.SAXParseException; lineNumber: 1; columnNumber: {}; XML document structures must start and end within the same entity.",
-            h % 100_000,
-            h % 400 + 10
-        ),
-        4 => format!(
-            "com.sap.it.api.securestore.exception.SecureStoreException: Secure Parameter not available: No credentials for 'receiver_{}' found",
-            c.iflow
-        ),
-        _ => format!(
-            "groovy.lang.MissingPropertyException: No such property: orderId for class: Script{}\n\
-             \tat org.codehaus.groovy.runtime.ScriptBytecodeAdapter.unwrap(ScriptBytecodeAdapter.java:66)\n\
-             \tat Script{}.processData(script1.groovy:14)",
-            h % 9 + 1,
-            h % 9 + 1
-        ),
-    }
+    let guid = traffic.guid(c);
+    problems::error_text(
+        error_family(traffic, c),
+        &problems::Occurrence {
+            iflow: c.iflow,
+            message_guid: &guid,
+            start_ms: c.start_ms,
+            hash: traffic.detail_hash(c.idx, 501),
+        },
+    )
 }
 
 /// Deterministic payload bytes of exactly `size` bytes, shaped like `content_type`.

@@ -111,6 +111,8 @@ impl Sim {
         let data = web::Data::from(shared.clone());
         let server = HttpServer::new(move || {
             App::new()
+                // gzip when the client asks for it (Accept-Encoding), like a real tenant's gateway.
+                .wrap(actix_web::middleware::Compress::default())
                 .app_data(data.clone())
                 .app_data(web::PayloadConfig::new(1 << 20))
                 .default_service(web::to(entry))
@@ -237,6 +239,12 @@ impl SimHandle {
             to.map(|d| d.timestamp_millis()),
             limit,
         )
+    }
+
+    /// The error texts of the newest `limit` messages with error information now, with their
+    /// problem family (ground truth).
+    pub fn error_samples(&self, limit: usize) -> Vec<crate::truth::ErrorSample> {
+        self.shared.tenant.error_samples(self.now(), limit)
     }
 
     pub fn stats(&self) -> SimStats {

@@ -2,6 +2,8 @@
 //! `Tenant::get` answers a GET on a resource path exactly as the server does (minus auth and
 //! faults), so benchmarks and tests can call it in-process.
 
+use chrono::{DateTime, Utc};
+
 use crate::catalog::Catalog;
 use crate::config::{NextLinkStyle, SimConfig};
 use crate::generate::Generator;
@@ -9,6 +11,7 @@ use crate::query;
 use crate::reply::{ApiError, Reply};
 use crate::results::Engine;
 use crate::routes::{self, Route};
+use crate::truth::{self, ErrorSample};
 
 /// Per-request facts the answer depends on.
 pub struct RequestCtx<'a> {
@@ -72,6 +75,12 @@ impl Tenant {
             Ok(reply) => reply,
             Err(e) => e.into_reply(),
         }
+    }
+
+    /// The error texts of the newest `limit` messages with error information at `now`, with
+    /// their problem family (ground truth).
+    pub fn error_samples(&self, now: DateTime<Utc>, limit: usize) -> Vec<ErrorSample> {
+        truth::error_samples(self, now.timestamp_millis(), limit)
     }
 
     pub(crate) fn serve(

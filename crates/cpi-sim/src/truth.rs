@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::ms_to_datetime;
 use crate::details;
 use crate::plan::Plan;
+use crate::problems::ErrorFamily;
 use crate::results::Order;
 use crate::tenant::Tenant;
 
@@ -38,6 +39,9 @@ pub struct TruthMessage {
     pub adapter_attributes: usize,
     pub runs: usize,
     pub has_error_information: bool,
+    /// The problem family of its error text (messages with error information only): what a
+    /// perfect error grouping puts together, per iFlow.
+    pub error_family: Option<ErrorFamily>,
 }
 
 /// The messages whose `field` lies in `[from, to)` at `as_of`, ordered by that field (then by
@@ -102,6 +106,7 @@ pub(crate) fn compute(
                 adapter_attributes: details::adapter_attributes(g, &c).len(),
                 runs: usize::from(st.runs),
                 has_error_information: st.status.has_error(),
+                error_family: st.status.has_error().then(|| details::error_family(g, &c)),
             }
         })
         .collect();
@@ -115,4 +120,39 @@ pub(crate) fn compute(
         messages,
         truncated: total > limit,
     }
+}
+
+/// A message's error text with its ground truth: the corpus grouping-quality tests and the
+/// normalisation benchmark read.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ErrorSample {
+    pub message_guid: String,
+    pub integration_flow: String,
+    pub status: domain::MessageStatus,
+    pub family: ErrorFamily,
+    pub text: String,
+}
+
+/// The error texts of the newest `limit` messages with error information at `now`.
+pub(crate) fn error_samples(t: &Tenant, now: i64, limit: usize) -> Vec<ErrorSample> {
+    let g = &t.traffic;
+    let from = g.start_ms(g.visible_from);
+    let plan = Plan::window(g, true, from, now + 1);
+    let rs = t.engine.run(g, &t.catalog, &plan, Order::EndAsc, now);
+    let all = rs.page(0, rs.len());
+    all.iter()
+        .rev()
+        .filter_map(|&i| {
+            let c = g.core(i);
+            let st = g.state(&c, now);
+            st.status.has_error().then(|| ErrorSample {
+                message_guid: g.guid(&c),
+                integration_flow: t.catalog.iflows[c.iflow as usize].id.clone(),
+                status: st.status.to_domain(),
+                family: details::error_family(g, &c),
+                text: details::error_text(g, &c),
+            })
+        })
+        .take(limit)
+        .collect()
 }

@@ -5,8 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use integramon_cpi::model::MessageProcessingLog;
-use integramon_cpi::odata::parse_collection;
+use cpi::model::MessageProcessingLog;
+use cpi::odata::parse_collection;
 use serde_json::Value;
 
 const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/cpi-api");

@@ -14,8 +14,9 @@ use url::Url;
 
 use crate::config::Secret;
 use crate::error::{BadResponseKind, CpiError};
-use crate::http::{bad_response, content_type, read_capped, retry_after, transport_error};
+use crate::http::{bad_response, content_type, read_body, retry_after, transport_error};
 use crate::odata::{ParseError, lenient, parse_error_body, sniff};
+use crate::outbound::OutboundPolicy;
 use crate::retry::RetryPolicy;
 
 /// Lifetime assumed when the token response has no `expires_in`.
@@ -45,6 +46,7 @@ struct Cached {
 /// The token of one tenant.
 pub(crate) struct TokenCache {
     token_url: Url,
+    outbound: OutboundPolicy,
     client_id: String,
     client_secret: Secret,
     state: Mutex<Option<Cached>>,
@@ -60,9 +62,15 @@ struct TokenResponse {
 }
 
 impl TokenCache {
-    pub(crate) fn new(token_url: Url, client_id: String, client_secret: Secret) -> Self {
+    pub(crate) fn new(
+        token_url: Url,
+        client_id: String,
+        client_secret: Secret,
+        outbound: OutboundPolicy,
+    ) -> Self {
         Self {
             token_url,
+            outbound,
             client_id,
             client_secret,
             state: Mutex::new(None),
@@ -132,6 +140,13 @@ impl TokenCache {
     ) -> Result<Cached, CpiError> {
         let url = self.token_url.as_str();
         let secret = self.client_secret.expose();
+        // An IP literal never reaches the checking resolver: check it before the secret goes out.
+        crate::outbound::check_url(self.outbound, &self.token_url).map_err(|e| {
+            CpiError::Refused {
+                url: url.to_string(),
+                detail: e.to_string(),
+            }
+        })?;
         self.fetches.fetch_add(1, Ordering::Relaxed);
         let resp = http
             .post(self.token_url.clone())
@@ -149,7 +164,7 @@ impl TokenCache {
         let status = resp.status();
         let headers = resp.headers().clone();
         let ct = content_type(&headers);
-        let body = read_capped(resp, 1024 * 1024, url, timeout).await?;
+        let body = read_body(resp, 1024 * 1024, url, timeout).await?.bytes;
         if !status.is_success() {
             return Err(token_status_error(status, &headers, &body, url, secret));
         }
@@ -168,7 +183,7 @@ impl TokenCache {
                 content_type: ct.clone(),
                 kind,
                 detail: "the token response is not the expected JSON".into(),
-                snippet: String::new(),
+                length: body.len() as u64,
             }
         })?;
         let Some(token) = parsed.access_token.filter(|t| !t.is_empty()) else {

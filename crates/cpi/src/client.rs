@@ -4,20 +4,22 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use reqwest::header::{ACCEPT, AUTHORIZATION};
+use reqwest::header::{ACCEPT, ACCEPT_ENCODING, AUTHORIZATION};
 use tokio::sync::OwnedSemaphorePermit;
 use url::Url;
 
 use crate::auth::{TokenCache, basic_header};
 use crate::config::{Auth, Secret, TenantConfig, USER_AGENT};
 use crate::error::{BadResponseKind, CpiError};
-use crate::http::{bad_response, content_type, read_capped, status_error, transport_error};
+use crate::http::{Body, bad_response, content_type, read_body, status_error, transport_error};
 use crate::limits::{ApiFamily, Limiter};
 use crate::odata::{Collection, Entity, ParseError, encode_query, parse_collection, sniff};
 
+/// The `Accept` of JSON calls (the only ones that ask for gzip).
+const JSON: &str = "application/json";
 /// Largest error body read for its message.
 const ERROR_BODY_CAP: u64 = 64 * 1024;
 /// A guard against next links that never end.
@@ -39,6 +41,11 @@ pub(crate) struct Inner {
     secrets: Vec<String>,
     requests: AtomicU64,
     retries: AtomicU64,
+    wire_bytes: AtomicU64,
+    body_bytes: AtomicU64,
+    /// The tenant refused `$expand` of a message's parts once (400/501): from then on they are
+    /// read one call per part, without asking again.
+    pub(crate) parts_expand_refused: AtomicBool,
 }
 
 /// Counters, for tests and metrics.
@@ -50,6 +57,10 @@ pub struct ClientStats {
     pub retries: u64,
     /// Token requests sent.
     pub token_fetches: u64,
+    /// Bytes of JSON bodies as they came over the wire (compressed when the server compressed).
+    pub json_wire_bytes: u64,
+    /// The same bodies' bytes after decoding.
+    pub json_body_bytes: u64,
 }
 
 impl std::fmt::Debug for CpiClient {
@@ -75,22 +86,13 @@ impl From<CpiError> for Failure {
 
 impl CpiClient {
     pub fn new(config: TenantConfig) -> Result<Self, CpiError> {
-        let mut builder = reqwest::Client::builder()
+        let mut builder = crate::outbound::client_builder(config.outbound)
             .user_agent(USER_AGENT)
             .connect_timeout(config.timeouts.connect)
             .pool_idle_timeout(Duration::from_secs(60))
-            .redirect(reqwest::redirect::Policy::limited(5))
             .tls_danger_accept_invalid_certs(!config.tls.verify);
         if let Some(pem) = &config.tls.ca_cert_pem {
-            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
-                CpiError::Config(format!("the CA certificate is not valid PEM: {e}"))
-            })?;
-            if certs.is_empty() {
-                return Err(CpiError::Config(
-                    "the CA certificate file holds no certificate".into(),
-                ));
-            }
-            builder = builder.tls_certs_merge(certs);
+            builder = builder.tls_certs_merge(parse_ca_certs(pem)?);
         }
         let http = builder
             .build()
@@ -107,6 +109,7 @@ impl CpiClient {
                 token_url.clone(),
                 client_id.clone(),
                 client_secret.clone(),
+                config.outbound,
             )),
         };
         let limiter = Limiter::new(&config.limits);
@@ -121,6 +124,9 @@ impl CpiClient {
                 secrets,
                 requests: AtomicU64::new(0),
                 retries: AtomicU64::new(0),
+                wire_bytes: AtomicU64::new(0),
+                body_bytes: AtomicU64::new(0),
+                parts_expand_refused: AtomicBool::new(false),
             }),
         })
     }
@@ -143,6 +149,8 @@ impl CpiClient {
                 .tokens
                 .as_ref()
                 .map_or(0, TokenCache::fetch_count),
+            json_wire_bytes: self.inner.wire_bytes.load(Ordering::Relaxed),
+            json_body_bytes: self.inner.body_bytes.load(Ordering::Relaxed),
         }
     }
 
@@ -190,11 +198,22 @@ impl CpiClient {
         timeout: Duration,
     ) -> Result<reqwest::Response, Failure> {
         let inner = &self.inner;
+        // IP literals never reach the checking resolver: check them here, before any secret
+        // goes out.
+        crate::outbound::check_url(inner.config.outbound, url).map_err(|e| CpiError::Refused {
+            url: url.to_string(),
+            detail: e.to_string(),
+        })?;
         let mut request = inner
             .http
             .get(url.clone())
             .header(ACCEPT, accept)
             .timeout(timeout);
+        if accept == JSON {
+            // A page of 1,000 messages with headers is megabytes of JSON that compresses
+            // ~10:1; payload downloads keep their own encoding.
+            request = request.header(ACCEPT_ENCODING, "gzip");
+        }
         let mut used_token = None;
         match &inner.config.auth {
             Auth::Basic { username, password } => {
@@ -228,8 +247,9 @@ impl CpiClient {
         }
         let headers = resp.headers().clone();
         // The body only feeds the message; if it cannot be read, the status still tells enough.
-        let body = read_capped(resp, ERROR_BODY_CAP, url.as_str(), timeout)
+        let body = read_body(resp, ERROR_BODY_CAP, url.as_str(), timeout)
             .await
+            .map(|b| b.bytes)
             .unwrap_or_default();
         let error = status_error(
             status,
@@ -312,24 +332,31 @@ impl CpiClient {
         let cap = self.inner.config.max_json_body;
         let mut attempt = 0;
         loop {
-            let (resp, permit) = self
-                .send(family, url, "application/json", timeout, &mut attempt)
-                .await?;
+            let (resp, permit) = self.send(family, url, JSON, timeout, &mut attempt).await?;
             let status = resp.status();
             let ct = content_type(resp.headers());
-            let result = match read_capped(resp, cap, url.as_str(), timeout).await {
-                Ok(body) => sniff(&body, ct.as_deref())
-                    .and_then(|()| parse(&body))
-                    .map_err(|e| {
-                        bad_response(
-                            e,
-                            status,
-                            ct.clone(),
-                            &body,
-                            url.as_str(),
-                            &self.secret_refs(),
-                        )
-                    }),
+            let result = match read_body(resp, cap, url.as_str(), timeout).await {
+                Ok(Body {
+                    bytes: body,
+                    wire_len,
+                }) => {
+                    self.inner.wire_bytes.fetch_add(wire_len, Ordering::Relaxed);
+                    self.inner
+                        .body_bytes
+                        .fetch_add(body.len() as u64, Ordering::Relaxed);
+                    sniff(&body, ct.as_deref())
+                        .and_then(|()| parse(&body))
+                        .map_err(|e| {
+                            bad_response(
+                                e,
+                                status,
+                                ct.clone(),
+                                &body,
+                                url.as_str(),
+                                &self.secret_refs(),
+                            )
+                        })
+                }
                 Err(e) => Err(e),
             };
             drop(permit);
@@ -425,7 +452,7 @@ impl CpiClient {
             content_type: None,
             kind: BadResponseKind::UnexpectedShape,
             detail: what.to_string(),
-            snippet: String::new(),
+            length: 0,
         }
     }
 }
@@ -456,10 +483,32 @@ pub fn resolve_next(api_url: &Url, next: &str) -> Option<Url> {
     }
 }
 
-fn same_origin(a: &Url, b: &Url) -> bool {
-    a.scheme() == b.scheme()
-        && a.host_str() == b.host_str()
-        && a.port_or_known_default() == b.port_or_known_default()
+use crate::outbound::same_origin;
+
+/// The certificates of a PEM bundle, for trusting a tenant's (or its proxy's) CA. Every
+/// certificate must parse as X.509, so a garbage bundle is refused when it is saved, not when
+/// the first call fails with "builder error".
+pub fn parse_ca_certs(pem: &[u8]) -> Result<Vec<reqwest::Certificate>, CpiError> {
+    let certs = reqwest::Certificate::from_pem_bundle(pem)
+        .map_err(|e| CpiError::Config(format!("the CA certificate is not valid PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(CpiError::Config(
+            "the CA certificate holds no certificate".into(),
+        ));
+    }
+    // reqwest checks the X.509 structure only when it builds a client: build one to know now.
+    reqwest::Client::builder()
+        .tls_certs_merge(certs.clone())
+        .build()
+        .map_err(|e| {
+            CpiError::Config(format!(
+                "the CA certificate is not a valid X.509 certificate ({})",
+                std::error::Error::source(&e)
+                    .map(ToString::to_string)
+                    .unwrap_or_else(|| e.to_string())
+            ))
+        })?;
+    Ok(certs)
 }
 
 /// Keeps what follows `api/v1/` in `text` and joins it to `base`.

@@ -9,48 +9,14 @@ use url::Url;
 
 use crate::error::CpiError;
 use crate::limits::LimitsConfig;
+use crate::outbound::OutboundPolicy;
 use crate::retry::RetryPolicy;
 
 /// The `User-Agent` of every call, so tenant admins can tell IntegraMon's traffic apart.
 pub const USER_AGENT: &str = concat!("IntegraMon/", env!("CARGO_PKG_VERSION"));
 
-/// A password, client secret or token. Debug and Display print `***`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-    /// The value, for building the request. Do not log it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl From<String> for Secret {
-    fn from(v: String) -> Self {
-        Self(v)
-    }
-}
-
-impl From<&str> for Secret {
-    fn from(v: &str) -> Self {
-        Self(v.to_string())
-    }
-}
+/// Credentials travel as the domain's redacting type (re-exported here for the client's users).
+pub use domain::Secret;
 
 /// How IntegraMon authenticates.
 #[derive(Clone, PartialEq)]
@@ -168,6 +134,8 @@ pub struct TenantConfig {
     /// The `tenant` label of this client's call counters in `/metrics`: the tenant's name when
     /// the caller knows it, else the API host (never the URL, which may carry credentials).
     pub metrics_tenant: String,
+    /// Which targets may be called (`OUTBOUND_DENY_PRIVATE`); redirects stay on one origin.
+    pub outbound: OutboundPolicy,
 }
 
 impl TenantConfig {
@@ -183,6 +151,7 @@ impl TenantConfig {
             limits: LimitsConfig::default(),
             retry: RetryPolicy::default(),
             max_json_body: 64 * 1024 * 1024,
+            outbound: OutboundPolicy::default(),
         })
     }
 

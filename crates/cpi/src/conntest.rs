@@ -118,6 +118,8 @@ pub fn advice(err: &CpiError) -> String {
         CpiError::BadResponse { kind, .. } => format!("The server's answer could not be used ({kind}). Check that the URL is the CPI OData API (…/api/v1)."),
         CpiError::TooLarge { limit, .. } => format!("The answer was larger than {limit} bytes."),
         CpiError::Write { detail, .. } => format!("Could not store the downloaded data: {detail}."),
+        CpiError::Refused { detail, .. } if detail.contains(crate::outbound::REDIRECT_MARKER) => "The server redirected to another host, which IntegraMon does not follow (credentials and answers stay with the configured host). Use the final API URL itself.".into(),
+        CpiError::Refused { .. } => "The target is a private, loopback or link-local address, and this installation refuses those (OUTBOUND_DENY_PRIVATE=true). Use the tenant's public API host, or ask the operator.".into(),
     }
 }
 

@@ -115,8 +115,10 @@ pub enum CpiError {
     #[error("{url}: connection broke while reading the answer: {detail}")]
     Transport { url: String, detail: String },
 
+    /// The body is never quoted (it may be anything the server chose to send, e.g. another
+    /// service's page after a redirect); status, content type and length say what came back.
     #[error(
-        "{url}: HTTP {status} with {kind} (content type {}): {detail}; body starts with: {snippet:?}",
+        "{url}: HTTP {status} with {kind} (content type {}, {length} bytes): {detail}",
         .content_type.as_deref().unwrap_or("none")
     )]
     BadResponse {
@@ -125,8 +127,14 @@ pub enum CpiError {
         content_type: Option<String>,
         kind: BadResponseKind,
         detail: String,
-        snippet: String,
+        /// Length of the (decoded) body in bytes.
+        length: u64,
     },
+
+    /// The target was refused by the outbound rules (see [`crate::outbound`]): a private or
+    /// loopback address under `OUTBOUND_DENY_PRIVATE`, or a redirect to another host.
+    #[error("{url}: {detail}")]
+    Refused { url: String, detail: String },
 
     /// Writing downloaded bytes to the caller's writer failed.
     #[error("{url}: writing the downloaded data failed: {detail}")]
@@ -179,6 +187,7 @@ impl CpiError {
             Self::Transport { .. } => "transport",
             Self::BadResponse { .. } => "bad_response",
             Self::Write { .. } => "write",
+            Self::Refused { .. } => "refused",
             Self::TooLarge { .. } => "too_large",
         }
     }
@@ -240,6 +249,7 @@ impl CpiError {
             | Self::Transport { url, .. }
             | Self::BadResponse { url, .. }
             | Self::Write { url, .. }
+            | Self::Refused { url, .. }
             | Self::TooLarge { url, .. } => Some(url),
         }
     }
@@ -393,7 +403,7 @@ mod tests {
                 content_type: None,
                 kind: BadResponseKind::HtmlPage,
                 detail: String::new(),
-                snippet: String::new()
+                length: 0
             }
             .is_retryable()
         );
@@ -404,7 +414,7 @@ mod tests {
                 content_type: None,
                 kind: BadResponseKind::Truncated,
                 detail: String::new(),
-                snippet: String::new()
+                length: 0
             }
             .is_retryable()
         );

@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 
 use crate::error::{BadResponseKind, CpiError, sanitize_snippet};
 use crate::limits::ApiFamily;
 use crate::odata::{ParseError, parse_error_body, sniff};
+use crate::outbound;
 use crate::retry::parse_retry_after;
 
 /// Classifies a reqwest failure as DNS, TLS, connect, timeout or broken transfer, as far as
@@ -19,6 +20,13 @@ pub(crate) fn transport_error(e: &reqwest::Error, url: &str, timeout: Duration) 
     let url = url.to_string();
     let detail = chain_text(e);
     let lower = detail.to_ascii_lowercase();
+    // The outbound rules' refusals first: a refused name also reads like a DNS failure.
+    if let Some(reason) = outbound_refusal(&detail) {
+        return CpiError::Refused {
+            url,
+            detail: reason,
+        };
+    }
     if e.is_timeout() || lower.contains("timed out") {
         return CpiError::Timeout {
             url,
@@ -35,6 +43,20 @@ pub(crate) fn transport_error(e: &reqwest::Error, url: &str, timeout: Duration) 
         return CpiError::Transport { url, detail };
     }
     CpiError::Connect { url, detail }
+}
+
+/// The refusal's own text out of reqwest's error chain ("error sending request: … : <ours>").
+fn outbound_refusal(chain: &str) -> Option<String> {
+    [outbound::REFUSED_MARKER, outbound::REDIRECT_MARKER]
+        .iter()
+        .find(|m| chain.contains(*m))?;
+    chain
+        .split(": ")
+        .position(|part| {
+            part.contains(outbound::REFUSED_MARKER) || part.starts_with(outbound::REDIRECT_MARKER)
+        })
+        .map(|at| chain.split(": ").skip(at).collect::<Vec<_>>().join(": "))
+        .or_else(|| Some(chain.to_string()))
 }
 
 const DNS_MARKERS: [&str; 5] = [
@@ -81,6 +103,93 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .get(RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| parse_retry_after(v, chrono::Utc::now()))
+}
+
+/// A body as read: decoded, and how many bytes came over the wire.
+pub(crate) struct Body {
+    pub bytes: Bytes,
+    pub wire_len: u64,
+}
+
+/// Reads the whole body under `cap` and decodes it when it is gzip-compressed
+/// (`Content-Encoding: gzip`, asked for with `Accept-Encoding: gzip`). The cap holds for the
+/// compressed and for the decoded size alike, so a small body that inflates without end (a
+/// "gzip bomb") stops at the cap instead of filling memory.
+pub(crate) async fn read_body(
+    resp: reqwest::Response,
+    cap: u64,
+    url: &str,
+    timeout: Duration,
+) -> Result<Body, CpiError> {
+    let gzip = resp
+        .headers()
+        .get(CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase());
+    let status = resp.status().as_u16();
+    let ct = content_type(resp.headers());
+    let raw = read_capped(resp, cap, url, timeout).await?;
+    let wire_len = raw.len() as u64;
+    match gzip.as_deref() {
+        None | Some("") | Some("identity") => Ok(Body {
+            bytes: raw,
+            wire_len,
+        }),
+        Some("gzip" | "x-gzip") => {
+            let bytes = gunzip_capped(&raw, cap).map_err(|e| match e {
+                Gunzip::TooLarge => CpiError::TooLarge {
+                    url: url.to_string(),
+                    limit: cap,
+                    content_length: None,
+                },
+                Gunzip::Broken(kind, reason) => CpiError::BadResponse {
+                    url: url.to_string(),
+                    status,
+                    content_type: ct.clone(),
+                    kind,
+                    detail: format!("the gzip-compressed body cannot be decoded: {reason}"),
+                    length: wire_len,
+                },
+            })?;
+            Ok(Body {
+                bytes: Bytes::from(bytes),
+                wire_len,
+            })
+        }
+        Some(other) => Err(CpiError::BadResponse {
+            url: url.to_string(),
+            status,
+            content_type: ct,
+            kind: BadResponseKind::NotJson,
+            detail: format!(
+                "the body is encoded with {:?}, which was not asked for",
+                other.chars().take(40).collect::<String>()
+            ),
+            length: wire_len,
+        }),
+    }
+}
+
+pub(crate) enum Gunzip {
+    TooLarge,
+    Broken(BadResponseKind, String),
+}
+
+/// Inflates `raw` (one or more gzip members), reading at most `cap` decoded bytes plus one to
+/// tell "exactly at the cap" from "over it".
+pub(crate) fn gunzip_capped(raw: &[u8], cap: u64) -> Result<Vec<u8>, Gunzip> {
+    use std::io::Read as _;
+    let mut out = Vec::with_capacity(raw.len().saturating_mul(4).min(cap as usize).min(8 << 20));
+    let decoder = flate2::read::MultiGzDecoder::new(raw);
+    match decoder.take(cap.saturating_add(1)).read_to_end(&mut out) {
+        Ok(_) if out.len() as u64 > cap => Err(Gunzip::TooLarge),
+        Ok(_) => Ok(out),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(Gunzip::Broken(
+            BadResponseKind::Truncated,
+            "the compressed data ends early".into(),
+        )),
+        Err(e) => Err(Gunzip::Broken(BadResponseKind::Malformed, e.to_string())),
+    }
 }
 
 /// Reads the whole body, failing with `TooLarge` as soon as it is known to exceed `cap`
@@ -170,10 +279,14 @@ pub(crate) fn status_error(
     }
 }
 
+/// The OData error message when the body is one; otherwise only what kind of body it was and
+/// how long: an error page may be anything (another service's output after a redirect, an
+/// internal page), so it is never quoted.
 fn error_detail(body: &[u8], content_type: Option<&str>, secrets: &[&str]) -> Option<String> {
     if let Some(e) = parse_error_body(body) {
         return Some(sanitize_snippet(e.to_string().as_bytes(), secrets));
     }
+    let described = describe_body(body, content_type);
     match sniff(body, content_type) {
         Err(ParseError {
             kind: BadResponseKind::Empty,
@@ -182,9 +295,22 @@ fn error_detail(body: &[u8], content_type: Option<&str>, secrets: &[&str]) -> Op
         Err(ParseError {
             kind: BadResponseKind::HtmlPage,
             ..
-        }) => Some("the answer was an HTML page (login page?)".into()),
-        _ => Some(format!("body: {}", sanitize_snippet(body, secrets))),
+        }) => Some(format!(
+            "the answer was an HTML page (login page?): {described}"
+        )),
+        _ => Some(format!("the answer was not an OData error: {described}")),
     }
+}
+
+/// "content type text/plain, 1234 bytes": what came back, without its content.
+pub(crate) fn describe_body(body: &[u8], content_type: Option<&str>) -> String {
+    let ct: String = content_type
+        .unwrap_or("none")
+        .chars()
+        .take(100)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    format!("content type {ct}, {} bytes", body.len())
 }
 
 /// A parse failure of a success response, with what came back.
@@ -202,6 +328,6 @@ pub(crate) fn bad_response(
         content_type,
         kind: err.kind,
         detail: sanitize_snippet(err.detail.as_bytes(), secrets),
-        snippet: sanitize_snippet(body, secrets),
+        length: body.len() as u64,
     }
 }

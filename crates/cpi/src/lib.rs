@@ -8,6 +8,7 @@
 //! * [`download`]: `$value` downloads with a size cap.
 //! * [`conntest`]: the connection test a user runs when adding a tenant.
 //! * [`odata`] and [`model`]: lenient parsing of the OData V2 JSON and the typed entities.
+//! * [`outbound`]: which targets any outbound call may reach (redirects, `OUTBOUND_DENY_PRIVATE`).
 
 pub mod api;
 mod auth;
@@ -22,11 +23,12 @@ pub mod metrics;
 pub mod model;
 pub mod mpl;
 pub mod odata;
+pub mod outbound;
 pub mod retry;
 
 pub use api::ErrorText;
 pub use auth::{basic_header, refresh_after};
-pub use client::{ClientStats, CpiClient, resolve_next};
+pub use client::{ClientStats, CpiClient, parse_ca_certs, resolve_next};
 pub use config::{
     Auth, Secret, ServiceKey, TenantConfig, Timeouts, TlsConfig, USER_AGENT, normalize_api_url,
 };
@@ -37,4 +39,5 @@ pub use limits::{ApiFamily, LimitsConfig, RateLimits};
 pub use model::*;
 pub use mpl::{MplPage, MplPager, MplQuery, Window, WindowOptions, next_window};
 pub use odata::{Collection, ParseError};
+pub use outbound::OutboundPolicy;
 pub use retry::RetryPolicy;

@@ -109,7 +109,8 @@ impl RateLimits {
 /// Limits for one tenant connection.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LimitsConfig {
-    /// Requests in flight at once (including reading their bodies).
+    /// Requests in flight at once (including reading their bodies). SAP's limits are per
+    /// second (the token buckets below); at 150–200 ms a request it takes 20 in flight to use them.
     pub max_concurrent_requests: usize,
     pub rate: RateLimits,
 }
@@ -117,7 +118,7 @@ pub struct LimitsConfig {
 impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
-            max_concurrent_requests: 4,
+            max_concurrent_requests: 20,
             rate: RateLimits::default(),
         }
     }

@@ -167,7 +167,18 @@ impl MplQuery {
         }
     }
 
-    /// The `$filter` for one (sub-)window.
+    /// Refuses a user filter that could escape its parentheses or add query options (a filter
+    /// stored before validation existed, or set by a caller that skipped it).
+    pub fn check(&self) -> Result<(), CpiError> {
+        match self.extra_filter.as_deref().map(str::trim) {
+            Some(f) if !f.is_empty() => domain::tenant::check_message_filter(f)
+                .map_err(|e| CpiError::Config(format!("the tenant's message filter {e}"))),
+            _ => Ok(()),
+        }
+    }
+
+    /// The `$filter` for one (sub-)window. The user's filter is always parenthesised, so it
+    /// narrows the window and cannot widen it.
     pub fn filter_for(&self, window: &Window) -> String {
         let mut f = window.filter();
         if let Some(id) = &self.artifact_id {
@@ -296,6 +307,7 @@ impl MplPager {
                     let Some(window) = self.pending.pop() else {
                         return Ok(None);
                     };
+                    self.query.check()?;
                     let url = self.client.url(
                         "MessageProcessingLogs",
                         &self.query.params_for(&window, None),

@@ -131,7 +131,34 @@ fn json_error(e: serde_json::Error) -> ParseError {
         Category::Syntax | Category::Io => BadResponseKind::Malformed,
         Category::Data => BadResponseKind::UnexpectedShape,
     };
-    ParseError::new(kind, e.to_string())
+    ParseError::new(kind, without_values(&e.to_string()))
+}
+
+/// serde's messages quote the values they choke on (`invalid type: string "…"`); the body is
+/// not ours to echo, so quoted values become `…`; field names after "missing field" stay.
+fn without_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(open) = rest.find(['"', '`']) {
+        let quote = rest.as_bytes()[open] as char;
+        out.push_str(&rest[..=open]);
+        let after = &rest[open + 1..];
+        let Some(close) = after.find(quote) else {
+            out.push('…');
+            return out;
+        };
+        let keep = quote == '`'
+            && (out.ends_with("missing field `") || out.ends_with("duplicate field `"));
+        if keep {
+            out.push_str(&after[..close]);
+        } else {
+            out.push('…');
+        }
+        out.push(quote);
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The top level: `{"d": …}`; an error envelope instead of `d` is reported as such.
@@ -655,33 +682,57 @@ pub mod lenient {
         D: Deserializer<'de>,
         T: DeserializeOwned,
     {
-        struct V<T>(std::marker::PhantomData<T>);
-        impl<'de, T: DeserializeOwned> Visitor<'de> for V<T> {
-            type Value = Option<Vec<T>>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a navigation property")
-            }
-            visit_null!();
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut out = Vec::new();
-                while let Some(item) = seq.next_element::<T>()? {
-                    out.push(item);
-                }
-                Ok(Some(out))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut out = None;
-                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-                    if key == "results" {
-                        out = Some(map.next_value::<Vec<T>>()?);
-                    } else {
-                        map.next_value::<IgnoredAny>()?;
-                    }
-                }
-                Ok(out)
-            }
+        d.deserialize_any(Nav::<T> {
+            whole: false,
+            item: std::marker::PhantomData,
+        })
+    }
+
+    /// A navigation property that must come whole: like [`nav_collection`], but an expanded
+    /// collection that carries its own `__next` (the server paged it inline) gives `None` too,
+    /// so the caller reads that part through its own, paged, call instead of keeping a cut list.
+    pub fn nav_collection_whole<'de, D, T>(d: D) -> Result<Option<Vec<T>>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: DeserializeOwned,
+    {
+        d.deserialize_any(Nav::<T> {
+            whole: true,
+            item: std::marker::PhantomData,
+        })
+    }
+
+    struct Nav<T> {
+        whole: bool,
+        item: std::marker::PhantomData<T>,
+    }
+
+    impl<'de, T: DeserializeOwned> Visitor<'de> for Nav<T> {
+        type Value = Option<Vec<T>>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a navigation property")
         }
-        d.deserialize_any(V(std::marker::PhantomData))
+        visit_null!();
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(item) = seq.next_element::<T>()? {
+                out.push(item);
+            }
+            Ok(Some(out))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = None;
+            let mut paged = false;
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                if key == "results" {
+                    out = Some(map.next_value::<Vec<T>>()?);
+                } else {
+                    paged |= key == "__next";
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(if paged && self.whole { None } else { out })
+        }
     }
 }
 

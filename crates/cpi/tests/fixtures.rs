@@ -6,10 +6,11 @@ use std::fmt::Debug;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
+use cpi::model::RawEntity;
+use cpi::odata::{Entity, parse_collection, parse_entity, parse_error_body};
+use cpi::*;
 use domain::MessageStatus;
-use integramon_cpi::model::RawEntity;
-use integramon_cpi::odata::{Entity, parse_collection, parse_entity, parse_error_body};
-use integramon_cpi::*;
+use domain::artifact::RuntimeStatus;
 
 const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/cpi-api");
 
@@ -329,10 +330,8 @@ fn every_example_file_is_classified_and_parses() {
                 .results
                 .len()),
             Use::RuntimeArtifact => drop(one::<IntegrationRuntimeArtifact>("examples", name)),
-            Use::Keystore => n(coll::<integramon_cpi::KeystoreEntry>("examples", name)
-                .results
-                .len()),
-            Use::KeystoreEntry => drop(one::<integramon_cpi::KeystoreEntry>("examples", name)),
+            Use::Keystore => n(coll::<cpi::KeystoreEntry>("examples", name).results.len()),
+            Use::KeystoreEntry => drop(one::<cpi::KeystoreEntry>("examples", name)),
             Use::ErrorBody => {
                 let body = read("examples", name);
                 let e = parse_error_body(&body)
@@ -458,8 +457,8 @@ fn content_and_keystore_example_values() {
         "examples",
         "IntegrationContent_GET_IntegrationRuntimeArtifacts_200.json",
     );
-    assert_eq!(rt.results[0].status, Some(RuntimeArtifactStatus::Started));
-    assert_eq!(rt.results[1].status, Some(RuntimeArtifactStatus::Error));
+    assert_eq!(rt.results[0].status, Some(RuntimeStatus::Started));
+    assert_eq!(rt.results[1].status, Some(RuntimeStatus::Error));
     assert_eq!(rt.results[0].deployed_on, ms(1521463557739));
 
     let vm = coll::<ValueMappingDesigntimeArtifact>(
@@ -475,10 +474,7 @@ fn content_and_keystore_example_values() {
     assert_eq!(d.package_id.as_deref(), Some("PackageforAdapterTest"));
     assert_eq!(d.artifact_content, None);
 
-    let ks = coll::<integramon_cpi::KeystoreEntry>(
-        "examples",
-        "SecurityContent_GET_KeystoreEntries_200.json",
-    );
+    let ks = coll::<cpi::KeystoreEntry>("examples", "SecurityContent_GET_KeystoreEntries_200.json");
     let k = &ks.results[1];
     assert_eq!(k.alias.as_deref(), Some("sap_test_certificate"));
     assert_eq!(
@@ -487,7 +483,7 @@ fn content_and_keystore_example_values() {
     );
     assert_eq!(
         k.key().as_deref(),
-        Some(integramon_cpi::odata::hex_alias("sap_test_certificate").as_str())
+        Some(cpi::odata::hex_alias("sap_test_certificate").as_str())
     );
     assert_eq!(k.key_size, Some(2048));
     assert_eq!(k.valid_not_after, ms(2143324799000));
@@ -523,7 +519,7 @@ fn recorded_responses_parse() {
         "piper_IntegrationRuntimeArtifacts_single.json",
     );
     assert_eq!(rt.id, "smtp");
-    assert_eq!(rt.status, Some(RuntimeArtifactStatus::Started));
+    assert_eq!(rt.status, Some(RuntimeStatus::Started));
     assert!(
         rt.metadata
             .as_ref()
@@ -554,7 +550,7 @@ fn recorded_responses_parse() {
 fn wrong_entity_type_in_metadata_is_rejected() {
     // The recorded MPL page read as runtime artifacts: __metadata.type gives it away.
     let body = read("recorded", "piper_MessageProcessingLogs_top1.json");
-    let e = parse_collection::<integramon_cpi::model::MplAttachment>(&body).unwrap_err();
+    let e = parse_collection::<cpi::model::MplAttachment>(&body).unwrap_err();
     assert!(
         e.kind == BadResponseKind::WrongEntityType || e.kind == BadResponseKind::UnexpectedShape,
         "{e:?}"
@@ -562,7 +558,7 @@ fn wrong_entity_type_in_metadata_is_rejected() {
     let body = String::from_utf8(body)
         .expect("utf8")
         .replace("\"MessageGuid\"", "\"Id\"");
-    let e = parse_collection::<integramon_cpi::model::MplAttachment>(body.as_bytes()).unwrap_err();
+    let e = parse_collection::<cpi::model::MplAttachment>(body.as_bytes()).unwrap_err();
     assert_eq!(e.kind, BadResponseKind::WrongEntityType, "{e:?}");
     // A single entity asked for as a collection is not "zero results".
     let single = read("recorded", "piper_IntegrationRuntimeArtifacts_single.json");

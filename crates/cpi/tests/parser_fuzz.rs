@@ -1,12 +1,12 @@
 //! Property tests: whatever bytes come back, the parser never panics and answers with either
 //! data or a typed error; a cut page is never taken for a shorter page.
 
-use integramon_cpi::model::{
+use cpi::model::{
     IntegrationPackage, IntegrationRuntimeArtifact, KeystoreEntry, MessageProcessingLog,
     MplAttachment, MplRunStep,
 };
-use integramon_cpi::odata::{parse_collection, parse_entity, parse_error_body, sniff};
-use integramon_cpi::{BadResponseKind, RuntimeArtifactErrorInfo};
+use cpi::odata::{parse_collection, parse_entity, parse_error_body, sniff};
+use cpi::{BadResponseKind, RuntimeArtifactErrorInfo};
 use proptest::prelude::*;
 use serde_json::Value;
 

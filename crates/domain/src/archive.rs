@@ -48,6 +48,11 @@ pub struct Header {
     pub created_at: DateTime<Utc>,
     /// `integramon <version>`.
     pub writer: String,
+    /// Hex SHA-256 of the file this one replaced when late messages were merged into the day:
+    /// how the archiver recognises its own merged file after a crash between putting it in
+    /// place and recording it (any other file that differs from its row is refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<String>,
 }
 
 /// Last line: proves the file is complete.
@@ -59,7 +64,9 @@ pub struct Trailer {
     pub content_sha256: String,
 }
 
-/// One message with everything stored about it.
+/// One message with everything stored about it. Its fields mirror the `message_logs` row on
+/// purpose but it is not that type: this is the archive file's format, which files already
+/// written depend on, so it must not change when a column is added or renamed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ArchivedMessage {
     /// The message's id in the database it was archived from (links and logs refer to it).
@@ -183,15 +190,31 @@ pub struct ArchivedAttachment {
     pub downloaded_at: Option<DateTime<Utc>>,
 }
 
-/// File name of a tenant-day's archive: `<tenant>_YYYY_MM_DD.archive` (the earlier
-/// version's). Characters that cannot be in a file name become `_`.
-pub fn file_name(tenant: &str, day: NaiveDate) -> String {
-    format!("{}_{}.archive", safe_name(tenant), day.format("%Y_%m_%d"))
+/// Where archive files live: `DATA_DIR/archives/`.
+pub const ARCHIVES_DIR: &str = "archives";
+
+/// File name of a tenant-day's archive: `<tenant id>_<name>_YYYY_MM_DD.archive`. The id makes
+/// it unique (two names can be the same once made file-safe: "col lide" and "col_lide"); the
+/// name (as it was when the file was written) keeps it readable.
+pub fn file_name(tenant_id: i64, tenant: &str, day: NaiveDate) -> String {
+    format!(
+        "{tenant_id}_{}_{}.archive",
+        safe_name(tenant),
+        day.format("%Y_%m_%d")
+    )
 }
 
-/// The tenant's archive directory, `DATA_DIR/<safe name>/archive`: where the archiver writes
-/// and what the metrics daemon measures.
-pub fn dir(data_dir: &std::path::Path, tenant: &str) -> std::path::PathBuf {
+/// The tenant's archive directory, `DATA_DIR/archives/<tenant id>`: where the archiver writes
+/// and what the metrics daemon measures (the one rule both use). By id, so it is unique and a
+/// renamed tenant keeps its directory.
+pub fn dir(data_dir: &std::path::Path, tenant_id: i64) -> std::path::PathBuf {
+    data_dir.join(ARCHIVES_DIR).join(tenant_id.to_string())
+}
+
+/// Where versions before the tenant-id layout wrote a tenant's files,
+/// `DATA_DIR/<safe name>/archive`, named `<safe name>_YYYY_MM_DD.archive`: names that collide
+/// once made file-safe shared them. The archiver moves such files into [`dir`].
+pub fn legacy_dir(data_dir: &std::path::Path, tenant: &str) -> std::path::PathBuf {
     data_dir.join(safe_name(tenant)).join("archive")
 }
 
@@ -243,10 +266,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn file_names_follow_the_earlier_version_and_stay_in_their_directory() {
+    fn file_names_are_unique_per_tenant_and_stay_in_their_directory() {
         let d = NaiveDate::from_ymd_opt(2026, 3, 9).unwrap();
-        assert_eq!(file_name("acme-prod", d), "acme-prod_2026_03_09.archive");
-        assert_eq!(file_name("../etc", d), ".._etc_2026_03_09.archive");
+        assert_eq!(
+            file_name(7, "acme-prod", d),
+            "7_acme-prod_2026_03_09.archive"
+        );
+        assert_eq!(file_name(3, "../etc", d), "3_.._etc_2026_03_09.archive");
+        // Names that are the same once file-safe get different files and directories.
+        assert_ne!(file_name(1, "col lide", d), file_name(2, "col_lide", d));
+        let data = std::path::Path::new("/data");
+        assert_eq!(dir(data, 2), std::path::PathBuf::from("/data/archives/2"));
+        assert_eq!(
+            legacy_dir(data, "col lide"),
+            legacy_dir(data, "col_lide"),
+            "the old layout collided"
+        );
         assert_eq!(safe_name(".."), "_..");
         assert_eq!(safe_name(""), "_");
         assert_eq!(safe_name("a/b c"), "a_b_c");

@@ -8,6 +8,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+mod message_filter;
+
 /// Shortest accepted polling interval: below this a tenant's rate limits would be at risk.
 pub const MIN_INTERVAL_SECS: u32 = 10;
 /// Longest accepted interval, and longest hot window: a week.
@@ -287,8 +289,8 @@ impl TenantSettings {
                     "collection.message_filter",
                     "must not be blank (leave it unset instead)",
                 );
-            } else if filter.len() > 4000 {
-                errors.add("collection.message_filter", "must be at most 4000 bytes");
+            } else if let Err(e) = check_message_filter(filter) {
+                errors.add("collection.message_filter", e);
             }
         }
         if !(MIN_HOT_WINDOW_SECS..=MAX_INTERVAL_SECS).contains(&k.hot_window_secs) {
@@ -308,6 +310,11 @@ impl TenantSettings {
         errors.finish()
     }
 }
+
+/// Longest accepted `message_filter`, in characters.
+pub const MAX_MESSAGE_FILTER_CHARS: usize = 1000;
+
+pub use message_filter::check_message_filter;
 
 fn check_url(errors: &mut Errors, field: &str, raw: &str) {
     match url::Url::parse(raw.trim()) {
@@ -342,6 +349,8 @@ pub enum TenantStatus {
     Unknown,
     Ok,
     Unreachable,
+    /// Reachable, but message collection makes no progress (see [`crate::collection`]).
+    Stuck,
 }
 
 impl TenantStatus {
@@ -350,6 +359,7 @@ impl TenantStatus {
             Self::Unknown => "unknown",
             Self::Ok => "ok",
             Self::Unreachable => "unreachable",
+            Self::Stuck => "stuck",
         }
     }
 
@@ -358,6 +368,7 @@ impl TenantStatus {
         match raw.trim().to_ascii_lowercase().as_str() {
             "ok" => Self::Ok,
             "unreachable" => Self::Unreachable,
+            "stuck" => Self::Stuck,
             _ => Self::Unknown,
         }
     }
@@ -685,7 +696,7 @@ pub fn validate_jobs(jobs: &[JobSettings]) -> Result<(), InvalidSettings> {
 mod tests {
     use super::*;
 
-    fn settings() -> TenantSettings {
+    pub(super) fn settings() -> TenantSettings {
         TenantSettings::new(
             "prod-eu",
             "https://x.it-cpi.cfapps.eu10.hana.ondemand.com",

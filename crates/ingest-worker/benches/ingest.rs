@@ -3,7 +3,11 @@
 //! same run, plus the workers' peak RSS.
 //!
 //!   cargo bench -p integramon-ingest-worker --bench ingest -- [--hours H] [--rate R]
-//!       [--workers N] [--latency-ms MS] [--jobs J] [--mix completed|default]
+//!       [--workers N] [--latency-ms MS] [--jobs J] [--mix completed|default] [--failed PERCENT]
+//!
+//! `--failed 20`: a fifth of the messages FAILED, the rest COMPLETED; their details (runs, steps,
+//! error text, attachments, adapter attributes, payload entries) and error groups are written
+//! by the worker, and the `COPY` baseline loads those rows too.
 //!
 //! Needs PostgreSQL on 127.0.0.1:5432 (trust, user postgres) and RabbitMQ on 127.0.0.1:5672.
 
@@ -26,6 +30,8 @@ struct Args {
     latency_ms: u64,
     jobs: usize,
     all_completed: bool,
+    /// Percent of FAILED messages (the rest COMPLETED); overrides `--mix`.
+    failed_percent: Option<u32>,
 }
 
 fn args() -> Args {
@@ -36,6 +42,7 @@ fn args() -> Args {
         latency_ms: 0,
         jobs: 12,
         all_completed: true,
+        failed_percent: None,
     };
     let argv: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -48,6 +55,7 @@ fn args() -> Args {
             "--latency-ms" => a.latency_ms = v.parse().expect("--latency-ms"),
             "--jobs" => a.jobs = v.parse().expect("--jobs"),
             "--mix" => a.all_completed = v == "completed",
+            "--failed" => a.failed_percent = Some(v.parse().expect("--failed")),
             _ => {
                 i += 1;
                 continue;
@@ -69,6 +77,22 @@ fn psql(db: &str, sql: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A table's rows in `COPY` text format, exactly as exported (no trimming: a row may end in an
+/// empty field), without the last line break.
+fn export(db: &str, table: &str) -> String {
+    let out = Command::new("psql")
+        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", db, "-qc"])
+        .arg(format!("COPY {table} TO STDOUT"))
+        .output()
+        .expect("psql");
+    assert!(out.status.success(), "export {table}");
+    let mut rows = String::from_utf8(out.stdout).expect("COPY text is UTF-8");
+    if rows.ends_with('\n') {
+        rows.pop();
+    }
+    rows
 }
 
 async fn fresh_db(name: &str) -> store::Db {
@@ -106,17 +130,21 @@ async fn main() {
         .with_history(Duration::from_secs(a.hours * 3600 + 900))
         .with_latency(Duration::from_millis(a.latency_ms));
     config.traffic.headers_per_message = (2, 6);
-    if a.all_completed {
-        config.traffic.status_mix = StatusMix {
-            completed: 1,
-            failed: 0,
-            retry: 0,
-            processing: 0,
-            escalated: 0,
-            discarded: 0,
-            cancelled: 0,
-            abandoned: 0,
-        };
+    // Only COMPLETED and FAILED messages: both are final, so the truth does not move.
+    let only = |completed: u32, failed: u32| StatusMix {
+        completed,
+        failed,
+        retry: 0,
+        processing: 0,
+        escalated: 0,
+        discarded: 0,
+        cancelled: 0,
+        abandoned: 0,
+    };
+    if let Some(p) = a.failed_percent {
+        config.traffic.status_mix = only(100 - p.min(100), p.min(100));
+    } else if a.all_completed {
+        config.traffic.status_mix = only(1, 0);
     }
     let sim = Sim::start(config, "127.0.0.1:0").await.expect("sim");
     // Behind the longest a message stays non-final (10 min), so every LogEnd in the range is
@@ -130,10 +158,10 @@ async fn main() {
         a.hours,
         a.rate,
         a.latency_ms,
-        if a.all_completed {
-            "all COMPLETED"
-        } else {
-            "default status mix"
+        match (a.failed_percent, a.all_completed) {
+            (Some(p), _) => format!("{p} % FAILED, the rest COMPLETED"),
+            (None, true) => "all COMPLETED".to_string(),
+            (None, false) => "default status mix".to_string(),
         }
     );
 
@@ -298,19 +326,28 @@ async fn main() {
             ),
         );
         // The rows as IntegraMon stores them, exported from the worker's database, so both
-        // paths write identical data.
-        let msgs = psql(
-            &db_name,
-            "COPY (SELECT * FROM message_logs ORDER BY id) TO STDOUT",
-        );
-        let hdrs = psql(
-            &db_name,
-            "COPY (SELECT * FROM custom_header_properties ORDER BY id) TO STDOUT",
-        );
+        // paths write identical data: messages, headers, and (with failed messages) their
+        // details and error groups, in an order their foreign keys accept.
+        let rows: Vec<(&str, String)> = COPIED_TABLES
+            .iter()
+            .map(|t| {
+                let rows = export(&db_name, t);
+                (*t, rows)
+            })
+            .collect();
+        let counts: Vec<String> = rows
+            .iter()
+            .filter(|(_, r)| !r.is_empty())
+            .map(|(t, r)| format!("{t} {}", r.lines().count()))
+            .collect();
+        println!("rows: {}", counts.join(", "));
         drop(copy_db);
         let copy_started = Instant::now();
-        copy_in(&copy_name, "message_logs", &msgs);
-        copy_in(&copy_name, "custom_header_properties", &hdrs);
+        for (table, rows) in &rows {
+            if !rows.is_empty() {
+                copy_in(&copy_name, table, rows);
+            }
+        }
         let copy_secs = copy_started.elapsed().as_secs_f64();
         let copy_rate = count as f64 / copy_secs;
         println!(
@@ -348,6 +385,20 @@ impl Drop for Workers {
         self.stop();
     }
 }
+
+/// What the worker writes for a message sync, in foreign-key order.
+const COPIED_TABLES: [&str; 10] = [
+    "error_groups",
+    "error_group_hours",
+    "message_logs",
+    "custom_header_properties",
+    "message_runs",
+    "message_run_steps",
+    "message_errors",
+    "attachments",
+    "adapter_attributes",
+    "payloads",
+];
 
 /// `COPY table FROM STDIN` through psql: the PostgreSQL bulk-load path.
 fn copy_in(db: &str, table: &str, rows: &str) {

@@ -45,6 +45,7 @@ pub async fn sync_packages(
         .removed;
     report.packages = list.len() as u64;
     for p in &packages {
+        crate::error::stop_point()?;
         let flows = client
             .package_integration_designtime_artifacts(&p.id)
             .await?;
@@ -70,7 +71,8 @@ pub async fn sync_packages(
     let runtime = client.runtime_artifacts().await?;
     let mut list = Vec::with_capacity(runtime.len());
     for a in &runtime {
-        let status = a.status.as_ref().map(|s| RuntimeStatus::parse(s.as_str()));
+        crate::error::stop_point()?;
+        let status = a.status.clone();
         let error = if status == Some(RuntimeStatus::Error) {
             report.runtime_errors += 1;
             match client
@@ -111,6 +113,7 @@ pub async fn deep_sync(
 ) -> Result<DeepSyncReport, JobError> {
     let mut report = DeepSyncReport::default();
     for stored in artifacts::list_design_artifacts(db, tenant.id).await? {
+        crate::error::stop_point()?;
         let a = &stored.artifact;
         if package.is_some_and(|p| a.package_id.as_deref() != Some(p)) {
             continue;

@@ -16,6 +16,16 @@ pub enum JobError {
     Fail(String),
 }
 
+/// A page or batch boundary: `Err` once the process's shutdown grace is over, so the job stops
+/// here and goes back to its queue (everything written so far is committed and idempotent).
+pub fn stop_point() -> Result<(), JobError> {
+    if queue::stop_requested() {
+        Err(JobError::Retry(queue::STOPPED_REASON.into()))
+    } else {
+        Ok(())
+    }
+}
+
 impl JobError {
     pub fn outcome(&self) -> JobOutcome {
         match self {
@@ -69,7 +79,7 @@ mod tests {
             content_type: None,
             kind,
             detail: "x".into(),
-            snippet: String::new(),
+            length: 0,
         }
     }
 

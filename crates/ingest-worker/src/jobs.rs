@@ -1,18 +1,21 @@
-//! The job handler: resolve the tenant, run the job, record the run (running, succeeded,
-//! retried, dead, failed) and report the outcome the queue acts on.
+//! The job handler: run a collection job on its tenant, within this worker's fair share of
+//! slots, and keep the tenant's status current. Looking up the tenant and recording the run
+//! (running, succeeded, retried, dead, failed) is `runtime::runs::run_recorded`'s.
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use chrono::Utc;
+use domain::collection::{self, CollectionState};
 use domain::job::{self, JobEnvelope, JobOutcome, JobType, MessagesSync, RetryTiers};
-use domain::tenant::{Tenant, TenantStatus};
-use queue::{Delivery, JobHandler};
+use domain::tenant::{JobKind, JobSettings, Tenant, TenantStatus};
+use queue::JobHandler;
+use runtime::runs::{Permit, Recorded, RecordedJob, Recorder};
 use store::Db;
-use store::repo::job_runs::{self, NewJobRun};
 use store::repo::{sync_state, tenants};
 
+use crate::SPEC;
 use crate::error::JobError;
+use crate::fairness::{Busy, DEFER_AFTER, TenantSlots, WAIT_FOR_SLOT};
 use crate::messages::{self, MessageOptions};
 use crate::tenants::Clients;
 use crate::{content, details, payloads};
@@ -36,45 +39,74 @@ pub struct Worker {
     pub name: String,
     pub max_attempts: u32,
     pub retry_tiers: RetryTiers,
+    /// Jobs in flight per tenant and type on this worker (fair scheduling).
+    pub slots: TenantSlots,
 }
 
-#[async_trait]
-impl JobHandler for Worker {
-    async fn handle(&self, job: JobEnvelope, delivery: Delivery) -> JobOutcome {
-        let started = Utc::now();
-        let tenant = match self.clients.tenant(&self.db, &job.tenant).await {
-            Ok(t) => t,
-            Err(e) => {
-                let outcome = e.outcome();
-                self.record_end(&job, None, &delivery, &outcome).await;
-                return outcome;
-            }
-        };
-        let run = runtime::runs::new_run(&job, Some(tenant.id), &delivery);
-        if let Err(e) = job_runs::mark_running(&self.db, &run, &self.name, started).await {
-            // Without the database the job cannot do anything useful either.
-            return JobError::from(e).outcome();
+impl RecordedJob for Worker {
+    fn recorder(&self) -> Recorder<'_> {
+        let (name, tiers) = (&self.name, &self.retry_tiers);
+        Recorder::new(&self.db, SPEC.component, name, self.max_attempts, tiers)
+    }
+
+    /// At most the tenant's share of this worker's slots: one more job waits for the next free
+    /// one (briefly), the rest are handed back for a moment.
+    async fn admit<'a>(
+        &'a self,
+        job: &'a JobEnvelope,
+        tenant: &'a Tenant,
+    ) -> Result<Option<Permit<'a>>, JobOutcome> {
+        let kind = job.job_type.as_str();
+        match self.slots.take(tenant.id, kind, WAIT_FOR_SLOT).await {
+            Ok(slot) => Ok(Some(Box::new(slot))),
+            Err(busy) => Err(JobOutcome::defer(
+                format!(
+                    "tenant {} already has {} {} job(s) running on this worker ({})",
+                    tenant.settings.name,
+                    self.slots.limit(),
+                    job.job_type,
+                    match busy {
+                        Busy::AnotherWaits => "another one waits for the slot",
+                        Busy::WaitedInVain => "waited for the slot in vain",
+                    }
+                ),
+                DEFER_AFTER,
+            )),
         }
-        let outcome = match self.run(&job, &tenant).await {
+    }
+
+    async fn run(&self, job: &JobEnvelope, tenant: &Tenant) -> JobOutcome {
+        match self.run_job(job, tenant).await {
             Ok(summary) => {
-                self.tenant_reachable(&tenant, &job, None).await;
+                self.tenant_reachable(tenant, job, None).await;
                 JobOutcome::Done { summary }
             }
+            // Stopped by shutdown says nothing about the tenant.
+            Err(e) if queue::stop_requested() => e.outcome(),
             Err(e) => {
-                self.tenant_reachable(&tenant, &job, Some(&e)).await;
+                self.tenant_reachable(tenant, job, Some(&e)).await;
                 e.outcome()
             }
-        };
-        self.record_end(&job, Some(&run), &delivery, &outcome).await;
-        outcome
+        }
     }
 }
 
 impl Worker {
-    async fn run(&self, job: &JobEnvelope, tenant: &Tenant) -> Result<serde_json::Value, JobError> {
+    async fn run_job(
+        &self,
+        job: &JobEnvelope,
+        tenant: &Tenant,
+    ) -> Result<serde_json::Value, JobError> {
         let bad_params = |e: job::JobError| JobError::Fail(format!("invalid parameters: {e}"));
-        let client = self.clients.client(&self.db, tenant).await?;
         let now = Utc::now();
+        if matches!(job.job_type, JobType::MessagesHot | JobType::MessagesCold) {
+            // Refused before the tenant is called: a window from year 1 to 9999 would read
+            // millions of windows and hold this worker for hours.
+            let range: MessagesSync = job.params_as().map_err(bad_params)?;
+            let start = job::collection_start(tenant.settings.collection.collect_from, now);
+            range.check_bounds(start, now).map_err(bad_params)?;
+        }
+        let client = self.clients.client(&self.db, tenant).await?;
         let summary = match &job.job_type {
             JobType::MessagesHot | JobType::MessagesCold => {
                 let range: MessagesSync = job.params_as().map_err(bad_params)?;
@@ -138,57 +170,87 @@ impl Worker {
     }
 
     /// Keep the tenant's status and the job's sync state current, so the UI can say "tenant
-    /// unreachable" and when it last worked.
+    /// unreachable", "collection stuck" (with the reason) and when it last worked.
     async fn tenant_reachable(&self, tenant: &Tenant, job: &JobEnvelope, error: Option<&JobError>) {
         let now = Utc::now();
         let kind = job.job_type.as_str();
-        let result = match error {
-            None => {
-                let r = tenants::set_status(&self.db, tenant.id, TenantStatus::Ok, None, now).await;
-                r.and(sync_state::record_success(&self.db, tenant.id, kind, now, None, None).await)
-            }
-            Some(e) => {
-                let message = e.to_string();
-                let unreachable = message.starts_with("tenant:");
-                let status = if unreachable {
-                    TenantStatus::Unreachable
-                } else {
-                    tenant.status
-                };
-                let r = if unreachable {
-                    tenants::set_status(&self.db, tenant.id, status, Some(&message), now).await
-                } else {
-                    Ok(())
-                };
-                r.and(
-                    sync_state::record_failure(&self.db, tenant.id, kind, now, &message)
-                        .await
-                        .map(|_| ()),
-                )
-            }
+        let recorded = match error {
+            None => sync_state::record_success(&self.db, tenant.id, kind, now, None, None).await,
+            Some(e) => sync_state::record_failure(&self.db, tenant.id, kind, now, &e.to_string())
+                .await
+                .map(|_| ()),
+        };
+        let result = match recorded {
+            Ok(()) => self.set_tenant_status(tenant, error, now).await,
+            Err(e) => Err(e),
         };
         if let Err(e) = result {
             tracing::warn!(tenant = %tenant.settings.name, "cannot record the tenant's state: {e}");
         }
     }
 
-    /// Record how the run ended, with the same rule the queue applies to the outcome.
-    async fn record_end(
+    /// The tenant's status after a job: `stuck` while its message collection makes no progress
+    /// (whatever other jobs do), else `unreachable` after a failed call to the tenant, `ok` after
+    /// a success; other failures leave it as it was.
+    async fn set_tenant_status(
         &self,
-        job: &JobEnvelope,
-        run: Option<&NewJobRun>,
-        delivery: &Delivery,
-        outcome: &JobOutcome,
-    ) {
-        let policy = runtime::runs::RunPolicy {
-            worker: &self.name,
-            max_attempts: self.max_attempts,
-            retry_tiers: &self.retry_tiers,
+        tenant: &Tenant,
+        error: Option<&JobError>,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<(), store::StoreError> {
+        let stuck = self.stuck_reason(tenant, now).await?;
+        let (status, message) = match (stuck, error) {
+            (Some(reason), _) => (TenantStatus::Stuck, Some(reason)),
+            (None, None) => (TenantStatus::Ok, None),
+            (None, Some(e)) if e.to_string().starts_with("tenant:") => {
+                (TenantStatus::Unreachable, Some(e.to_string()))
+            }
+            // The tenant answered; something else failed (a bad parameter, the database). A
+            // stuck tenant recovers here once collection no longer is.
+            (None, Some(_)) if tenant.status == TenantStatus::Stuck => (TenantStatus::Ok, None),
+            (None, Some(_)) => return Ok(()),
         };
-        runtime::runs::record_end(&self.db, &policy, job, run, delivery, outcome).await;
+        tenants::set_status(&self.db, tenant.id, status, message.as_deref(), now).await
+    }
+
+    async fn stuck_reason(
+        &self,
+        tenant: &Tenant,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<Option<String>, store::StoreError> {
+        let states = sync_state::list(&self.db, tenant.id).await?;
+        let jobs = tenants::jobs(&self.db, tenant.id).await?;
+        let interval = |kind: &JobKind| {
+            let secs = jobs
+                .iter()
+                .find(|j| &j.kind == kind)
+                .and_then(|j| j.interval_secs)
+                .or(JobSettings::default_for(kind.clone()).interval_secs)
+                .unwrap_or(60);
+            std::time::Duration::from_secs(u64::from(secs))
+        };
+        let collecting: Vec<CollectionState<'_>> = [JobKind::MessagesHot, JobKind::MessagesCold]
+            .iter()
+            .filter_map(|kind| {
+                let s = states.iter().find(|s| s.job_type == kind.as_str())?;
+                Some(CollectionState {
+                    job_type: &s.job_type,
+                    interval: interval(kind),
+                    last_success_at: s.last_success_at,
+                    consecutive_failures: u32::try_from(s.consecutive_failures).unwrap_or(0),
+                    last_error: s.last_error.as_deref(),
+                })
+            })
+            .collect();
+        Ok(collection::stuck_reason(
+            &collecting,
+            self.max_attempts,
+            tenant.created_at,
+            now,
+        ))
     }
 }
 
 pub fn handler(worker: Worker) -> Arc<dyn JobHandler> {
-    Arc::new(worker)
+    Arc::new(Recorded(worker))
 }

@@ -5,116 +5,61 @@
 pub mod content;
 pub mod details;
 pub mod error;
+pub mod fairness;
 pub mod jobs;
 pub mod map;
 pub mod messages;
 pub mod payloads;
+pub mod settings;
 pub mod sync_cmd;
 pub mod tenants;
 
-use std::time::Duration;
-
 use anyhow::Context as _;
-use domain::job::JobType;
-use runtime::{Context, Settings, Spec};
+use runtime::{Context, Spec};
 
-use crate::messages::{DetailsPolicy, MessageOptions};
-use crate::tenants::{ClientOptions, Clients};
+use crate::tenants::Clients;
 
-pub const SPEC: Spec = Spec {
+pub use settings::{DEFAULT_CONCURRENCY, DEFAULT_TENANT_CONCURRENCY, IngestSettings, Scheduling};
+
+pub const SPEC: Spec<IngestSettings> = Spec {
     component: "ingest-worker",
     default_listen: "127.0.0.1:9101",
     listen_env: "INGEST_WORKER_LISTEN",
+    settings: IngestSettings::from_settings,
     http: None,
 };
 
 pub const ABOUT: &str = "IntegraMon ingest worker: consumes collection jobs and writes what the \
                          tenant returns. `sync` runs one tenant's sync without RabbitMQ.";
 
-/// Worker settings from the layered settings.
-pub fn options(settings: &Settings) -> anyhow::Result<(MessageOptions, ClientOptions)> {
-    let secs = |key: &str, default: u64| -> anyhow::Result<Duration> {
-        Ok(Duration::from_secs(
-            settings
-                .get(key, "a whole number of seconds")?
-                .unwrap_or(default),
-        ))
-    };
-    let mut m = MessageOptions::default();
-    m.windows.overlap = secs("INGEST_OVERLAP_SECS", 180)?;
-    m.windows.lag = secs("INGEST_LAG_SECS", 45)?;
-    m.windows.max_width = Some(secs("INGEST_WINDOW_MAX_SECS", 6 * 3600)?);
-    m.details = match settings.raw("INGEST_DETAILS").as_deref() {
-        None | Some("problems") => DetailsPolicy::Problems,
-        Some("all") => DetailsPolicy::All,
-        Some(other) => {
-            anyhow::bail!("INGEST_DETAILS={other:?} is not valid; expected problems or all")
-        }
-    };
-    m.details_concurrency = settings
-        .get("INGEST_DETAILS_CONCURRENCY", "a positive whole number")?
-        .unwrap_or(4);
-    let c = ClientOptions {
-        max_concurrent_requests: settings
-            .get("CPI_MAX_CONCURRENCY", "a positive whole number")?
-            .unwrap_or(4),
-        sap_rate_limits: match settings.raw("CPI_RATE_LIMITS").as_deref() {
-            None | Some("sap") => true,
-            Some("off") => false,
-            Some(other) => {
-                anyhow::bail!("CPI_RATE_LIMITS={other:?} is not valid; expected sap or off")
-            }
-        },
-    };
-    Ok((m, c))
-}
-
-/// The families this worker consumes: `INGEST_FAMILIES` (comma-separated job types), or all.
-pub fn families(settings: &Settings) -> anyhow::Result<Vec<JobType>> {
-    match settings.raw("INGEST_FAMILIES") {
-        None => Ok(jobs::FAMILIES.to_vec()),
-        Some(list) => list
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| match JobType::parse(s) {
-                t if jobs::FAMILIES.contains(&t) => Ok(t),
-                _ => anyhow::bail!(
-                    "INGEST_FAMILIES names {s:?}; the ingest worker runs: {}",
-                    jobs::FAMILIES.map(|t| t.as_str().to_string()).join(", ")
-                ),
-            })
-            .collect(),
-    }
-}
-
 /// Run until shutdown. Called after the migration gate has opened.
-pub async fn run(ctx: Context) -> anyhow::Result<()> {
+pub async fn run(ctx: Context<IngestSettings>) -> anyhow::Result<()> {
     runtime::metrics::register("cpi", cpi::metrics::register);
-    let (messages, client_options) = options(&ctx.settings)?;
-    let families = families(&ctx.settings)?;
+    let IngestSettings {
+        messages,
+        client,
+        families,
+        scheduling,
+    } = ctx.config.clone();
     let key = ctx.settings.secret_key()?;
-    let queue_config = runtime::daemon::queue_config(&ctx.settings).map_err(anyhow::Error::msg)?;
-    let name = format!(
-        "{}-{}",
-        std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".into()),
-        std::process::id()
-    );
     let worker = jobs::Worker {
         db: ctx.db.clone(),
-        clients: Clients::new(key, client_options),
+        clients: Clients::new(key, client),
         messages,
-        name,
-        max_attempts: queue_config.max_attempts,
-        retry_tiers: queue_config.retry_tiers.clone(),
+        name: ctx.settings.worker_name("worker"),
+        max_attempts: ctx.queue_config.max_attempts,
+        retry_tiers: ctx.queue_config.retry_tiers.clone(),
+        slots: fairness::TenantSlots::new(scheduling.per_tenant),
     };
     tracing::info!(
         families = %families.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(","),
-        prefetch = queue_config.prefetch,
+        concurrency = scheduling.concurrency,
+        per_tenant = scheduling.per_tenant,
         "consuming collection jobs"
     );
-    // One consumer per family, each with its own prefetch: a long backfill or deep sync then
-    // never holds up fresh messages in the same worker.
+    // One consumer per family, each with its own slots: a long backfill or deep sync then
+    // never holds up fresh messages in the same worker. Several slots per family, at most
+    // `per_tenant` of them per tenant: a hanging tenant cannot hold up the others.
     let handler = jobs::handler(worker);
     let consumers = families.iter().map(|family| {
         let queue = ctx.queue.clone();
@@ -125,7 +70,7 @@ pub async fn run(ctx: Context) -> anyhow::Result<()> {
             queue
                 .consume(
                     std::slice::from_ref(&family),
-                    queue_config.prefetch,
+                    scheduling.concurrency,
                     handler,
                     shutdown,
                 )

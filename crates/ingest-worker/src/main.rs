@@ -1,6 +1,7 @@
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use integramon_ingest_worker::{ABOUT, IngestSettings, SPEC, run, sync_cmd};
 
 /// `integramon-ingest-worker sync …` runs a one-shot sync; anything else is the daemon.
 #[derive(Parser)]
@@ -13,41 +14,25 @@ struct SyncCli {
 #[derive(Subcommand)]
 enum SyncCommand {
     /// Sync one tenant's messages for a time range into the configured database, without RabbitMQ.
-    Sync(integramon_ingest_worker::sync_cmd::SyncArgs),
+    Sync(sync_cmd::SyncArgs),
 }
+
+const SYNC: runtime::bootstrap::OneShot = runtime::bootstrap::OneShot {
+    bin: "integramon-ingest-worker",
+    component: "ingest-worker",
+    log_failure: false,
+};
 
 fn main() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some("sync") {
-        runtime::memory::limit_malloc_arenas();
-        return sync();
+        let SyncCommand::Sync(args) = SyncCli::parse().command;
+        return runtime::bootstrap::one_shot(
+            SYNC,
+            IngestSettings::from_settings,
+            |s, config| async move { sync_cmd::run(&s, config, args).await },
+        );
     }
-    runtime::daemon::main(
-        integramon_ingest_worker::SPEC,
-        integramon_ingest_worker::ABOUT,
-        integramon_ingest_worker::run,
-    )
-}
-
-fn sync() -> ExitCode {
-    let SyncCommand::Sync(args) = SyncCli::parse().command;
-    let settings = match runtime::Settings::load() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("integramon-ingest-worker: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    store::install_tls_provider();
-    let _log = runtime::logging::init(&settings, "ingest-worker");
-    runtime::daemon::log_database_choice(&settings);
-    let result = tokio::runtime::Runtime::new()
-        .map_err(anyhow::Error::from)
-        .and_then(|rt| rt.block_on(integramon_ingest_worker::sync_cmd::run(&settings, args)));
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("integramon-ingest-worker: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    // The daemon's --help lists `sync` too.
+    let sync = SyncCli::command().get_subcommands().cloned().collect();
+    runtime::daemon::main_with(SPEC, ABOUT, sync, run)
 }

@@ -8,18 +8,16 @@ use cpi::model::{
     ValueMappingDesigntimeArtifact,
 };
 use domain::MessageStatus;
-use domain::artifact::{
-    DesignArtifact, DesignArtifactKind, Package, RuntimeArtifact, RuntimeStatus,
-};
+use domain::artifact::{DesignArtifact, DesignArtifactKind, Package, RuntimeArtifact};
 use domain::keystore::KeystoreEntry;
 use domain::message::{
     AdapterAttribute, AttachmentMeta, CustomHeader, Message, PayloadEntry, Run, RunStep,
 };
 
-/// Header names are bounded: an index entry must stay under PostgreSQL's ~2.7 kB row limit.
-const MAX_HEADER_NAME: usize = 255;
-
-/// Takes the record by value: a page's records are moved into messages, not copied.
+/// Takes the record by value: a page's records are moved into messages, not copied. The result
+/// is made storable here, once (`domain::limits`: NUL replaced, long keys capped with a hash,
+/// long texts cut), so every later comparison — the page upsert, detail look-ups, the
+/// monitor's filters — uses the same value.
 pub fn message(r: MessageProcessingLog) -> Message {
     let (artifact_id, artifact_name, artifact_type, package_id, package_name) =
         match r.integration_artifact {
@@ -54,26 +52,23 @@ pub fn message(r: MessageProcessingLog) -> Message {
         local_component_name: r.local_component_name,
         previous_component_name: r.previous_component_name,
     }
+    .sanitized()
 }
 
 pub fn headers(list: &[CustomHeaderProperty]) -> Vec<CustomHeader> {
     list.iter()
         .filter_map(|h| {
-            let name = h.name.as_deref()?.trim();
-            if name.is_empty() {
-                return None;
-            }
-            let name: String = name.chars().take(MAX_HEADER_NAME).collect();
-            Some(CustomHeader {
-                name,
+            CustomHeader {
+                name: h.name.clone()?,
                 value: h.value.clone(),
-            })
+            }
+            .sanitized()
         })
         .collect()
 }
 
 pub fn run(r: &MplRun, steps: &[MplRunStep]) -> Run {
-    Run {
+    let mut run = Run {
         run_id: r.id.clone(),
         run_start: r.run_start,
         run_stop: r.run_stop,
@@ -81,7 +76,9 @@ pub fn run(r: &MplRun, steps: &[MplRunStep]) -> Run {
         overall_state: r.overall_state.clone(),
         process_id: r.process_id.clone(),
         steps: steps.iter().map(step).collect(),
-    }
+    };
+    run.sanitize();
+    run
 }
 
 fn step(s: &MplRunStep) -> RunStep {
@@ -105,34 +102,40 @@ fn step(s: &MplRunStep) -> RunStep {
 }
 
 pub fn attachment(a: &MplAttachment) -> AttachmentMeta {
-    AttachmentMeta {
+    let mut meta = AttachmentMeta {
         attachment_id: a.id.clone(),
         name: a.name.clone(),
         content_type: a.content_type.clone(),
         size: a.payload_size,
         timestamp: a.time_stamp,
-    }
+    };
+    meta.sanitize();
+    meta
 }
 
 pub fn adapter_attribute(a: &CpiAdapterAttribute) -> Option<AdapterAttribute> {
-    Some(AdapterAttribute {
+    let mut attr = AdapterAttribute {
         cpi_id: Some(a.id.clone()),
         adapter_id: a.adapter_id.clone(),
         adapter_message_id: a.adapter_message_id.clone(),
         name: a.name.clone()?,
         value: a.value.clone(),
-    })
+    };
+    attr.sanitize();
+    Some(attr)
 }
 
 /// CPI keeps message store entries for 30 days from their time stamp.
 pub fn payload_entry(e: &MessageStoreEntry) -> PayloadEntry {
-    PayloadEntry {
+    let mut entry = PayloadEntry {
         entry_id: e.id.clone(),
         message_store_id: e.message_store_id.clone(),
         timestamp: e.time_stamp,
         has_attachments: e.has_attachments,
         retain_until: e.time_stamp.map(|t| t + chrono::Duration::days(30)),
-    }
+    };
+    entry.sanitize();
+    entry
 }
 
 pub fn package(p: &IntegrationPackage) -> Package {
@@ -199,7 +202,7 @@ pub fn runtime_artifact(
         artifact_type: a.artifact_type.clone(),
         deployed_by: a.deployed_by.clone(),
         deployed_at: a.deployed_on,
-        status: a.status.as_ref().map(|s| RuntimeStatus::parse(s.as_str())),
+        status: a.status.clone(),
         error_text,
     }
 }

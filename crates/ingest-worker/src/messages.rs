@@ -34,6 +34,10 @@ pub enum DetailsPolicy {
 pub struct MessageOptions {
     pub windows: WindowOptions,
     pub details: DetailsPolicy,
+    /// Messages whose details are fetched at once (`INGEST_DETAILS_CONCURRENCY`). Each has a
+    /// few calls in flight at once, and the tenant's own cap (`CPI_MAX_CONCURRENCY`) and rate
+    /// limits bound them all; this only has to be large enough to keep that cap busy while
+    /// other messages' details are being written.
     pub details_concurrency: usize,
     /// Windows of the cold backfill read by one job run, so one run stays short.
     pub cold_windows_per_run: usize,
@@ -44,7 +48,7 @@ impl Default for MessageOptions {
         Self {
             windows: WindowOptions::default(),
             details: DetailsPolicy::Problems,
-            details_concurrency: 4,
+            details_concurrency: 16,
             cold_windows_per_run: 4,
         }
     }
@@ -60,7 +64,11 @@ pub struct SyncReport {
     pub unchanged: u64,
     pub headers: u64,
     pub details: u64,
+    /// Messages whose details could not be had; each is recorded with the message and tried
+    /// again later (see `store::repo::detail_failures`).
     pub details_failed: u64,
+    /// Earlier failures tried again by this run (counted in `details` or `details_failed`).
+    pub details_retried: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub watermark: Option<DateTime<Utc>>,
 }
@@ -76,6 +84,7 @@ impl SyncReport {
         self.headers += other.headers;
         self.details += other.details;
         self.details_failed += other.details_failed;
+        self.details_retried += other.details_retried;
         if other.watermark.is_some() {
             self.watermark = other.watermark;
         }
@@ -125,6 +134,7 @@ pub async fn sync_window(
         let Some(page) = next? else {
             break;
         };
+        crate::error::stop_point()?;
         let write_started = std::time::Instant::now();
         let records = page.records.len();
         let list: Vec<PageMessage> = page
@@ -165,6 +175,7 @@ pub async fn sync_window(
             .iter()
             .map(|p| (p.message.guid.as_str(), &p.message))
             .collect();
+        let mut catch_up = Vec::new();
         for row in outcome
             .rows
             .iter()
@@ -173,13 +184,23 @@ pub async fn sync_window(
             if let Some(m) = by_guid.get(row.guid.as_str()).filter(|m| wants(&m.status))
                 && row.details_status.as_ref() != Some(&m.status)
             {
-                wanted.push((row.id, row.guid.clone(), m.status.clone()));
+                catch_up.push((row.id, row.guid.clone(), m.status.clone()));
             }
         }
-        let (ok, failed) =
-            details::fetch_many(db, client, &wanted, opts.details_concurrency).await?;
-        report.details += ok;
-        report.details_failed += failed;
+        if !catch_up.is_empty() {
+            // A message whose details failed before is retried on its own schedule
+            // (`details::retry_due`), not with every re-read of the overlap.
+            let ids: Vec<i64> = catch_up.iter().map(|(id, _, _)| *id).collect();
+            let failing = details::failing(db, &ids).await?;
+            wanted.extend(
+                catch_up
+                    .into_iter()
+                    .filter(|(id, _, _)| !failing.contains(id)),
+            );
+        }
+        let fetched = details::fetch_many(db, client, &wanted, opts.details_concurrency).await?;
+        report.details += fetched.ok;
+        report.details_failed += fetched.failed;
         report.watermark = page.safe_watermark;
         if let (Some(kind), Some(mark)) = (watermark, page.safe_watermark) {
             sync_state::set_watermark(db, tenant.id, kind, Some(mark)).await?;
@@ -223,10 +244,15 @@ pub async fn sync_hot(
         total.add(&report);
         watermark = Some(window.to);
         sync_state::set_watermark(db, tenant.id, KIND, watermark).await?;
-        if window.to >= now - chrono::Duration::from_std(windows.lag).unwrap_or_default() {
+        // Windows end on whole milliseconds (the filter literal's resolution), so the last one
+        // ends up to a millisecond before `now - lag`: compared exactly, a `now` with
+        // microseconds never matched and every run read its last window 64 times.
+        let end = now - chrono::Duration::from_std(windows.lag).unwrap_or_default();
+        if window.to > end - chrono::Duration::milliseconds(1) {
             break;
         }
     }
+    retry_failed_details(db, client, tenant, opts, &mut total).await?;
     sync_state::record_success(db, tenant.id, KIND, Utc::now(), watermark, None).await?;
     total.watermark = watermark;
     Ok(total)
@@ -272,6 +298,7 @@ pub async fn sync_cold(
         from = window.to;
         sync_state::set_watermark(db, tenant.id, KIND, Some(from)).await?;
     }
+    retry_failed_details(db, client, tenant, opts, &mut total).await?;
     sync_state::record_success(db, tenant.id, KIND, Utc::now(), Some(from), None).await?;
     total.watermark = Some(from);
     Ok(total)
@@ -310,5 +337,24 @@ pub async fn sync_range(
         total.add(&report);
         start = window.to;
     }
+    retry_failed_details(db, client, tenant, opts, &mut total).await?;
     Ok(total)
+}
+
+/// Every messages job ends with another try for the tenant's messages whose details failed
+/// and are due again: a failure of this run at once (a passing fault costs no delay), earlier
+/// ones after their pause (see `store::repo::detail_failures`).
+async fn retry_failed_details(
+    db: &Db,
+    client: &CpiClient,
+    tenant: &Tenant,
+    opts: &MessageOptions,
+    total: &mut SyncReport,
+) -> Result<(), JobError> {
+    let retried =
+        details::retry_due(db, client, tenant.id, opts.details_concurrency, Utc::now()).await?;
+    total.details_retried += retried.ok + retried.failed;
+    total.details += retried.ok;
+    total.details_failed += retried.failed;
+    Ok(())
 }

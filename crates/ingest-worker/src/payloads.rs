@@ -42,6 +42,7 @@ pub async fn sync(
     let cap = collection.payload_max_bytes;
     let pending = payloads::pending_payloads(db, tenant.id, strategy, BATCH).await?;
     for p in filter(pending, only_message) {
+        crate::error::stop_point()?;
         let outcome = classify(client.collect_message_store_entry(&p.cpi_id, cap).await)?;
         count(&mut report, &outcome);
         payloads::save_payload(db, p.id, &outcome, Utc::now()).await?;
@@ -50,6 +51,7 @@ pub async fn sync(
         report.skipped += payloads::skip_unwanted_attachments(db, tenant.id, strategy).await?;
         let pending = payloads::pending_attachments(db, tenant.id, strategy, BATCH).await?;
         for p in filter(pending, only_message) {
+            crate::error::stop_point()?;
             let outcome = match p.size {
                 Some(size) if size as u64 > cap => Download::TooLarge { size },
                 _ => classify(client.collect_mpl_attachment(&p.cpi_id, cap).await)?,

@@ -41,7 +41,11 @@ pub struct SyncArgs {
     pub to: Option<DateTime<Utc>>,
 }
 
-pub async fn run(settings: &Settings, args: SyncArgs) -> anyhow::Result<()> {
+pub async fn run(
+    settings: &Settings,
+    config: crate::IngestSettings,
+    args: SyncArgs,
+) -> anyhow::Result<()> {
     let to = args.to.unwrap_or_else(Utc::now);
     if args.from >= to {
         bail!("--from must be before --to");
@@ -53,9 +57,12 @@ pub async fn run(settings: &Settings, args: SyncArgs) -> anyhow::Result<()> {
     }
     let key = settings.secret_key()?;
     let (tenant, secret) = resolve_tenant(&db, &key, &args).await?;
-    let (messages, mut client_options) = crate::options(settings)?;
-    // A one-shot run against a real tenant still obeys SAP's limits unless told otherwise.
-    client_options.sap_rate_limits = settings.raw("CPI_RATE_LIMITS").as_deref() != Some("off");
+    // A one-shot run against a real tenant obeys SAP's limits unless CPI_RATE_LIMITS=off.
+    let crate::IngestSettings {
+        messages,
+        client: client_options,
+        ..
+    } = config;
     let client = build_client(&tenant, secret, &client_options).map_err(anyhow::Error::msg)?;
     println!(
         "syncing tenant {} ({}) from {} to {}",

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use cpi::{CpiClient, RateLimits, TenantConfig};
 use domain::job::TenantRef;
-use domain::secret::{self, SecretKey};
+use domain::secret::SecretKey;
 use domain::tenant::Tenant;
 use store::Db;
 use store::repo::tenants;
@@ -17,16 +17,22 @@ use crate::error::JobError;
 /// How politely IntegraMon talks to tenants.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
+    /// Requests in flight per tenant (`CPI_MAX_CONCURRENCY`). SAP limits requests per second,
+    /// not in flight: at a real tenant's 150–200 ms a request, 20 in flight are needed to reach
+    /// the MPL API's 100 per second that the rate limiter allows (4 reached about 25).
     pub max_concurrent_requests: usize,
     /// SAP's published per-user rates; off only for the simulator and benchmarks.
     pub sap_rate_limits: bool,
+    /// Which targets may be called (`OUTBOUND_DENY_PRIVATE`).
+    pub outbound: cpi::OutboundPolicy,
 }
 
 impl Default for ClientOptions {
     fn default() -> Self {
         Self {
-            max_concurrent_requests: 4,
+            max_concurrent_requests: 20,
             sap_rate_limits: true,
+            outbound: cpi::OutboundPolicy::default(),
         }
     }
 }
@@ -58,20 +64,22 @@ impl Clients {
         if let Some(client) = self.cached(tenant) {
             return Ok(client);
         }
-        let sealed = tenants::sealed_secret(db, tenant.id)
-            .await?
-            .ok_or_else(|| {
-                JobError::Fail(format!(
+        let secret = match tenants::secret(db, &self.key, tenant.id).await {
+            Ok(Some(secret)) => secret,
+            Ok(None) => {
+                return Err(JobError::Fail(format!(
                     "tenant {} has no stored credentials; set them in its settings",
                     tenant.settings.name
-                ))
-            })?;
-        let secret = secret::open(&self.key, &sealed).map_err(|e| {
-            JobError::Fail(format!(
-                "the credentials of tenant {} cannot be decrypted ({e}); was SECRET_KEY changed?",
-                tenant.settings.name
-            ))
-        })?;
+                )));
+            }
+            Err(tenants::CredentialError::Store(e)) => return Err(e.into()),
+            Err(tenants::CredentialError::Key(e)) => {
+                return Err(JobError::Fail(format!(
+                    "the credentials of tenant {} cannot be decrypted ({e}); was SECRET_KEY changed?",
+                    tenant.settings.name
+                )));
+            }
+        };
         let client = build_client(tenant, secret, &self.options)?;
         self.lock()
             .insert(tenant.id, (tenant.updated_at, client.clone()));
@@ -92,16 +100,16 @@ impl Clients {
     }
 }
 
-/// A client for the tenant's connection settings and its plaintext secret.
+/// A client for the tenant's connection settings and its opened secret.
 pub fn build_client(
     tenant: &Tenant,
-    secret: String,
+    secret: impl Into<cpi::Secret>,
     options: &ClientOptions,
 ) -> Result<CpiClient, JobError> {
-    let mut config =
-        TenantConfig::from_connection(&tenant.settings.connection, cpi::Secret::new(secret))
-            .map_err(|e| JobError::Fail(format!("tenant {}: {e}", tenant.settings.name)))?;
+    let mut config = TenantConfig::from_connection(&tenant.settings.connection, secret.into())
+        .map_err(|e| JobError::Fail(format!("tenant {}: {e}", tenant.settings.name)))?;
     config.metrics_tenant = tenant.settings.name.clone();
+    config.outbound = options.outbound;
     config.limits.max_concurrent_requests = options.max_concurrent_requests.max(1);
     if !options.sap_rate_limits {
         config.limits.rate = RateLimits::unlimited();

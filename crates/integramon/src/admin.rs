@@ -56,8 +56,19 @@ pub struct BackupArgs {
     pub dest: Option<PathBuf>,
     pub with_archives: bool,
     pub with_logs: bool,
+    /// Leave `secret.key` out (the operator keeps the key elsewhere).
+    pub without_secret_key: bool,
     /// PostgreSQL: print the pg_dump command instead of running it.
     pub print_only: bool,
+}
+
+/// The installation's tenant-secret key as text, if it has one (`SECRET_KEY`, or the key file
+/// when it exists: a backup never creates one).
+fn current_key(settings: &Settings) -> anyhow::Result<Option<String>> {
+    if settings.secret_key_from_env() || settings.secret_key_file().exists() {
+        return Ok(Some(settings.secret_key()?.to_base64()));
+    }
+    Ok(None)
 }
 
 pub async fn backup(settings: &Settings, args: BackupArgs) -> anyhow::Result<()> {
@@ -76,6 +87,11 @@ pub async fn backup(settings: &Settings, args: BackupArgs) -> anyhow::Result<()>
         println!("{}", cmd.display());
         return Ok(());
     }
+    let secret_key = if args.without_secret_key {
+        None
+    } else {
+        current_key(settings)?
+    };
     let db = integramon_migrate::wait_for_database(settings).await?;
     let result = backup::backup(
         &db,
@@ -83,6 +99,7 @@ pub async fn backup(settings: &Settings, args: BackupArgs) -> anyhow::Result<()>
             dest: dest.clone(),
             archives_from: args.with_archives.then(|| settings.data_dir.clone()),
             logs_from: args.with_logs.then(|| settings.log_dir.clone()),
+            secret_key,
         },
     )
     .await;
@@ -90,17 +107,41 @@ pub async fn backup(settings: &Settings, args: BackupArgs) -> anyhow::Result<()>
     let manifest = result?;
     let rows: u64 = manifest.row_counts.values().sum();
     println!(
-        "backup written to {} ({} tables, {rows} rows)",
+        "backup written to {} ({} tables, {rows} rows{})",
         dest.display(),
-        manifest.row_counts.len()
+        manifest.row_counts.len(),
+        if manifest.archives {
+            format!(", {} archive files", manifest.archive_files)
+        } else {
+            String::new()
+        }
     );
+    if manifest.secret_key {
+        println!(
+            "it holds {} (mode 0600, directory 0700): whoever can read the backup can decrypt \
+             the tenants' credentials; keep it as protected as DATA_DIR",
+            backup::KEY_FILE
+        );
+    } else {
+        println!(
+            "it holds no tenant-secret key: keep SECRET_KEY / secret.key safe elsewhere, a \
+             restore needs it to decrypt the tenants' credentials"
+        );
+    }
     Ok(())
 }
 
-/// Restore a backup into the configured database. SQLite: replaces the file (with `--force` if it
-/// exists). PostgreSQL: `pg_restore` into the configured database, which should be empty.
+/// Restore a backup into the configured installation (stop IntegraMon first): checks that the
+/// backup is one of this backend's and undamaged, and that its tenant-secret key can be used,
+/// before changing anything; then the database (SQLite: replaces the file, with `--force` if it
+/// exists; PostgreSQL: `pg_restore` into the configured database, which must be empty), the key
+/// (written to the key file when the installation has none) and the archive files (into
+/// `DATA_DIR`, never over a different file); finally the row counts are compared exactly.
+/// `integramon-migrate` then brings the schema up to date and writes the marker.
 pub async fn restore(settings: &Settings, dir: &Path, force: bool) -> anyhow::Result<()> {
     let manifest = backup::read_manifest(dir)?;
+    backup::check_backup(dir, &manifest, settings.db.backend)?;
+    let key_to_install = check_key(settings, dir, &manifest)?;
     match settings.db.backend {
         store::Backend::Sqlite => {
             backup::restore_sqlite(dir, &settings.db.sqlite_path, force)?;
@@ -114,95 +155,106 @@ pub async fn restore(settings: &Settings, dir: &Path, force: bool) -> anyhow::Re
             .context("pg_restore")?;
         }
     }
+    if let Some(key) = key_to_install {
+        let path = settings.secret_key_file();
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        f.write_all(key.as_bytes())?;
+        f.sync_all()?;
+        println!(
+            "tenant-secret key written to {} (mode 0600)",
+            path.display()
+        );
+    }
+    if manifest.archives {
+        let n = backup::restore_archives(dir, &settings.data_dir)?;
+        println!(
+            "{n} archive files copied into {}",
+            settings.data_dir.display()
+        );
+    }
     let db = integramon_migrate::wait_for_database(settings).await?;
     let counts = maintenance::row_counts(&db).await;
     db.close().await;
-    let counts = counts?;
-    let mut mismatches = Vec::new();
-    for (table, expected) in &manifest.row_counts {
-        let got = counts.get(table).copied().unwrap_or(0);
-        if got < *expected {
-            mismatches.push(format!("{table}: {got} rows, backup recorded {expected}"));
-        }
-    }
+    let mismatches = backup::count_mismatches(&manifest, &counts?);
     if !mismatches.is_empty() {
-        bail!("restore incomplete: {}", mismatches.join("; "));
+        bail!(
+            "restore incomplete: the restored database does not hold what the backup recorded: {}",
+            mismatches.join("; ")
+        );
     }
     println!(
-        "restored {} into {}; row counts match the backup manifest",
+        "restored {} into {}; row counts match the backup manifest{}",
         dir.display(),
-        settings.db.target()
+        settings.db.target(),
+        if manifest.version < 2 {
+            " (an older backup: counted before its copy, so at least those rows)"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "next: run integramon-migrate (brings the schema up to date and writes the marker the \
+         daemons wait for), then start IntegraMon"
     );
     Ok(())
 }
 
-/// The resolved settings, secrets masked.
-pub fn show_config(settings: &Settings) {
-    let db = &settings.db;
-    let lines = [
-        ("DATA_DIR", settings.data_dir.display().to_string()),
-        ("LOG_DIR", settings.log_dir.display().to_string()),
-        (
-            "DB_BACKEND",
-            format!("{} (from {})", db.backend.name(), db.backend_source),
-        ),
-        ("database", db.target()),
-        (
-            "DB_PASSWORD",
-            if db.password.is_some() {
-                "***".into()
-            } else {
-                "(unset)".into()
-            },
-        ),
-        (
-            "SQLITE_TIMEOUT",
-            format!("{}s", db.sqlite_timeout.as_secs()),
-        ),
-        ("DB_POOL_MAX", db.pool.max.to_string()),
-        ("DB_POOL_MIN", db.pool.min.to_string()),
-        ("DB_PGBOUNCER", db.pool.pgbouncer.to_string()),
-        (
-            "MIGRATE_MARKER",
-            settings.migrate_marker.display().to_string(),
-        ),
-        ("AMQP_URL", mask_url(&settings.amqp_url)),
-        ("APP_BASE_PATH", settings.app_base_path.clone()),
-        (
-            "config file",
-            settings
-                .file_source
-                .clone()
-                .unwrap_or_else(|| "(none)".into()),
-        ),
-    ];
-    for (k, v) in lines {
-        println!("{k:<16} {v}");
-    }
-}
-
-/// `amqp://user:secret@host` → `amqp://user:***@host`.
-fn mask_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            match creds.find(':') {
-                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn amqp_passwords_are_masked() {
-        assert_eq!(
-            super::mask_url("amqp://guest:guest@127.0.0.1:5672/%2f"),
-            "amqp://guest:***@127.0.0.1:5672/%2f"
+/// The backup's key must be the one the installation will use: returns the key to write to the
+/// key file (the installation has none), or an error before anything was changed.
+fn check_key(
+    settings: &Settings,
+    dir: &Path,
+    manifest: &backup::Manifest,
+) -> anyhow::Result<Option<String>> {
+    if !manifest.secret_key {
+        eprintln!(
+            "this backup holds no tenant-secret key: the installation's key must be the one the \
+             backup was taken with, or the tenants' credentials must be entered again"
         );
-        assert_eq!(super::mask_url("amqp://host/"), "amqp://host/");
+        return Ok(None);
+    }
+    let path = dir.join(backup::KEY_FILE);
+    let key =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let key = key.trim().to_string();
+    domain::secret::SecretKey::from_base64(&key)
+        .map_err(|e| anyhow::anyhow!("{} is not a usable key: {e}", path.display()))?;
+    if manifest
+        .secret_key_sha256
+        .as_deref()
+        .is_some_and(|f| f != backup::text_sha256(&key))
+    {
+        bail!(
+            "{} does not match the manifest's fingerprint; nothing was changed",
+            path.display()
+        );
+    }
+    match current_key(settings)? {
+        None => Ok(Some(key)),
+        Some(current) if current == key => Ok(None),
+        Some(_) => {
+            let source = if settings.secret_key_from_env() {
+                "SECRET_KEY".to_string()
+            } else {
+                settings.secret_key_file().display().to_string()
+            };
+            bail!(
+                "the installation's tenant-secret key ({source}) is not the backup's: the \
+                 restored tenants' credentials could not be decrypted. Use the backup's key \
+                 ({}) instead (move the key file aside, or set SECRET_KEY to its content); \
+                 nothing was changed",
+                path.display()
+            )
+        }
     }
 }

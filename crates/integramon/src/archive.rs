@@ -64,11 +64,13 @@ pub async fn restore_file(
     tenant: Option<&str>,
 ) -> anyhow::Result<()> {
     let db = integramon_migrate::wait_for_database(settings).await?;
-    let mut last = std::time::Instant::now();
+    let started = std::time::Instant::now();
+    let mut last = started;
     let result = restore::restore(&db, file, tenant, |done, total| {
         if last.elapsed().as_secs() >= 5 {
             last = std::time::Instant::now();
-            eprintln!("restoring: {done} of {total} messages");
+            let rate = done as f64 / started.elapsed().as_secs_f64().max(0.001);
+            eprintln!("restoring: {done} of {total} messages ({rate:.0}/s)");
         }
     })
     .await;

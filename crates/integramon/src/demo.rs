@@ -9,39 +9,22 @@ use chrono::Utc;
 use cpi_sim::{Sim, SimConfig, SimHandle};
 use domain::secret::{self, SecretKey};
 use domain::tenant::{Auth, TenantSettings};
-use runtime::Settings;
 use store::Db;
 use store::repo::tenants;
 
 pub const TENANT: &str = "demo";
 const USER: &str = "demo";
 
-/// Whether to run the simulated tenant (`DEMO`, default true in the all-in-one mode).
-pub fn enabled(settings: &Settings) -> anyhow::Result<bool> {
-    match settings
-        .raw("DEMO")
-        .as_deref()
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        None | Some("true" | "1" | "yes" | "on") => Ok(true),
-        Some("false" | "0" | "no" | "off") => Ok(false),
-        Some(other) => anyhow::bail!("DEMO={other:?} is not valid; expected true or false"),
-    }
-}
-
 /// Start the simulator and make the "demo" tenant point at it (its port changes per start).
-pub async fn start(settings: &Settings, db: &Db, key: &SecretKey) -> anyhow::Result<SimHandle> {
-    let listen = settings
-        .raw("DEMO_LISTEN")
-        .unwrap_or_else(|| "127.0.0.1:0".to_string());
+/// `listen` is `DEMO_LISTEN` ([`crate::settings::Demo`]).
+pub async fn start(listen: &str, db: &Db, key: &SecretKey) -> anyhow::Result<SimHandle> {
     // A password per start: the simulator only lives as long as this process.
     let password = SecretKey::generate()?.to_base64();
     let config = SimConfig::default()
         .with_basic(USER, password.clone())
         .with_rate(0.5)
         .with_history(Duration::from_secs(24 * 3600));
-    let sim = Sim::start(config, &listen)
+    let sim = Sim::start(config, listen)
         .await
         .with_context(|| format!("starting the simulated tenant on {listen}"))?;
     let sealed = secret::seal(key, &password)?;

@@ -4,6 +4,9 @@
 pub mod admin;
 pub mod archive;
 pub mod demo;
+pub mod errors;
+pub mod secrets;
 pub mod seed;
+pub mod settings;
 pub mod up;
 pub mod users;

@@ -33,6 +33,34 @@ enum Command {
     /// Archive files: run an archive now, restore a file, read a file.
     #[command(subcommand)]
     Archive(ArchiveCommand),
+    /// The secrets of a compose installation.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+    /// Error groups.
+    #[command(subcommand)]
+    Errors(ErrorsCommand),
+}
+
+#[derive(Subcommand)]
+enum ErrorsCommand {
+    /// Group every stored message again with the current grouping version and custom rules
+    /// (messages whose group changes move; counts follow). Safe to run while IntegraMon runs
+    /// and to run again.
+    Regroup,
+}
+
+#[derive(Subcommand)]
+enum SecretsCommand {
+    /// Write the database and broker passwords (from the environment, else kept, else
+    /// generated) and make the tenant-secret key: compose's one-shot `secrets` service.
+    Init {
+        /// Directory for `db_password` and `rabbitmq_password`.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// Directory for RabbitMQ's conf.d file with its default user.
+        #[arg(long, value_name = "DIR")]
+        rabbitmq_conf_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -97,17 +125,22 @@ enum DbCommand {
         #[arg(long = "table", value_name = "TABLE")]
         tables: Vec<String>,
     },
-    /// Consistent backup while IntegraMon runs (SQLite: VACUUM INTO; PostgreSQL: pg_dump).
+    /// Consistent backup while IntegraMon runs (SQLite: VACUUM INTO; PostgreSQL: pg_dump), with
+    /// the tenant-secret key; see docs/operations/database.md.
     Backup {
         /// New directory for the backup (default DATA_DIR/backups/integramon-<time>).
         #[arg(long, value_name = "DIR")]
         dest: Option<PathBuf>,
-        /// Also copy DATA_DIR/<tenant>/archive/.
+        /// Also copy the archive files (DATA_DIR/archives/).
         #[arg(long)]
         with_archives: bool,
         /// Also copy LOG_DIR.
         #[arg(long)]
         with_logs: bool,
+        /// Leave the tenant-secret key (secret.key / SECRET_KEY) out of the backup: keep it
+        /// elsewhere, a restore needs it.
+        #[arg(long)]
+        without_secret_key: bool,
         /// PostgreSQL: print the pg_dump command instead of running it.
         #[arg(long)]
         print: bool,
@@ -131,8 +164,13 @@ enum DbCommand {
         failed_ratio: f64,
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Also make about this many error groups over the seeded iFlows, with an hourly
+        /// history spread over the seeded days, and assign the failed messages to them.
+        #[arg(long, default_value_t = 0)]
+        error_groups: u64,
     },
-    /// Restore a backup directory into the configured database and check its row counts.
+    /// Restore a backup directory (database, tenant-secret key, archive files) into this
+    /// installation and check it exactly; then run integramon-migrate.
     Restore {
         dir: PathBuf,
         /// SQLite: replace an existing database file (stop IntegraMon first).
@@ -141,137 +179,163 @@ enum DbCommand {
     },
 }
 
+const CLI: runtime::bootstrap::OneShot = runtime::bootstrap::OneShot {
+    bin: "integramon",
+    component: "integramon",
+    log_failure: false,
+};
+
 fn main() -> ExitCode {
-    runtime::memory::limit_malloc_arenas();
     let cli = Cli::parse();
-    let settings = match runtime::Settings::load() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("integramon: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    if let Command::Config = cli.command {
-        admin::show_config(&settings);
-        return ExitCode::SUCCESS;
-    }
-    // Reading a file needs no database, runtime or logging.
+    // Reading a file needs no settings, database, runtime or logging.
     if let Command::Archive(ArchiveCommand::Read {
         file,
         message,
         summary,
     }) = &cli.command
     {
+        runtime::memory::limit_malloc_arenas();
         return match integramon::archive::read(file, message.as_deref(), *summary) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("integramon: {e:#}");
+                eprintln!("integramon: {}", runtime::report::anyhow_line(&e));
                 ExitCode::FAILURE
             }
         };
     }
-    store::install_tls_provider();
-    let _log = runtime::logging::init(&settings, "integramon");
-    runtime::daemon::log_database_choice(&settings);
-    let rt = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("integramon: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = rt.block_on(async {
-        match cli.command {
-            Command::Up { listen } => {
-                let spec = runtime::Spec {
-                    component: "integramon",
-                    default_listen: "127.0.0.1:8080",
-                    listen_env: "WEB_LISTEN",
-                    http: None,
+    // Printing the settings and writing the secrets need the settings only.
+    if matches!(cli.command, Command::Config | Command::Secrets(_)) {
+        let settings = match runtime::bootstrap::settings(CLI.bin) {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
+        return match cli.command {
+            Command::Config => match integramon::settings::show(&settings) {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => runtime::bootstrap::refuse(CLI.bin, &runtime::report::anyhow_line(&e)),
+            },
+            Command::Secrets(SecretsCommand::Init {
+                dir,
+                rabbitmq_conf_dir,
+            }) => {
+                let args = integramon::secrets::InitArgs {
+                    dir,
+                    rabbitmq_conf_dir,
                 };
-                let addr = runtime::daemon::listen_addr(&settings, listen.as_deref(), &spec)
-                    .map_err(anyhow::Error::msg)?;
-                integramon::up::run(settings, addr).await
-            }
-            Command::Db(DbCommand::Status) => admin::status(&settings).await,
-            Command::Db(DbCommand::Maintain { full, tables }) => {
-                admin::maintain(&settings, MaintenanceOptions { tables, full }).await
-            }
-            Command::Db(DbCommand::Backup {
-                dest,
-                with_archives,
-                with_logs,
-                print,
-            }) => {
-                admin::backup(
-                    &settings,
-                    admin::BackupArgs {
-                        dest,
-                        with_archives,
-                        with_logs,
-                        print_only: print,
-                    },
-                )
-                .await
-            }
-            Command::Db(DbCommand::Seed {
-                tenant,
-                messages,
-                days,
-                headers_per_message,
-                iflows,
-                failed_ratio,
-                seed,
-            }) => {
-                integramon::seed::run(
-                    &settings,
-                    integramon::seed::SeedArgs {
-                        tenant,
-                        messages,
-                        days,
-                        headers_per_message,
-                        iflows,
-                        failed_ratio,
-                        seed,
-                    },
-                )
-                .await
-            }
-            Command::Db(DbCommand::Restore { dir, force }) => {
-                admin::restore(&settings, &dir, force).await
-            }
-            Command::User(UserCommand::Create {
-                username,
-                admin,
-                role,
-                password_stdin,
-            }) => {
-                let role = if admin {
-                    domain::user::Role::Admin
-                } else {
-                    match role.as_deref() {
-                        None => domain::user::Role::User,
-                        Some(r) => domain::user::Role::parse(r).ok_or_else(|| {
-                            anyhow::anyhow!("--role must be user, manager or admin, not {r:?}")
-                        })?,
+                match integramon::secrets::init(&settings, &args) {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("integramon: secrets: {e:#}");
+                        ExitCode::FAILURE
                     }
-                };
-                integramon::users::create(&settings, &username, role, password_stdin).await
+                }
             }
-            Command::Archive(ArchiveCommand::Run { tenant, day }) => {
-                integramon::archive::run(&settings, &tenant, day).await
-            }
-            Command::Archive(ArchiveCommand::Restore { file, tenant }) => {
-                integramon::archive::restore_file(&settings, &file, tenant.as_deref()).await
-            }
-            Command::Config | Command::Archive(ArchiveCommand::Read { .. }) => Ok(()),
+            _ => unreachable!("matched above"),
+        };
+    }
+    // `up` runs every daemon: all their settings are built before anything starts.
+    let up_listen = match &cli.command {
+        Command::Up { listen } => Some(listen.clone()),
+        _ => None,
+    };
+    let check = |settings: &runtime::Settings| match &up_listen {
+        Some(listen) => integramon::up::check(settings, listen.as_deref()).map(Some),
+        None => Ok(None),
+    };
+    runtime::bootstrap::one_shot(CLI, check, |settings, up| run(cli, settings, up))
+}
+
+async fn run(
+    cli: Cli,
+    settings: runtime::Settings,
+    up: Option<integramon::up::Checked>,
+) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Up { .. } => match up {
+            Some(checked) => integramon::up::run(settings, checked).await,
+            None => unreachable!("checked before the runtime started"),
+        },
+        Command::Db(DbCommand::Status) => admin::status(&settings).await,
+        Command::Db(DbCommand::Maintain { full, tables }) => {
+            admin::maintain(&settings, MaintenanceOptions { tables, full }).await
         }
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("integramon: {e:#}");
-            ExitCode::FAILURE
+        Command::Db(DbCommand::Backup {
+            dest,
+            with_archives,
+            with_logs,
+            without_secret_key,
+            print,
+        }) => {
+            admin::backup(
+                &settings,
+                admin::BackupArgs {
+                    dest,
+                    with_archives,
+                    with_logs,
+                    without_secret_key,
+                    print_only: print,
+                },
+            )
+            .await
+        }
+        Command::Db(DbCommand::Seed {
+            tenant,
+            messages,
+            days,
+            headers_per_message,
+            iflows,
+            failed_ratio,
+            seed,
+            error_groups,
+        }) => {
+            integramon::seed::run(
+                &settings,
+                integramon::seed::SeedArgs {
+                    tenant,
+                    messages,
+                    days,
+                    headers_per_message,
+                    iflows,
+                    failed_ratio,
+                    seed,
+                    error_groups,
+                },
+            )
+            .await
+        }
+        Command::Db(DbCommand::Restore { dir, force }) => {
+            admin::restore(&settings, &dir, force).await
+        }
+        Command::User(UserCommand::Create {
+            username,
+            admin,
+            role,
+            password_stdin,
+        }) => {
+            let role = if admin {
+                domain::user::Role::Admin
+            } else {
+                match role.as_deref() {
+                    None => domain::user::Role::User,
+                    Some(r) => domain::user::Role::parse(r).ok_or_else(|| {
+                        anyhow::anyhow!("--role must be user, manager or admin, not {r:?}")
+                    })?,
+                }
+            };
+            integramon::users::create(&settings, &username, role, password_stdin).await
+        }
+        Command::Archive(ArchiveCommand::Run { tenant, day }) => {
+            integramon::archive::run(&settings, &tenant, day).await
+        }
+        Command::Archive(ArchiveCommand::Restore { file, tenant }) => {
+            integramon::archive::restore_file(&settings, &file, tenant.as_deref()).await
+        }
+        Command::Errors(ErrorsCommand::Regroup) => integramon::errors::regroup(&settings).await,
+        Command::Config | Command::Secrets(_) | Command::Archive(ArchiveCommand::Read { .. }) => {
+            Ok(())
         }
     }
 }

@@ -28,6 +28,8 @@ pub struct SeedArgs {
     pub iflows: u32,
     pub failed_ratio: f64,
     pub seed: u64,
+    /// Error groups to make over the seeded range (0: none).
+    pub error_groups: u64,
 }
 
 const HEADER_NAMES: [&str; 8] = [
@@ -178,6 +180,26 @@ pub async fn run(settings: &Settings, args: SeedArgs) -> anyhow::Result<()> {
     let rollup_rows = monitor::rebuild_counts(&db, tenant.id).await?;
     let rollup_secs = rollup_started.elapsed().as_secs_f64();
     seed::analyze(&db).await?;
+    if args.error_groups > 0 {
+        let groups_started = Instant::now();
+        let made = store::repo::error_groups::seed_groups(
+            &db,
+            tenant.id,
+            args.error_groups,
+            args.iflows,
+            hour - span,
+            hour,
+            args.seed,
+        )
+        .await?;
+        println!(
+            "made {} error groups with {} hourly counts, {} failed messages assigned, in {:.1}s",
+            made.groups,
+            made.hours,
+            made.messages,
+            groups_started.elapsed().as_secs_f64()
+        );
+    }
     println!(
         "loaded {done} messages with {} headers in {load_secs:.1}s; rebuilt message_counts \
          ({rollup_rows} rows) in {rollup_secs:.1}s; total {:.1}s",

@@ -1,17 +1,18 @@
-//! The `metrics` job: snapshot one tenant's recent intervals, and record the run and the
-//! tenant's `metrics` sync state (its watermark is the end of the last interval written) the
-//! way the other workers do.
+//! The `metrics` job: snapshot one tenant's recent intervals and record the tenant's `metrics`
+//! sync state (its watermark is the end of the last interval written). Looking up the tenant and
+//! recording the run is `runtime::runs::run_recorded`'s, as in the other consuming daemons.
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use chrono::Utc;
-use domain::job::{JobEnvelope, JobOutcome, JobType, RetryTiers, TenantRef};
-use queue::{Delivery, JobHandler};
+use domain::job::{JobEnvelope, JobOutcome, JobType, RetryTiers};
+use domain::tenant::Tenant;
+use queue::JobHandler;
+use runtime::runs::{Recorded, RecordedJob, Recorder};
 use store::Db;
-use store::repo::job_runs::{self, NewJobRun};
-use store::repo::{sync_state, tenants};
+use store::repo::sync_state;
 
+use crate::SPEC;
 use crate::snapshot::{self, SnapshotOptions};
 
 /// The sync-state key of the metric snapshots.
@@ -27,54 +28,33 @@ pub struct Worker {
 }
 
 pub fn handler(worker: Worker) -> Arc<dyn JobHandler> {
-    Arc::new(worker)
+    Arc::new(Recorded(worker))
 }
 
-#[async_trait]
-impl JobHandler for Worker {
-    async fn handle(&self, job: JobEnvelope, delivery: Delivery) -> JobOutcome {
-        let started = Utc::now();
-        let tenant_id = match self.resolve(&job).await {
-            Ok(id) => id,
-            Err(outcome) => {
-                self.record_end(&job, None, &delivery, &outcome).await;
-                return outcome;
-            }
-        };
-        let run = runtime::runs::new_run(&job, Some(tenant_id), &delivery);
-        if let Err(e) = job_runs::mark_running(&self.db, &run, &self.name, started).await {
-            return JobOutcome::retry(format!("database: {e}"));
-        }
-        let outcome = self.run(tenant_id).await;
-        self.record_end(&job, Some(&run), &delivery, &outcome).await;
-        outcome
+impl RecordedJob for Worker {
+    fn recorder(&self) -> Recorder<'_> {
+        let (name, tiers) = (&self.name, &self.retry_tiers);
+        Recorder::new(&self.db, SPEC.component, name, self.max_attempts, tiers)
     }
-}
 
-impl Worker {
-    async fn resolve(&self, job: &JobEnvelope) -> Result<i64, JobOutcome> {
+    fn accept(&self, job: &JobEnvelope) -> Result<(), JobOutcome> {
         if job.job_type != JobType::Metrics {
             return Err(JobOutcome::fail(format!(
                 "the metrics daemon does not run {} jobs",
                 job.job_type
             )));
         }
-        let found = match &job.tenant {
-            TenantRef::Id(id) => tenants::get(&self.db, *id).await,
-            TenantRef::Name(name) => tenants::get_by_name(&self.db, name).await,
-        };
-        match found {
-            Ok(Some(t)) => Ok(t.id),
-            Ok(None) => Err(JobOutcome::fail(format!(
-                "tenant {} does not exist",
-                job.tenant
-            ))),
-            Err(e) => Err(JobOutcome::retry(format!("database: {e}"))),
-        }
+        Ok(())
     }
 
+    async fn run(&self, _job: &JobEnvelope, tenant: &Tenant) -> JobOutcome {
+        self.snapshot(tenant.id).await
+    }
+}
+
+impl Worker {
     /// Snapshot the tenant; database trouble is worth another try.
-    async fn run(&self, tenant_id: i64) -> JobOutcome {
+    async fn snapshot(&self, tenant_id: i64) -> JobOutcome {
         let now = Utc::now();
         let watermark = match sync_state::get(&self.db, tenant_id, KIND).await {
             Ok(s) => s.and_then(|s| s.watermark),
@@ -84,6 +64,9 @@ impl Worker {
         match snapshot::snapshot_tenant(&self.db, tenant_id, from, to, self.options.bucket_secs)
             .await
         {
+            // Stopped by shutdown: the job goes back to its queue; intervals are replaced
+            // whole, so its next run redoes the rest.
+            Ok(report) if report.to < to => JobOutcome::retry(queue::STOPPED_REASON),
             Ok(report) => {
                 if let Err(e) =
                     sync_state::record_success(&self.db, tenant_id, KIND, now, Some(to), None).await
@@ -98,21 +81,5 @@ impl Worker {
                 JobOutcome::retry(reason)
             }
         }
-    }
-
-    /// Record how the run ended, with the same rule the queue applies to the outcome.
-    async fn record_end(
-        &self,
-        job: &JobEnvelope,
-        run: Option<&NewJobRun>,
-        delivery: &Delivery,
-        outcome: &JobOutcome,
-    ) {
-        let policy = runtime::runs::RunPolicy {
-            worker: &self.name,
-            max_attempts: self.max_attempts,
-            retry_tiers: &self.retry_tiers,
-        };
-        runtime::runs::record_end(&self.db, &policy, job, run, delivery, outcome).await;
     }
 }

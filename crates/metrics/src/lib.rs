@@ -11,6 +11,7 @@
 pub mod gauges;
 pub mod jobs;
 pub mod reconcile;
+pub mod settings;
 pub mod snapshot;
 pub mod storage;
 
@@ -19,91 +20,29 @@ use std::time::Duration;
 use anyhow::Context as _;
 use chrono::Utc;
 use domain::job::JobType;
-use runtime::{Context, Settings, Spec};
+use runtime::{Context, Spec};
 
-use crate::snapshot::SnapshotOptions;
+pub use crate::settings::{Options, options};
 
-pub const SPEC: Spec = Spec {
+pub const SPEC: Spec<Options> = Spec {
     component: "metrics",
     default_listen: "127.0.0.1:9104",
     listen_env: "METRICS_LISTEN",
+    settings: options,
     http: None,
 };
 
 pub const ABOUT: &str = "IntegraMon metrics: metric and storage snapshots, installation gauges";
 
-fn number(settings: &Settings, key: &str, default: u64, min: u64, max: u64) -> anyhow::Result<u64> {
-    match settings.raw(key) {
-        None => Ok(default),
-        Some(v) => match v.trim().parse::<u64>() {
-            Ok(n) if (min..=max).contains(&n) => Ok(n),
-            _ => anyhow::bail!("{key} must be a number from {min} to {max}, not {v:?}"),
-        },
-    }
-}
-
-/// The daemon's settings.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Options {
-    pub snapshots: SnapshotOptions,
-    /// `METRICS_STORAGE_SECS`: least time between storage snapshots.
-    pub storage_every: Duration,
-    /// `METRICS_SNAPSHOT_RETENTION_DAYS`.
-    pub retention_days: u64,
-    /// `METRICS_REFRESH_SECS`: how often the lag and depth gauges are refreshed.
-    pub refresh_every: Duration,
-    /// `METRICS_RECONCILE_SECS` and `METRICS_RECONCILE_HOURS`.
-    pub reconcile_every: Duration,
-    pub reconcile_hours: u64,
-}
-
-pub fn options(settings: &Settings) -> anyhow::Result<Options> {
-    let bucket_secs = number(settings, "METRICS_SNAPSHOT_SECS", 300, 60, 86_400)?;
-    if 86_400 % bucket_secs != 0 {
-        anyhow::bail!(
-            "METRICS_SNAPSHOT_SECS must divide a day (86400) so intervals align to days, not {bucket_secs}"
-        );
-    }
-    let recompute = number(settings, "METRICS_RECOMPUTE_SECS", 3600, 0, 7 * 86_400)?;
-    Ok(Options {
-        snapshots: SnapshotOptions {
-            bucket_secs: bucket_secs as u32,
-            recompute: Duration::from_secs(recompute),
-            catch_up: Duration::from_secs(recompute.max(86_400)),
-        },
-        storage_every: Duration::from_secs(number(
-            settings,
-            "METRICS_STORAGE_SECS",
-            3600,
-            60,
-            30 * 86_400,
-        )?),
-        retention_days: number(settings, "METRICS_SNAPSHOT_RETENTION_DAYS", 90, 1, 36_500)?,
-        refresh_every: Duration::from_secs(number(settings, "METRICS_REFRESH_SECS", 15, 1, 3600)?),
-        reconcile_every: Duration::from_secs(number(
-            settings,
-            "METRICS_RECONCILE_SECS",
-            300,
-            10,
-            86_400,
-        )?),
-        reconcile_hours: number(settings, "METRICS_RECONCILE_HOURS", 2, 1, 24 * 31)?,
-    })
-}
-
 /// Run until shutdown. Called after the migration gate has opened.
-pub async fn run(ctx: Context) -> anyhow::Result<()> {
-    let opts = options(&ctx.settings)?;
+pub async fn run(ctx: Context<Options>) -> anyhow::Result<()> {
+    let opts = ctx.config.clone();
     gauges::register();
-    let queue_config = runtime::daemon::queue_config(&ctx.settings).map_err(anyhow::Error::msg)?;
+    let queue_config = ctx.queue_config.clone();
     let worker = jobs::Worker {
         db: ctx.db.clone(),
         options: opts.snapshots,
-        name: format!(
-            "{}-{}",
-            std::env::var("HOSTNAME").unwrap_or_else(|_| "metrics".into()),
-            std::process::id()
-        ),
+        name: ctx.settings.worker_name("metrics"),
         max_attempts: queue_config.max_attempts,
         retry_tiers: queue_config.retry_tiers.clone(),
     };
@@ -134,7 +73,7 @@ pub async fn run(ctx: Context) -> anyhow::Result<()> {
 }
 
 /// Everything on the daemon's own clock, until shutdown.
-async fn clock(ctx: &Context, opts: &Options) {
+async fn clock(ctx: &Context<Options>, opts: &Options) {
     reconcile::fill_missing_counts(ctx).await;
     let mut refresh = tokio::time::interval(opts.refresh_every);
     let mut reconcile = tokio::time::interval(opts.reconcile_every);
@@ -155,13 +94,20 @@ async fn clock(ctx: &Context, opts: &Options) {
                     tracing::debug!("queue depth gauges: {e}");
                 }
             }
-            _ = reconcile.tick() => reconcile::reconcile(ctx, opts.reconcile_hours).await,
+            _ = reconcile.tick() => {
+                reconcile::reconcile(ctx, opts.reconcile_hours).await;
+                // Error-group states that change with time alone (no longer new, escalation
+                // over, an ignore date reached).
+                if let Err(e) = store::repo::error_groups::tick(&ctx.db, Utc::now()).await {
+                    tracing::warn!("error-group states: {e}");
+                }
+            }
             _ = storage.tick() => storage_and_retention(ctx, opts).await,
         }
     }
 }
 
-async fn storage_and_retention(ctx: &Context, opts: &Options) {
+async fn storage_and_retention(ctx: &Context<Options>, opts: &Options) {
     let now = Utc::now();
     match storage::take_if_due(&ctx.db, &ctx.settings.data_dir, opts.storage_every, now).await {
         Ok(false) => return,
@@ -183,5 +129,11 @@ async fn storage_and_retention(ctx: &Context, opts: &Options) {
         }
         Ok(_) => {}
         Err(e) => tracing::warn!("snapshot retention: {e}"),
+    }
+    let before = now - chrono::Duration::days(opts.error_history_days as i64);
+    match store::repo::error_groups::prune_hours(&ctx.db, before).await {
+        Ok(n) if n > 0 => tracing::info!(rows = n, "old error-group hourly counts removed"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!("error-group history retention: {e}"),
     }
 }

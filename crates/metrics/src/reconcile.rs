@@ -7,7 +7,7 @@ use runtime::Context;
 use store::repo::{monitor, tenants};
 
 /// Tenants collected before the rollup existed get it filled once (facets and charts read it).
-pub async fn fill_missing_counts(ctx: &Context) {
+pub async fn fill_missing_counts<S>(ctx: &Context<S>) {
     let Ok(list) = tenants::list(&ctx.db).await else {
         return;
     };
@@ -25,7 +25,7 @@ pub async fn fill_missing_counts(ctx: &Context) {
     }
 }
 
-pub async fn reconcile(ctx: &Context, hours: u64) {
+pub async fn reconcile<S>(ctx: &Context<S>, hours: u64) {
     let list = match tenants::list(&ctx.db).await {
         Ok(l) => l,
         Err(e) => {

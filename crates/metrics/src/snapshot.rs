@@ -141,7 +141,8 @@ pub fn range(
 }
 
 /// Compute and write the tenant's snapshots of the intervals in `[from, to)`, one transaction
-/// per interval.
+/// per interval. At shutdown (see `queue::stop_requested`) it stops between intervals; the
+/// report's `to` then says how far it got.
 pub async fn snapshot_tenant(
     db: &Db,
     tenant_id: i64,
@@ -159,6 +160,10 @@ pub async fn snapshot_tenant(
     };
     let mut start = from;
     while start < to {
+        if queue::stop_requested() {
+            report.to = start;
+            break;
+        }
         let end = start + step;
         let samples = snapshots::message_samples(db, tenant_id, start, end).await?;
         let payloads = snapshots::payload_volume(db, tenant_id, start, end).await?;

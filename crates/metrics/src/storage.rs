@@ -1,8 +1,8 @@
 //! Storage snapshots: the database's size, each table's size and rows, and each tenant's
-//! archive directory (`${DATA_DIR}/<tenant>/archive/`, written by the archiver; only measured
-//! here). Not per tenant for tables, so they are taken by the daemon's own clock, at most every
-//! `METRICS_STORAGE_SECS` across restarts and replicas (the newest snapshot's time is read from
-//! the database first).
+//! archive directory (`domain::archive::dir`: `${DATA_DIR}/archives/<tenant id>/`, written by
+//! the archiver; only measured here). Not per tenant for tables, so they are taken by the
+//! daemon's own clock, at most every `METRICS_STORAGE_SECS` across restarts and replicas (the
+//! newest snapshot's time is read from the database first).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -70,7 +70,7 @@ pub async fn take(
             (
                 t.id,
                 t.settings.name.clone(),
-                domain::archive::dir(data_dir, &t.settings.name),
+                domain::archive::dir(data_dir, t.id),
             )
         })
         .collect();
@@ -128,12 +128,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn archive_dirs_are_the_archivers_one_segment_under_the_data_dir() {
+    fn archive_dirs_are_the_archivers_by_tenant_id_under_the_data_dir() {
         let d = Path::new("/data");
-        let dir = |name| domain::archive::dir(d, name);
-        assert_eq!(dir("Prod EU"), PathBuf::from("/data/Prod_EU/archive"));
-        assert_eq!(dir("../etc"), PathBuf::from("/data/.._etc/archive"));
-        assert_eq!(dir(".."), PathBuf::from("/data/_../archive"));
+        assert_eq!(
+            domain::archive::dir(d, 12),
+            PathBuf::from("/data/archives/12")
+        );
     }
 
     #[test]

@@ -19,14 +19,13 @@ use integramon_metrics::jobs::{self, Worker};
 use integramon_metrics::snapshot::SnapshotOptions;
 use integramon_metrics::storage;
 use migration::{Migrator, MigratorTrait};
-use queue::{InProcessQueue, JobQueue, QueueConfig};
+use queue::{InProcessQueue, JobQueue, QueueConfig, Shutdown};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectOptions, ConnectionTrait, Database};
 use store::entity::payloads as payload_rows;
 use store::repo::job_runs;
 use store::repo::snapshots::{self, MetricSnapshot, StorageKind};
 use store::repo::{messages, sync_state, tenants};
 use store::{Db, DbSettings, SslMode};
-use tokio_util::sync::CancellationToken;
 
 const BUCKET: i64 = 300;
 
@@ -270,7 +269,7 @@ async fn scenario(db: Db) {
         max_attempts: 3,
         retry_tiers: domain::job::RetryTiers::new(vec![Duration::from_secs(1)]).unwrap(),
     };
-    let shutdown = CancellationToken::new();
+    let shutdown = Shutdown::new();
     let consumer = {
         let queue = queue.clone();
         let shutdown = shutdown.clone();
@@ -344,7 +343,7 @@ async fn scenario(db: Db) {
 }
 
 /// Storage snapshots: at most one per period, whatever asks; the archive directory of each
-/// tenant measured where the archiver writes it (a name with a `/` under its safe name).
+/// tenant measured where the archiver writes it (by tenant id, whatever the name holds).
 async fn storage_scenario(db: Db) {
     let data = tempfile::tempdir().unwrap();
     let create = |name: &str| {
@@ -360,7 +359,7 @@ async fn storage_scenario(db: Db) {
         .await
         .unwrap();
     let b = tenants::create(&db, &create("a/b"), None).await.unwrap();
-    let archive = domain::archive::dir(data.path(), "Tenant A");
+    let archive = domain::archive::dir(data.path(), a.id);
     std::fs::create_dir_all(archive.join("2026")).unwrap();
     std::fs::write(archive.join("x.archive"), vec![0u8; 1000]).unwrap();
     std::fs::write(archive.join("2026").join("y.archive"), vec![0u8; 234]).unwrap();
@@ -395,7 +394,7 @@ async fn storage_scenario(db: Db) {
             .unwrap_or_else(|| panic!("archive row of {id}: {first:?}"))
     };
     assert_eq!(archive_of(a.id).bytes, Some(1234));
-    // "a/b" is written under the archiver's safe name, where nothing is yet.
+    // "a/b" has its own directory by id, where nothing is yet.
     assert_eq!(archive_of(b.id).bytes, Some(0));
     let database = first
         .iter()

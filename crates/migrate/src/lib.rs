@@ -24,6 +24,23 @@ pub async fn ensure_local_cluster(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `DB_LOCAL=true` with a PostgreSQL backend: keep the internal cluster running for this process
+/// (restarted with backoff when it dies) until `stop` is cancelled, then stop it. `None` when
+/// there is no internal cluster. Used by `integramon up`, which owns its cluster.
+pub fn supervise_local_cluster(
+    settings: &Settings,
+    stop: runtime::Shutdown,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    if !(settings.db.local && settings.db.backend.is_postgres()) {
+        return Ok(None);
+    }
+    let cluster = settings.local_cluster()?;
+    let db = settings.db.clone();
+    Ok(Some(tokio::spawn(async move {
+        cluster.supervise(&db, stop.cancelled()).await;
+    })))
+}
+
 /// Connect and wait until the database answers, saying why while it waits.
 pub async fn wait_for_database(settings: &Settings) -> anyhow::Result<store::Db> {
     let db = store::connect(&settings.db)?;

@@ -21,48 +21,33 @@ enum Command {
     PgLocal,
 }
 
+const MIGRATE: runtime::bootstrap::OneShot = runtime::bootstrap::OneShot {
+    bin: "integramon-migrate",
+    component: "migrate",
+    log_failure: true,
+};
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let settings = match runtime::Settings::load() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("integramon-migrate: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    store::install_tls_provider();
-    let _log = runtime::logging::init(&settings, "migrate");
-    runtime::daemon::log_database_choice(&settings);
-    let rt = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("integramon-migrate: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = rt.block_on(async {
-        match cli.command.unwrap_or(Command::Apply) {
-            Command::Apply => integramon_migrate::apply(&settings).await.map(|_| ()),
-            Command::PgLocal => integramon_migrate::ensure_local_cluster(&settings).await,
-            Command::Status => integramon_migrate::status(&settings).await.map(|rows| {
-                let pending = rows.iter().filter(|r| !r.applied).count();
-                for r in &rows {
-                    println!(
-                        "{} {}",
-                        if r.applied { "applied" } else { "pending" },
-                        r.name
-                    );
-                }
-                println!("{} applied, {pending} pending", rows.len() - pending);
-            }),
-        }
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!("{e:#}");
-            eprintln!("integramon-migrate: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    runtime::bootstrap::one_shot(
+        MIGRATE,
+        |_| Ok(()),
+        |settings, ()| async move {
+            match cli.command.unwrap_or(Command::Apply) {
+                Command::Apply => integramon_migrate::apply(&settings).await.map(|_| ()),
+                Command::PgLocal => integramon_migrate::ensure_local_cluster(&settings).await,
+                Command::Status => integramon_migrate::status(&settings).await.map(|rows| {
+                    let pending = rows.iter().filter(|r| !r.applied).count();
+                    for r in &rows {
+                        println!(
+                            "{} {}",
+                            if r.applied { "applied" } else { "pending" },
+                            r.name
+                        );
+                    }
+                    println!("{} applied, {pending} pending", rows.len() - pending);
+                }),
+            }
+        },
+    )
 }

@@ -11,7 +11,6 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel};
-use tokio_util::sync::CancellationToken;
 
 use crate::celery::{header_int, header_str};
 use crate::config::QueueConfig;
@@ -24,7 +23,7 @@ use crate::topology::{
     DEAD_AT_HEADER, DEAD_ATTEMPTS_HEADER, DEAD_JOB_ID_HEADER, DEAD_JOB_TYPE_HEADER,
     DEAD_REASON_HEADER, DEAD_ROUTING_KEY_HEADER, Topology,
 };
-use crate::{DeadLetter, JobQueue};
+use crate::{DeadFilter, DeadLetter, JobQueue, MAX_DEAD_SCANNED};
 
 /// How long a readiness probe waits for the broker.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
@@ -206,6 +205,7 @@ impl AmqpQueue {
 impl JobQueue for AmqpQueue {
     async fn publish(&self, job: &JobEnvelope) -> Result<(), QueueError> {
         job.validate()?;
+        job.check_horizon(Utc::now())?;
         self.with_publisher(|channel, _| {
             let topo = self.inner.topo.clone();
             async move { publish_job(&channel, &topo, job, Utc::now()).await }
@@ -218,7 +218,7 @@ impl JobQueue for AmqpQueue {
         families: &[JobType],
         prefetch: u16,
         handler: Arc<dyn JobHandler>,
-        shutdown: CancellationToken,
+        shutdown: crate::Shutdown,
     ) -> Result<(), QueueError> {
         if families.is_empty() {
             return Err(QueueError::Config(
@@ -312,6 +312,83 @@ impl JobQueue for AmqpQueue {
                         .map_err(QueueError::amqp("basic.ack"))?;
                 }
                 Ok(out)
+            }
+        })
+        .await
+    }
+
+    async fn requeue_dead_matching(
+        &self,
+        max: usize,
+        only: DeadFilter,
+    ) -> Result<usize, QueueError> {
+        let topo = self.inner.topo.clone();
+        self.with_publisher(|channel, _| {
+            let topo = topo.clone();
+            let only = only.clone();
+            async move {
+                let mut moved = 0;
+                // Letters not taken stay unacknowledged until the end, so basic.get does not
+                // hand them out again; then they return to the queue.
+                let mut passed = Vec::new();
+                let mut outcome = Ok(());
+                while moved < max && passed.len() < MAX_DEAD_SCANNED {
+                    let got = channel
+                        .basic_get(
+                            topo.dead_queue().as_str().into(),
+                            BasicGetOptions { no_ack: false },
+                        )
+                        .await
+                        .map_err(QueueError::amqp("basic.get"));
+                    let msg = match got {
+                        Ok(Some(msg)) => msg,
+                        Ok(None) => break,
+                        Err(e) => {
+                            outcome = Err(e);
+                            break;
+                        }
+                    };
+                    let d = msg.delivery;
+                    let letter = dead_letter(&d.properties, Vec::new());
+                    let letter = DeadLetter {
+                        body: d.data.clone(),
+                        ..letter
+                    };
+                    if !only(&letter) {
+                        passed.push(d);
+                        continue;
+                    }
+                    let (body, props) = revived(&d.data, &d.properties);
+                    let sent = confirmed(
+                        &channel,
+                        &topo.exchange(),
+                        &letter.routing_key,
+                        &body,
+                        props,
+                        true,
+                    )
+                    .await;
+                    if let Err(e) = sent {
+                        passed.push(d);
+                        outcome = Err(e);
+                        break;
+                    }
+                    if let Err(e) = d.acker.ack(BasicAckOptions::default()).await {
+                        outcome = Err(QueueError::amqp("basic.ack")(e));
+                        break;
+                    }
+                    moved += 1;
+                }
+                for d in passed {
+                    let _ = d
+                        .acker
+                        .nack(BasicNackOptions {
+                            requeue: true,
+                            ..BasicNackOptions::default()
+                        })
+                        .await;
+                }
+                outcome.map(|()| moved)
             }
         })
         .await

@@ -1,9 +1,11 @@
 //! Queue settings: compiled-in defaults, overridden by `AMQP_*` variables through whatever
-//! lookup the caller has (the daemons pass `runtime::Settings`, tests a map).
+//! lookup the caller has. The daemons' bootstrap builds it once from the layered settings
+//! (`runtime::Settings::queue`) and hands it over on their context; tests pass a map.
 
 use std::time::Duration;
 
 use domain::job::RetryTiers;
+use domain::setting;
 
 use crate::error::QueueError;
 
@@ -78,12 +80,9 @@ impl QueueConfig {
         if let Some(v) = var("AMQP_PREFIX") {
             c.prefix = v;
         }
+        let bad = |e: setting::Invalid| QueueError::Config(e.to_string());
         if let Some(v) = var("AMQP_PREFETCH") {
-            c.prefetch = v.parse().map_err(|_| {
-                QueueError::Config(format!(
-                    "AMQP_PREFETCH={v:?} is not a number from 1 to 65535"
-                ))
-            })?;
+            c.prefetch = setting::whole_in("AMQP_PREFETCH", &v, 1, u16::MAX).map_err(bad)?;
         }
         if let Some(v) = var("AMQP_RETRY_DELAYS") {
             let delays = v
@@ -100,22 +99,14 @@ impl QueueConfig {
                 .map_err(|e| QueueError::Config(format!("AMQP_RETRY_DELAYS={v:?}: {e}")))?;
         }
         if let Some(v) = var("AMQP_MAX_ATTEMPTS") {
-            c.max_attempts = v.parse().map_err(|_| {
-                QueueError::Config(format!("AMQP_MAX_ATTEMPTS={v:?} is not a whole number"))
-            })?;
+            c.max_attempts =
+                setting::whole("AMQP_MAX_ATTEMPTS", &v, "a whole number").map_err(bad)?;
         }
         if let Some(v) = var("AMQP_RECONNECT_MAX") {
-            c.reconnect_max = parse_duration(&v).ok_or_else(|| {
-                QueueError::Config(format!("AMQP_RECONNECT_MAX={v:?} is not a duration (30s)"))
-            })?;
+            c.reconnect_max = setting::duration("AMQP_RECONNECT_MAX", &v).map_err(bad)?;
         }
         c.validate()?;
         Ok(c)
-    }
-
-    /// From the process environment.
-    pub fn from_env() -> Result<Self, QueueError> {
-        Self::from_lookup(|k| std::env::var(k).ok())
     }
 
     pub fn validate(&self) -> Result<(), QueueError> {
@@ -154,6 +145,27 @@ impl QueueConfig {
         Ok(())
     }
 
+    /// The resolved settings for `integramon config` (the URL's password masked).
+    pub fn entries(&self) -> Vec<setting::Entry> {
+        use setting::Entry;
+        vec![
+            Entry::new("AMQP_URL", self.redacted_url()),
+            Entry::new("AMQP_PREFIX", &self.prefix),
+            Entry::new("AMQP_PREFETCH", self.prefetch),
+            Entry::new(
+                "AMQP_RETRY_DELAYS",
+                self.retry_tiers
+                    .delays()
+                    .iter()
+                    .map(|d| duration_label(*d))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            Entry::new("AMQP_MAX_ATTEMPTS", self.max_attempts),
+            Entry::new("AMQP_RECONNECT_MAX", duration_label(self.reconnect_max)),
+        ]
+    }
+
     /// The URL without its password, for logs and readiness reasons.
     pub fn redacted_url(&self) -> String {
         redact_url(&self.url)
@@ -182,21 +194,7 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// `500ms`, `10s`, `5m`, `1h`, or a plain number of seconds.
-pub fn parse_duration(raw: &str) -> Option<Duration> {
-    let raw = raw.trim();
-    let (num, unit) = raw
-        .find(|c: char| !c.is_ascii_digit())
-        .map_or((raw, ""), |i| raw.split_at(i));
-    let n: u64 = num.parse().ok()?;
-    match unit.trim() {
-        "ms" => Some(Duration::from_millis(n)),
-        "" | "s" => Some(Duration::from_secs(n)),
-        "m" | "min" => n.checked_mul(60).map(Duration::from_secs),
-        "h" => n.checked_mul(3600).map(Duration::from_secs),
-        _ => None,
-    }
-}
+pub use domain::setting::parse_duration;
 
 /// The short label used in queue names: `10s`, `1800s`, `500ms`.
 pub fn duration_label(d: Duration) -> String {
@@ -282,14 +280,8 @@ mod tests {
     }
 
     #[test]
-    fn durations_and_labels() {
-        assert_eq!(parse_duration("10s"), Some(Duration::from_secs(10)));
-        assert_eq!(parse_duration("10"), Some(Duration::from_secs(10)));
-        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
-        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
-        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
-        assert_eq!(parse_duration("x"), None);
-        assert_eq!(parse_duration("1d"), None);
+    fn duration_labels() {
+        // Parsing is domain::setting's (tested there); the labels are this module's.
         assert_eq!(duration_label(Duration::from_secs(1800)), "1800s");
         assert_eq!(duration_label(Duration::from_millis(1500)), "1500ms");
     }

@@ -1,7 +1,8 @@
 //! The AMQP consumer loop: one channel per `consume` call (prefetch shared by the queues it
 //! consumes), manual acks after the handler returns, retries and dead letters published with
 //! confirms *before* the ack (so a crash in between repeats the job rather than losing it), never
-//! a requeue, reconnection after the connection is lost, and a warm shutdown.
+//! a requeue (except for jobs a shutdown stopped or never started), reconnection after the
+//! connection is lost, and a two-stage shutdown (see [`Shutdown`](crate::Shutdown)).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +12,8 @@ use domain::job::{Disposition, JobEnvelope, JobOutcome, disposition};
 use futures::StreamExt;
 use futures::stream::{BoxStream, select_all};
 use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions,
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, BasicRejectOptions,
+    ConfirmSelectOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, Connection};
@@ -21,11 +23,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::amqp::Inner;
 use crate::celery::{self, CeleryMessage, CeleryState, ReplyTarget};
-use crate::dispatch::{Step, before_running, run_handler};
+use crate::dispatch::{Ran, Step, before_running, run_handler};
 use crate::error::QueueError;
 use crate::handler::{Delivery, JobHandler};
 use crate::publish::{DeadInfo, Marks, publish_dead, publish_held, publish_reply, publish_retry};
 use crate::reconnect::describe;
+use crate::shutdown::Shutdown;
 use crate::topology::{CELERY_TASK_HEADER, INTERRUPTED_HEADER};
 
 /// Longest wait, at shutdown, for deliveries the broker sent before it saw the cancel.
@@ -38,12 +41,13 @@ pub(crate) async fn consume(
     queues: Vec<String>,
     prefetch: u16,
     handler: Arc<dyn JobHandler>,
-    shutdown: CancellationToken,
+    shutdown: Shutdown,
 ) -> Result<(), QueueError> {
     let mut tasks = JoinSet::new();
     let mut pause = inner.config.reconnect_min;
     let result = loop {
-        let Some((generation, conn)) = inner.connector.get_patiently(&shutdown).await else {
+        let Some((generation, conn)) = inner.connector.get_patiently(shutdown.intake_token()).await
+        else {
             break Ok(());
         };
         match session(
@@ -83,7 +87,7 @@ async fn session(
     queues: &[String],
     prefetch: u16,
     handler: &Arc<dyn JobHandler>,
-    shutdown: &CancellationToken,
+    shutdown: &Shutdown,
     tasks: &mut JoinSet<()>,
 ) -> Result<(), QueueError> {
     let channel = conn
@@ -136,7 +140,7 @@ async fn session(
             }
             next = deliveries.next() => match next {
                 Some((queue, Ok(delivery))) => {
-                    tasks.spawn(process(inner.clone(), publisher.clone(), queue, delivery, handler.clone(), abort.clone()));
+                    tasks.spawn(process(inner.clone(), publisher.clone(), queue, delivery, handler.clone(), abort.clone(), shutdown.jobs_token()));
                 }
                 Some((_, Err(e))) => break Some(QueueError::Session(describe(&e))),
                 None => break Some(QueueError::Session("the broker cancelled the consumer".into())),
@@ -159,11 +163,12 @@ async fn session(
         return Err(e);
     }
 
-    // Warm shutdown: stop deliveries, run what was already delivered, ack, then close.
+    // Stage one: stop deliveries; what the broker sent before it saw the cancel goes back
+    // unstarted; jobs in flight finish (or, in stage two, stop between pages), then close.
     tracing::info!(
         ?queues,
         running = tasks.len(),
-        "stopping: finishing jobs in flight"
+        "stopping: taking no more jobs, letting those in flight finish"
     );
     for tag in tags {
         if let Err(e) = channel
@@ -176,14 +181,7 @@ async fn session(
     let drain = async {
         while let Some((queue, next)) = deliveries.next().await {
             if let Ok(delivery) = next {
-                tasks.spawn(process(
-                    inner.clone(),
-                    publisher.clone(),
-                    queue,
-                    delivery,
-                    handler.clone(),
-                    abort.clone(),
-                ));
+                give_back(&queue, &delivery, "not started before shutdown").await;
             }
         }
     };
@@ -204,6 +202,19 @@ fn log_join(done: Result<(), tokio::task::JoinError>) {
     }
 }
 
+/// Return a delivery to its queue unsettled: the broker delivers it again (marked redelivered).
+async fn give_back(queue: &str, delivery: &lapin::message::Delivery, why: &str) {
+    tracing::info!(queue, "returning a job to its queue: {why}");
+    if let Err(e) = delivery
+        .acker
+        .reject(BasicRejectOptions { requeue: true })
+        .await
+    {
+        // Closing the channel returns it all the same.
+        tracing::debug!(queue, "basic.reject: {e}");
+    }
+}
+
 async fn process(
     inner: Arc<Inner>,
     publisher: Channel,
@@ -211,15 +222,18 @@ async fn process(
     delivery: lapin::message::Delivery,
     handler: Arc<dyn JobHandler>,
     abort: CancellationToken,
+    stop: CancellationToken,
 ) {
     let ctx = Ctx {
         inner: &inner,
         publisher: &publisher,
         queue: &queue,
         delivery: &delivery,
+        stop: &stop,
     };
     match ctx.handle(&handler).await {
-        Ok(()) => {
+        Ok(Settled::No) => give_back(&queue, &delivery, "stopped by shutdown").await,
+        Ok(Settled::Yes) => {
             if let Err(e) = delivery.acker.ack(BasicAckOptions::default()).await {
                 // The broker hands the job out again (marked redelivered): it runs again.
                 tracing::warn!(queue, "could not acknowledge a finished job: {e}");
@@ -237,11 +251,20 @@ struct Ctx<'a> {
     publisher: &'a Channel,
     queue: &'a str,
     delivery: &'a lapin::message::Delivery,
+    /// The job's stage-two shutdown token.
+    stop: &'a CancellationToken,
+}
+
+/// Whether a handled delivery is settled (done, retried or dead-lettered: ack it) or was stopped
+/// by shutdown (give it back).
+enum Settled {
+    Yes,
+    No,
 }
 
 impl Ctx<'_> {
-    /// Everything but the ack. `Ok` means the job is settled (done, retried or dead-lettered).
-    async fn handle(&self, handler: &Arc<dyn JobHandler>) -> Result<(), QueueError> {
+    /// Everything but the ack.
+    async fn handle(&self, handler: &Arc<dyn JobHandler>) -> Result<Settled, QueueError> {
         let now = Utc::now();
         let d = self.delivery;
         let props = &d.properties;
@@ -278,7 +301,7 @@ impl Ctx<'_> {
                 self.dead(&info).await?;
                 self.reply(reply.as_ref(), &CeleryState::Failure(reason))
                     .await;
-                return Ok(());
+                return Ok(Settled::Yes);
             }
         };
 
@@ -293,7 +316,7 @@ impl Ctx<'_> {
             self.dead(&self.dead_info(&job, reason.clone())).await?;
             self.reply(reply.as_ref(), &CeleryState::Failure(reason))
                 .await;
-            return Ok(());
+            return Ok(Settled::Yes);
         }
 
         let interrupted_before = headers
@@ -305,14 +328,22 @@ impl Ctx<'_> {
                 self.dead(&self.dead_info(&job, reason.clone())).await?;
                 self.reply(reply.as_ref(), &CeleryState::Revoked(reason))
                     .await;
-                Ok(())
+                Ok(Settled::Yes)
+            }
+            Step::Refused(reason) => {
+                tracing::warn!(job_id = job.job_id, "dead-lettering refused job: {reason}");
+                self.dead(&self.dead_info(&job, reason.clone())).await?;
+                self.reply(reply.as_ref(), &CeleryState::Failure(reason))
+                    .await;
+                Ok(Settled::Yes)
             }
             Step::Interrupted(outcome) => {
                 let marks = Marks {
                     interrupted: true,
                     celery_task,
                 };
-                self.settle(&job, outcome, &marks).await
+                self.settle(&job, outcome, &marks).await?;
+                Ok(Settled::Yes)
             }
             Step::Hold(wait) => {
                 tracing::debug!(
@@ -324,7 +355,8 @@ impl Ctx<'_> {
                     interrupted: interrupted_before,
                     celery_task,
                 };
-                publish_held(self.publisher, &self.inner.topo, &job, wait, &marks).await
+                publish_held(self.publisher, &self.inner.topo, &job, wait, &marks).await?;
+                Ok(Settled::Yes)
             }
             Step::Run => {
                 let delivery = Delivery {
@@ -333,7 +365,10 @@ impl Ctx<'_> {
                     celery_task: celery_task.clone(),
                 };
                 let started = std::time::Instant::now();
-                let outcome = run_handler(handler, job.clone(), delivery).await;
+                let outcome = match run_handler(handler, job.clone(), delivery, self.stop).await {
+                    Ran::Settle(outcome) => outcome,
+                    Ran::Stopped => return Ok(Settled::No),
+                };
                 tracing::debug!(
                     job_id = job.job_id,
                     job_type = %job.job_type,
@@ -344,7 +379,8 @@ impl Ctx<'_> {
                     interrupted: false,
                     celery_task,
                 };
-                self.settle(&job, outcome, &marks).await
+                self.settle(&job, outcome, &marks).await?;
+                Ok(Settled::Yes)
             }
         }
     }
@@ -387,6 +423,9 @@ impl Ctx<'_> {
                 publish_retry(self.publisher, &self.inner.topo, &next, tier, marks).await?;
                 self.reply(reply.as_ref(), &CeleryState::Retry(reason))
                     .await;
+            }
+            Disposition::Hold { delay } => {
+                publish_held(self.publisher, &self.inner.topo, job, delay, marks).await?;
             }
             Disposition::DeadLetter { reason } => {
                 tracing::warn!(job_id = job.job_id, job_type = %job.job_type, "dead-lettering job: {reason}");

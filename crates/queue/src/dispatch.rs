@@ -21,6 +21,9 @@ pub(crate) const DUE_MARGIN: Duration = Duration::from_millis(250);
 pub(crate) enum Step {
     /// Past `expires`: dead-letter with this reason, do not run.
     Expired(String),
+    /// `not_before` or `expires` beyond the horizon: dead-letter with this reason, do not run
+    /// (holding it back would circle through the retry queues for as long as it asks).
+    Refused(String),
     /// A previous try was interrupted: count it as a failed try (so a job that kills its worker
     /// cannot loop forever) and retry through the tiers.
     Interrupted(JobOutcome),
@@ -42,6 +45,9 @@ pub(crate) fn before_running(
             now.to_rfc3339_opts(SecondsFormat::Millis, true)
         ));
     }
+    if let Err(e) = job.check_horizon(now) {
+        return Step::Refused(format!("refused: {e}"));
+    }
     if broker_redelivered {
         return Step::Interrupted(JobOutcome::retry(format!(
             "try {} was interrupted (the worker stopped or lost its broker connection before \
@@ -55,19 +61,41 @@ pub(crate) fn before_running(
     }
 }
 
+/// What became of a job the handler ran.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Ran {
+    /// Settle it by its outcome (ack, retry or dead-letter).
+    Settle(JobOutcome),
+    /// It was stopped by shutdown before it succeeded: return it to its queue unsettled.
+    Stopped,
+}
+
 /// Run the handler; a panic becomes [`JobOutcome::Fail`] (a bug does not get better by retrying,
 /// and the dead letter keeps the job for a requeue after the fix). Both transports come here, so
-/// this is where jobs are counted and timed for `/metrics`.
+/// this is where jobs are counted and timed for `/metrics`. `stop` is the job's
+/// [`stop_requested`](crate::stop_requested) token; a job that ends without success once it is
+/// cancelled was (or may have been) cut short by it, so it is not settled.
 pub(crate) async fn run_handler(
     handler: &Arc<dyn JobHandler>,
     job: JobEnvelope,
     delivery: Delivery,
-) -> JobOutcome {
+    stop: &tokio_util::sync::CancellationToken,
+) -> Ran {
     let job_type = job.job_type.clone();
+    let job_id = job.job_id.clone();
     let started = std::time::Instant::now();
-    let outcome = run_catching(handler, job, delivery).await;
+    let outcome =
+        crate::shutdown::with_stop(stop.clone(), run_catching(handler, job, delivery)).await;
     crate::metrics::record_job(&job_type, &outcome, started.elapsed());
-    outcome
+    if stop.is_cancelled() && !matches!(outcome, JobOutcome::Done { .. }) {
+        tracing::info!(
+            job_id,
+            job_type = %job_type,
+            "job stopped by shutdown; it goes back to its queue"
+        );
+        return Ran::Stopped;
+    }
+    Ran::Settle(outcome)
 }
 
 async fn run_catching(
@@ -139,6 +167,12 @@ mod tests {
         j.not_before = None;
         assert!(
             matches!(before_running(&j, true, now), Step::Expired(r) if r.contains("expired at"))
+        );
+        // Held back beyond the horizon: refused, not held.
+        let mut far = job(now);
+        far.not_before = Some(now + chrono::Duration::days(3650));
+        assert!(
+            matches!(before_running(&far, false, now), Step::Refused(r) if r.contains("not_before"))
         );
         // Almost due: run now.
         let mut k = job(now);

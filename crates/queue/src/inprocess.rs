@@ -14,13 +14,15 @@ use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::shutdown::Shutdown;
+
 use crate::config::QueueConfig;
-use crate::dispatch::{DUE_MARGIN, Step, before_running, run_handler};
+use crate::dispatch::{DUE_MARGIN, Ran, Step, before_running, run_handler};
 use crate::error::QueueError;
 use crate::handler::{Delivery, JobHandler};
 use crate::status::{BrokerStatus, QueueDepth};
 use crate::topology::Topology;
-use crate::{DeadLetter, JobQueue};
+use crate::{DeadFilter, DeadLetter, JobQueue, MAX_DEAD_SCANNED};
 
 /// Dead letters kept; older ones are dropped (and logged) beyond this.
 const MAX_DEAD: usize = 10_000;
@@ -58,6 +60,27 @@ struct Message {
 }
 
 impl InProcessQueue {
+    /// Dead letters back into their queues as first tries; returns how many moved.
+    fn revive(&self, letters: Vec<DeadLetter>) -> usize {
+        let mut moved = 0;
+        for letter in letters {
+            match serde_json::from_slice::<JobEnvelope>(&letter.body) {
+                Ok(job) => {
+                    let msg = Message {
+                        job: job.next_attempt(1),
+                        redelivered: false,
+                        interrupted: false,
+                    };
+                    self.shared.push(&letter.routing_key, msg, false);
+                    moved += 1;
+                }
+                // Only jobs that decoded ever reach this queue; keep anything else as it was.
+                Err(_) => self.shared.lock().dead.push_back(letter),
+            }
+        }
+        moved
+    }
+
     /// The prefix names the queues in [`depths`](JobQueue::depths); the retry tiers and
     /// `max_attempts` apply as they do on RabbitMQ.
     pub fn new(config: QueueConfig) -> Result<Self, QueueError> {
@@ -152,10 +175,18 @@ impl Shared {
         }
     }
 
-    async fn process(self: &Arc<Self>, queue: &str, msg: Message, handler: &Arc<dyn JobHandler>) {
+    /// Run or hold a job; `false` when shutdown stopped it unsettled.
+    async fn process(
+        self: &Arc<Self>,
+        queue: &str,
+        msg: Message,
+        handler: &Arc<dyn JobHandler>,
+        stop: &CancellationToken,
+    ) -> bool {
         let job = msg.job;
         match before_running(&job, msg.redelivered, Utc::now()) {
             Step::Expired(reason) => self.dead(queue, &job, reason),
+            Step::Refused(reason) => self.dead(queue, &job, reason),
             Step::Interrupted(outcome) => self.settle(queue, &job, outcome, true),
             Step::Hold(wait) => self.push_later(
                 queue.to_string(),
@@ -172,10 +203,13 @@ impl Shared {
                     redelivered: msg.interrupted,
                     celery_task: None,
                 };
-                let outcome = run_handler(handler, job.clone(), delivery).await;
-                self.settle(queue, &job, outcome, false);
+                match run_handler(handler, job.clone(), delivery, stop).await {
+                    Ran::Settle(outcome) => self.settle(queue, &job, outcome, false),
+                    Ran::Stopped => return false,
+                }
             }
         }
+        true
     }
 
     fn settle(
@@ -212,6 +246,15 @@ impl Shared {
                 );
             }
             Disposition::DeadLetter { reason } => self.dead(queue, job, reason),
+            Disposition::Hold { delay } => self.push_later(
+                queue.to_string(),
+                Message {
+                    job: job.clone(),
+                    redelivered: false,
+                    interrupted,
+                },
+                delay,
+            ),
         }
     }
 }
@@ -267,6 +310,7 @@ impl Drop for ConsumerCount {
 impl JobQueue for InProcessQueue {
     async fn publish(&self, job: &JobEnvelope) -> Result<(), QueueError> {
         job.validate()?;
+        job.check_horizon(Utc::now())?;
         let queue = self.shared.topo.queue_for(&job.job_type)?;
         let msg = Message {
             job: job.clone(),
@@ -285,7 +329,7 @@ impl JobQueue for InProcessQueue {
         families: &[JobType],
         prefetch: u16,
         handler: Arc<dyn JobHandler>,
-        shutdown: CancellationToken,
+        shutdown: Shutdown,
     ) -> Result<(), QueueError> {
         if families.is_empty() {
             return Err(QueueError::Config(
@@ -323,6 +367,7 @@ impl JobQueue for InProcessQueue {
             turn = turn.wrapping_add(1);
             let shared = self.shared.clone();
             let handler = handler.clone();
+            let stop = shutdown.jobs_token();
             tasks.spawn(async move {
                 let _permit = permit;
                 let mut in_flight = InFlight {
@@ -330,9 +375,10 @@ impl JobQueue for InProcessQueue {
                     queue: queue.clone(),
                     msg: Some(msg.clone()),
                 };
-                shared.process(&queue, msg, &handler).await;
-                // Settled: the "ack".
-                in_flight.msg = None;
+                if shared.process(&queue, msg, &handler, &stop).await {
+                    // Settled: the "ack". Otherwise dropping it returns the job to its queue.
+                    in_flight.msg = None;
+                }
             });
             while let Some(done) = tasks.try_join_next() {
                 if let Err(e) = done
@@ -342,7 +388,7 @@ impl JobQueue for InProcessQueue {
                 }
             }
         }
-        // Warm shutdown: take nothing more, finish what runs.
+        // Take nothing more; let what runs finish (or stop between pages in stage two).
         while let Some(done) = tasks.join_next().await {
             if let Err(e) = done
                 && e.is_panic()
@@ -394,24 +440,30 @@ impl JobQueue for InProcessQueue {
         Ok(s.dead.drain(..n).collect())
     }
 
+    async fn requeue_dead_matching(
+        &self,
+        max: usize,
+        only: DeadFilter,
+    ) -> Result<usize, QueueError> {
+        let letters: Vec<DeadLetter> = {
+            let mut s = self.shared.lock();
+            let mut taken = Vec::new();
+            let mut kept = VecDeque::with_capacity(s.dead.len());
+            for (i, letter) in s.dead.drain(..).enumerate() {
+                if taken.len() < max && i < MAX_DEAD_SCANNED && only(&letter) {
+                    taken.push(letter);
+                } else {
+                    kept.push_back(letter);
+                }
+            }
+            s.dead = kept;
+            taken
+        };
+        Ok(self.revive(letters))
+    }
+
     async fn requeue_dead(&self, max: usize) -> Result<usize, QueueError> {
         let letters = self.take_dead(max).await?;
-        let mut moved = 0;
-        for letter in letters {
-            match serde_json::from_slice::<JobEnvelope>(&letter.body) {
-                Ok(job) => {
-                    let msg = Message {
-                        job: job.next_attempt(1),
-                        redelivered: false,
-                        interrupted: false,
-                    };
-                    self.shared.push(&letter.routing_key, msg, false);
-                    moved += 1;
-                }
-                // Only jobs that decoded ever reach this queue; keep anything else as it was.
-                Err(_) => self.shared.lock().dead.push_back(letter),
-            }
-        }
-        Ok(moved)
+        Ok(self.revive(letters))
     }
 }

@@ -5,18 +5,18 @@
 //! The AMQP interface is a public contract, documented in `docs/jobs.md`.
 //!
 //! ```no_run
-//! # async fn demo(health_add_check: impl Fn(&str, integramon_queue::Check)) -> Result<(), integramon_queue::QueueError> {
+//! # async fn demo(health_add_check: impl Fn(&str, queue::Check)) -> Result<(), queue::QueueError> {
 //! use std::sync::Arc;
 //! use domain::job::{JobOutcome, JobType};
-//! use integramon_queue::{AmqpQueue, JobQueue, QueueConfig, handler_fn, readiness_check};
+//! use queue::{AmqpQueue, JobQueue, QueueConfig, handler_fn, readiness_check};
 //!
-//! let queue: Arc<dyn JobQueue> = Arc::new(AmqpQueue::new(QueueConfig::from_env()?)?);
+//! let queue: Arc<dyn JobQueue> = Arc::new(AmqpQueue::new(QueueConfig::default())?);
 //! health_add_check("broker", readiness_check(queue.clone()));
 //! let handler = handler_fn(|job, _delivery| async move {
 //!     // … do the work, commit, then:
 //!     JobOutcome::done(serde_json::json!({"job": job.job_id}))
 //! });
-//! let shutdown = tokio_util::sync::CancellationToken::new();
+//! let shutdown = queue::Shutdown::new();
 //! queue.consume(&[JobType::MessagesHot, JobType::Payloads], 1, handler, shutdown).await?;
 //! # Ok(()) }
 //! ```
@@ -32,6 +32,7 @@ pub mod inprocess;
 pub mod metrics;
 mod publish;
 mod reconnect;
+mod shutdown;
 pub mod status;
 pub mod topology;
 
@@ -41,13 +42,13 @@ use async_trait::async_trait;
 use domain::job::{JobEnvelope, JobType};
 use futures::future::BoxFuture;
 use serde::Serialize;
-use tokio_util::sync::CancellationToken;
 
 pub use amqp::AmqpQueue;
 pub use config::QueueConfig;
 pub use error::QueueError;
 pub use handler::{Delivery, JobHandler, handler_fn};
 pub use inprocess::InProcessQueue;
+pub use shutdown::{STOPPED_REASON, Shutdown, stop_requested};
 pub use status::{BrokerStatus, QueueDepth};
 pub use topology::Topology;
 
@@ -62,8 +63,10 @@ pub trait JobQueue: Send + Sync {
     async fn publish(&self, job: &JobEnvelope) -> Result<(), QueueError>;
 
     /// Run `handler` on jobs from the queues of `families`, at most `prefetch` at once, until
-    /// `shutdown` is cancelled; then stop taking jobs, finish those in flight, acknowledge them,
-    /// and return. Survives broker restarts (reconnecting with backoff). Any number of consumers,
+    /// `shutdown` is cancelled; then stop taking jobs (deliveries not yet started go back to
+    /// their queue), let those in flight finish and settle them, and return. Jobs still running
+    /// when `shutdown` stops jobs (see [`Shutdown::stop_jobs`]) and that then end without
+    /// success go back to their queue unsettled, to be redelivered. Survives broker restarts (reconnecting with backoff). Any number of consumers,
     /// in this process or others, may consume the same queues; each job goes to one of them.
     ///
     /// Returns an error only for what retrying cannot fix (an unknown job type, a queue that
@@ -73,7 +76,7 @@ pub trait JobQueue: Send + Sync {
         families: &[JobType],
         prefetch: u16,
         handler: Arc<dyn JobHandler>,
-        shutdown: CancellationToken,
+        shutdown: Shutdown,
     ) -> Result<(), QueueError>;
 
     /// Message and consumer counts of every queue of the topology that exists.
@@ -91,7 +94,22 @@ pub trait JobQueue: Send + Sync {
     /// Move up to `max` dead letters back to the queues they came from, as first tries again.
     /// Returns how many were moved.
     async fn requeue_dead(&self, max: usize) -> Result<usize, QueueError>;
+
+    /// Like [`requeue_dead`](Self::requeue_dead), but only the dead letters `only` accepts (a
+    /// manager limited to some tenants); the others stay in the dead-letter queue, in order.
+    /// At most [`MAX_DEAD_SCANNED`] letters are looked at.
+    async fn requeue_dead_matching(
+        &self,
+        max: usize,
+        only: DeadFilter,
+    ) -> Result<usize, QueueError>;
 }
+
+/// Which dead letters [`JobQueue::requeue_dead_matching`] moves.
+pub type DeadFilter = Arc<dyn Fn(&DeadLetter) -> bool + Send + Sync>;
+
+/// The most dead letters one [`JobQueue::requeue_dead_matching`] looks at.
+pub const MAX_DEAD_SCANNED: usize = 10_000;
 
 /// A job in the dead-letter queue, with why it is there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -80,8 +80,12 @@ fn type_label(t: &JobType) -> String {
     }
 }
 
-/// Count one handled job: processed always, failed when it did not end `Done`.
+/// Count one handled job: processed always, failed when it did not end `Done`. A job handed
+/// back unrun (`Defer`) is not counted: it comes again and is counted when it runs.
 pub(crate) fn record_job(job_type: &JobType, outcome: &JobOutcome, took: Duration) {
+    if matches!(outcome, JobOutcome::Defer { .. }) {
+        return;
+    }
     let label = TypeLabel {
         r#type: type_label(job_type),
     };
@@ -90,7 +94,7 @@ pub(crate) fn record_job(job_type: &JobType, outcome: &JobOutcome, took: Duratio
         .get_or_create(&label)
         .observe(took.as_secs_f64());
     let failed = match outcome {
-        JobOutcome::Done { .. } => None,
+        JobOutcome::Done { .. } | JobOutcome::Defer { .. } => None,
         JobOutcome::Retry { .. } => Some("retry"),
         JobOutcome::Fail { .. } => Some("fail"),
     };

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use domain::job::{JobOutcome, JobType};
-use integramon_queue::{AmqpQueue, BrokerStatus, JobQueue, QueueConfig, QueueError};
 use lapin::types::FieldTable;
+use queue::{AmqpQueue, BrokerStatus, JobQueue, QueueConfig, QueueError};
 use serde_json::json;
 use support::{Cleanup, Recorder, amqp_queue, behaviour, test_config, wait_dead, wait_for};
 
@@ -130,6 +130,12 @@ async fn warm_shutdown_finishes_jobs_in_flight() {
 }
 
 #[tokio::test]
+async fn stopped_jobs_go_back_to_their_queue() {
+    let (q, _c) = fresh("stopped").await;
+    behaviour::stopped_jobs_go_back_to_their_queue(q).await;
+}
+
+#[tokio::test]
 async fn not_before_holds_jobs_back() {
     let (q, _c) = fresh("eta").await;
     behaviour::not_before_holds_the_job_back(q).await;
@@ -181,7 +187,7 @@ async fn undecodable_messages_are_dead_lettered_with_the_reason_and_body_unchang
             .unwrap();
     }
     let rec = Recorder::default();
-    let shutdown = tokio_util::sync::CancellationToken::new();
+    let shutdown = queue::Shutdown::new();
     let consumer = {
         let (q, s, h) = (
             q.clone(),
@@ -234,7 +240,7 @@ async fn readiness_names_the_unreachable_broker_without_the_password() {
     ));
     let e = q.publish(&support::hot_job(0)).await.unwrap_err();
     assert!(matches!(e, QueueError::Unreachable { .. }), "{e:?}");
-    let check = integramon_queue::readiness_check(Arc::new(q));
+    let check = queue::readiness_check(Arc::new(q));
     let reason = check().await.unwrap_err();
     assert!(reason.contains("unreachable"), "{reason}");
 }
@@ -251,7 +257,7 @@ async fn child_consumer_that_hangs() {
         ..test_config("child")
     };
     let q = AmqpQueue::new(config).unwrap();
-    let handler = integramon_queue::handler_fn(|job, _d| async move {
+    let handler = queue::handler_fn(|job, _d| async move {
         println!("STARTED {}", job.job_id);
         std::future::pending::<JobOutcome>().await
     });
@@ -310,7 +316,7 @@ async fn consumers_wait_for_the_broker_and_report_it() {
         ..test_config("waiting")
     };
     let q = Arc::new(AmqpQueue::new(config).unwrap());
-    let shutdown = tokio_util::sync::CancellationToken::new();
+    let shutdown = queue::Shutdown::new();
     let task = {
         let (q, s) = (q.clone(), shutdown.clone());
         let rec = Recorder::default();

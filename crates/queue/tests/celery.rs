@@ -9,10 +9,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use domain::job::{JobOutcome, JobType, TenantRef};
-use integramon_queue::JobQueue;
+use queue::JobQueue;
+use queue::Shutdown;
 use serde_json::{Value, json};
 use support::{Cleanup, Recorder, amqp_queue, test_config};
-use tokio_util::sync::CancellationToken;
 
 fn venv_python() -> PathBuf {
     let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -47,7 +47,7 @@ async fn celery_send_task_runs_and_async_result_get_returns() {
     let _clean = Cleanup::new(&config).also_exchanges(q.topology().family_queues());
 
     let rec = Recorder::default();
-    let shutdown = CancellationToken::new();
+    let shutdown = Shutdown::new();
     let consumer = {
         let (q, s) = (q.clone(), shutdown.clone());
         let h = rec.handler(0, |job| {

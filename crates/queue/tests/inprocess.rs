@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use domain::job::{JobOutcome, JobType};
-use integramon_queue::{BrokerStatus, InProcessQueue, JobQueue, handler_fn};
+use queue::{BrokerStatus, InProcessQueue, JobQueue, handler_fn};
 use support::{behaviour, test_config, wait_for};
 
 fn fresh() -> Arc<dyn JobQueue> {
@@ -47,6 +47,11 @@ async fn competing_consumers_get_each_job_once() {
 #[tokio::test]
 async fn warm_shutdown_finishes_jobs_in_flight() {
     behaviour::warm_shutdown_finishes_in_flight(fresh()).await;
+}
+
+#[tokio::test]
+async fn stopped_jobs_go_back_to_their_queue() {
+    behaviour::stopped_jobs_go_back_to_their_queue(fresh()).await;
 }
 
 #[tokio::test]

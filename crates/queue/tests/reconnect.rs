@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use domain::job::{JobOutcome, JobType};
-use integramon_queue::{AmqpQueue, BrokerStatus, JobQueue, QueueConfig};
+use queue::Shutdown;
+use queue::{AmqpQueue, BrokerStatus, JobQueue, QueueConfig};
 use serde_json::json;
 use support::private_rabbit::PrivateRabbit;
 use support::{Recorder, job, test_config, wait_for};
-use tokio_util::sync::CancellationToken;
 
 const T: Duration = Duration::from_secs(30);
 
@@ -29,7 +29,7 @@ async fn consumers_and_publishers_survive_a_broker_restart() {
     q.declare().await.unwrap();
 
     let rec = Recorder::default();
-    let shutdown = CancellationToken::new();
+    let shutdown = Shutdown::new();
     let consumer = {
         let (q, s, h) = (
             q.clone(),
@@ -91,7 +91,7 @@ async fn consumers_and_publishers_survive_a_broker_restart() {
     assert!(matches!(q.status(), BrokerStatus::Connected { .. }));
 
     let kept_rec = Recorder::default();
-    let s2 = CancellationToken::new();
+    let s2 = Shutdown::new();
     let keystore = {
         let (q, s, h) = (
             q.clone(),

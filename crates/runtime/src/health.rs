@@ -25,6 +25,10 @@ struct Inner {
     gate: Mutex<Result<(), String>>,
     marker: Mutex<Option<std::path::PathBuf>>,
     checks: Mutex<Vec<(String, Check)>>,
+    /// Once cancelled, readiness is false ("shutting down").
+    stopping: Mutex<Option<crate::shutdown::Shutdown>>,
+    /// Shown with every readiness answer (see [`Health::warn`]).
+    warnings: Mutex<Vec<String>>,
 }
 
 impl Health {
@@ -37,6 +41,8 @@ impl Health {
                 gate: Mutex::new(Err("starting".into())),
                 marker: Mutex::new(None),
                 checks: Mutex::new(Vec::new()),
+                stopping: Mutex::new(None),
+                warnings: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -63,12 +69,30 @@ impl Health {
         lock(&self.inner.gate).is_ok()
     }
 
+    /// Not ready from the moment `shutdown` begins, so load balancers and orchestrators stop
+    /// sending work at once.
+    pub fn stop_on(&self, shutdown: &crate::shutdown::Shutdown) {
+        *lock(&self.inner.stopping) = Some(shutdown.clone());
+    }
+
+    /// A setting that works but is probably not what was meant: readiness stays as it is, and
+    /// its answer carries the warning.
+    pub fn warn(&self, warning: impl Into<String>) {
+        lock(&self.inner.warnings).push(warning.into());
+    }
+
     pub fn add_check(&self, name: &str, check: Check) {
         lock(&self.inner.checks).push((name.to_string(), check));
     }
 
     /// `Ok` when ready; otherwise the first reason it is not.
     pub async fn readiness(&self) -> Result<(), String> {
+        if lock(&self.inner.stopping)
+            .as_ref()
+            .is_some_and(|s| s.is_cancelled())
+        {
+            return Err("shutting down".into());
+        }
         lock(&self.inner.gate).clone()?;
         let marker = lock(&self.inner.marker).clone();
         if let Some(path) = marker {
@@ -113,14 +137,23 @@ async fn healthz() -> HttpResponse {
 }
 
 async fn readyz(health: web::Data<Health>) -> HttpResponse {
-    match health.readiness().await {
-        Ok(()) => HttpResponse::Ok().json(serde_json::json!({
-            "ready": true, "component": health.component()
-        })),
-        Err(reason) => HttpResponse::ServiceUnavailable().json(serde_json::json!({
-            "ready": false, "component": health.component(), "reason": reason
-        })),
+    let (mut res, mut body) = match health.readiness().await {
+        Ok(()) => (
+            HttpResponse::Ok(),
+            serde_json::json!({ "ready": true, "component": health.component() }),
+        ),
+        Err(reason) => (
+            HttpResponse::ServiceUnavailable(),
+            serde_json::json!({
+                "ready": false, "component": health.component(), "reason": reason
+            }),
+        ),
+    };
+    let warnings = lock(&health.inner.warnings).clone();
+    if !warnings.is_empty() {
+        body["warnings"] = serde_json::json!(warnings);
     }
+    res.json(body)
 }
 
 async fn metrics(health: web::Data<Health>, req: actix_web::HttpRequest) -> HttpResponse {
@@ -157,6 +190,32 @@ impl Endpoint {
     pub async fn stop(self) {
         self.handle.stop(true).await;
         let _ = self.task.await;
+    }
+}
+
+/// [`serve`] on `listen`; when that port is taken and `listen` is only the daemon's default (no
+/// `--listen`, no `*_LISTEN`), on a free port of the same address instead, logged. Several
+/// workers on one host then each get a health port without configuration.
+pub fn serve_default_or_free(
+    listen: SocketAddr,
+    is_default: bool,
+    health: Health,
+    extra: Option<crate::daemon::Routes>,
+    workers: usize,
+) -> std::io::Result<Endpoint> {
+    match serve(listen, health.clone(), extra.clone(), workers) {
+        Err(e) if is_default && e.kind() == std::io::ErrorKind::AddrInUse => {
+            let mut any = listen;
+            any.set_port(0);
+            let endpoint = serve(any, health, extra, workers)?;
+            tracing::warn!(
+                "the default port {listen} is taken (another daemon on this host?); serving \
+                 health, readiness and metrics on {} instead (--listen chooses one)",
+                endpoint.addr
+            );
+            Ok(endpoint)
+        }
+        other => other,
     }
 }
 

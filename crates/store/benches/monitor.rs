@@ -3,7 +3,9 @@
 //!
 //! `MONITOR_BENCH_DB=im_bench MONITOR_BENCH_TENANT=bench10m cargo bench -p integramon-store
 //! --bench monitor` (PostgreSQL at 127.0.0.1:5432, user postgres, or `TEST_POSTGRES_URL`).
-//! `MONITOR_BENCH_ONLY=queries` or `=refresh` runs one half. Results go to docs/benchmarks.md.
+//! `MONITOR_BENCH_ONLY=queries` or `=refresh` runs one half. `MONITOR_BENCH_SQLITE=<file>` runs
+//! on a seeded SQLite file instead (`MONITOR_BENCH_DB` is then ignored but must be set).
+//! Results go to docs/benchmarks.md.
 
 mod common;
 
@@ -13,9 +15,9 @@ use chrono::{DateTime, Duration, DurationRound, Utc};
 use common::pg_settings;
 use domain::MessageStatus;
 use domain::message::Message;
-use integramon_store::Db;
-use integramon_store::repo::monitor::{self, Bucket, MessageFilter, Sort};
-use integramon_store::repo::{messages, tenants};
+use store::Db;
+use store::repo::monitor::{self, Bucket, MessageFilter, Sort};
+use store::repo::{messages, tenants};
 
 const STATUSES: [MessageStatus; 5] = [
     MessageStatus::Completed,
@@ -42,7 +44,12 @@ fn main() {
         .build()
         .expect("a tokio runtime");
     rt.block_on(async {
-        let db = integramon_store::connect(&pg_settings(&name)).expect("connecting");
+        // MONITOR_BENCH_SQLITE=<file>: the same calls on a seeded SQLite file instead.
+        let settings = match std::env::var("MONITOR_BENCH_SQLITE") {
+            Ok(path) => store::DbSettings::sqlite(path),
+            Err(_) => pg_settings(&name),
+        };
+        let db = store::connect(&settings).expect("connecting");
         let tenant = tenants::get_by_name(&db, &tenant_name)
             .await
             .expect("reading tenants")
@@ -208,6 +215,60 @@ async fn monitor_timings(db: &Db, tenant: i64) {
     })
     .await
     .unwrap();
+    // Prefixes at both ends of selectivity (issue 17): the seed's OrderId is `ORD-<n:010>`, so
+    // `ORD*` matches every message and `ORD-000012345*` ten.
+    let unselective = MessageFilter {
+        header_name: Some("OrderId".into()),
+        header_value: Some("ORD*".into()),
+        ..month.clone()
+    };
+    // `Region=E*`: EMEA, about a third of the messages, which PostgreSQL's estimate missed.
+    let region = MessageFilter {
+        header_name: Some("Region".into()),
+        header_value: Some("E*".into()),
+        ..month.clone()
+    };
+    let mut prefix_ms = Vec::new();
+    for (label, f) in [
+        ("search, header prefix ORD* (every message)", &unselective),
+        ("search, header prefix Region=E* (a third)", &region),
+        ("search, header prefix ORD-000012345* (10)", &prefix),
+    ] {
+        for _ in 0..20 {
+            let started = std::time::Instant::now();
+            monitor::search(db, f, Sort::NewestFirst, None, 50)
+                .await
+                .unwrap();
+            prefix_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        prefix_ms.sort_by(f64::total_cmp);
+        println!(
+            "{label:<48} {:>9.1} ms (p95 of 20: {:.1} ms)",
+            prefix_ms[10], prefix_ms[18]
+        );
+        prefix_ms.clear();
+    }
+    let unselective_day = MessageFilter {
+        from: day.from,
+        ..unselective.clone()
+    };
+    timed("search, header prefix ORD*, 24 h", || {
+        monitor::search(db, &unselective_day, Sort::NewestFirst, None, 50)
+    })
+    .await
+    .unwrap();
+    let f = timed("facets, 24 h, header prefix ORD* (capped)", || {
+        monitor::facets(db, &unselective_day)
+    })
+    .await
+    .unwrap();
+    println!("  total {} exact {}", f.total, f.exact);
+    let v = timed("volume of the list, 24 h, header prefix ORD*", || {
+        monitor::volume_filtered(db, &unselective_day, Bucket::Hour, None)
+    })
+    .await
+    .unwrap();
+    println!("  exact {}", v.exact);
     let f = timed("facets, 24 h (rollup + edges)", || {
         monitor::facets(db, &day)
     })

@@ -17,12 +17,12 @@ use common::{admin_url, pg_settings};
 use domain::MessageStatus;
 use domain::message::{CustomHeader, Message};
 use domain::tenant::{Auth, TenantSettings};
-use integramon_store::entity::custom_header_properties::value_prefix;
-use integramon_store::repo::{messages, tenants};
-use integramon_store::{Db, DbSettings, connect, connect::postgres_options};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
 use sqlx::Connection;
+use store::entity::custom_header_properties::value_prefix;
+use store::repo::{messages, tenants};
+use store::{Db, DbSettings, connect, connect::postgres_options};
 
 const PAGE: usize = 1000;
 const HEADERS: usize = 10;

@@ -29,6 +29,13 @@ impl std::fmt::Debug for Db {
     }
 }
 
+/// One failed attempt to reach the database: what went wrong, and whether the server said
+/// nothing at all within the attempt's time (as opposed to refusing or failing).
+struct Failure {
+    reason: String,
+    silent: bool,
+}
+
 /// Open the pool without touching the server: processes start (and report "not ready") while the
 /// database is still down, and connections are made on first use.
 pub fn connect(settings: &DbSettings) -> Result<Db, StoreError> {
@@ -163,7 +170,7 @@ impl Db {
         };
         PoolStats {
             open,
-            idle: u32::try_from(idle).unwrap_or(u32::MAX),
+            idle: idle_within(open, idle),
             max,
         }
     }
@@ -190,37 +197,51 @@ impl Db {
     }
 
     async fn ping_within(&self, limit: Duration) -> Result<(), StoreError> {
+        self.attempt(limit)
+            .await
+            .map_err(|f| StoreError::Unreachable(f.reason))
+    }
+
+    async fn attempt(&self, limit: Duration) -> Result<(), Failure> {
         let pooled = tokio::time::timeout(limit, self.conn.execute_unprepared("SELECT 1")).await;
         match pooled {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) if self.settings.backend == Backend::Sqlite => {
-                Err(StoreError::Unreachable(e.to_string()))
-            }
-            _ => Err(StoreError::Unreachable(self.diagnose(limit).await)),
+            Ok(Err(e)) if self.settings.backend == Backend::Sqlite => Err(Failure {
+                reason: e.to_string(),
+                silent: false,
+            }),
+            _ => Err(self.diagnose(limit).await),
         }
     }
 
     /// The pool retries refused connections until its own time-out and then reports only that
     /// it timed out; one direct connection attempt names the real cause (refused, DNS, TLS,
     /// authentication).
-    async fn diagnose(&self, limit: Duration) -> String {
+    async fn diagnose(&self, limit: Duration) -> Failure {
         use sqlx::Connection;
+        let answered = |reason: String| Failure {
+            reason,
+            silent: false,
+        };
         let opts = match postgres_options(&self.settings) {
             Ok(o) => o,
-            Err(e) => return e.to_string(),
+            Err(e) => return answered(e.to_string()),
         };
         match tokio::time::timeout(limit, sqlx::PgConnection::connect_with(&opts)).await {
             Ok(Ok(conn)) => {
                 let _ = conn.close().await;
-                format!(
+                answered(format!(
                     "the server accepts connections but the pool got none within {}s \
                      (all {} in use? raise DB_POOL_MAX)",
                     limit.as_secs(),
                     self.settings.pool.max
-                )
+                ))
             }
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => format!("no answer within {}s", limit.as_secs()),
+            Ok(Err(e)) => answered(e.to_string()),
+            Err(_) => Failure {
+                reason: format!("no answer within {:.1}s", limit.as_secs_f64()),
+                silent: true,
+            },
         }
     }
 
@@ -233,10 +254,13 @@ impl Db {
         let started = tokio::time::Instant::now();
         let limit = self.settings.wait_timeout;
         let mut delay = Duration::from_millis(250);
+        // The last thing the server said: the final attempt's budget is only what is left of the
+        // wait, so its time-out must not hide a refusal seen before (a wrong password).
+        let mut said: Option<String> = None;
         loop {
             let remaining = limit.saturating_sub(started.elapsed());
             let attempt = self
-                .ping_within(
+                .attempt(
                     self.settings
                         .connect_timeout
                         .min(remaining)
@@ -245,18 +269,24 @@ impl Db {
                 .await;
             match attempt {
                 Ok(()) => return Ok(()),
-                Err(e) => {
+                Err(failure) => {
                     let waited = started.elapsed();
                     if waited + delay >= limit {
                         return Err(StoreError::WaitTimedOut {
                             waited_secs: waited.as_secs(),
                             limit_secs: limit.as_secs(),
-                            last_error: match e {
-                                StoreError::Unreachable(m) => m,
-                                other => other.to_string(),
+                            last_error: match (failure.silent, said) {
+                                (true, Some(said)) => {
+                                    format!("{}; before that: {said}", failure.reason)
+                                }
+                                _ => failure.reason,
                             },
                         });
                     }
+                    if !failure.silent {
+                        said = Some(failure.reason.clone());
+                    }
+                    let e = StoreError::Unreachable(failure.reason);
                     on_wait(&e, waited);
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(2));
@@ -281,5 +311,24 @@ impl Db {
 
     pub async fn close(self) {
         let _ = self.conn.close().await;
+    }
+}
+
+/// The pool's idle count, read apart from its size: while a connection is being taken or
+/// returned the two disagree for a moment, and the idle counter was seen wrapped below zero
+/// (`/metrics` then reported 4294967295 idle connections). Never more than are open.
+fn idle_within(open: u32, idle: usize) -> u32 {
+    u32::try_from(idle).map_or(open, |i| i.min(open))
+}
+
+#[cfg(test)]
+mod idle_tests {
+    use super::idle_within;
+
+    #[test]
+    fn an_idle_count_above_the_open_ones_or_wrapped_is_bounded_by_them() {
+        assert_eq!(idle_within(4, 3), 3);
+        assert_eq!(idle_within(4, 9), 4);
+        assert_eq!(idle_within(4, usize::MAX), 4);
     }
 }

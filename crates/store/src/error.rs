@@ -58,6 +58,30 @@ impl StoreError {
             .is_some_and(|code| code == "40P01")
     }
 
+    /// The database refused the data itself (PostgreSQL SQLSTATE classes 22 data exception,
+    /// 23 integrity constraint, 54 program limit such as "index row size exceeds btree
+    /// maximum"; SQLite's too big, constraint and mismatch): writing it again will fail again,
+    /// unlike a lost connection or a lock time-out.
+    pub fn is_data_error(&self) -> bool {
+        use sea_orm::{DbErr, RuntimeErr};
+        let Self::Db(
+            DbErr::Query(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e)),
+        ) = self
+        else {
+            return false;
+        };
+        let Some(code) = e.as_database_error().and_then(|d| d.code()) else {
+            return false;
+        };
+        // PostgreSQL: a five-character SQLSTATE. SQLite: its (extended) result code as a
+        // number of at most four digits; the low byte is the primary code.
+        if code.len() == 5 {
+            return ["22", "23", "54"].iter().any(|c| code.starts_with(c));
+        }
+        code.parse::<i32>()
+            .is_ok_and(|n| matches!(n & 0xff, 18..=20))
+    }
+
     pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
         let what = what.into();
         move |source| Self::Io { what, source }

@@ -119,20 +119,26 @@ pub async fn database_size(db: &Db) -> Result<u64, StoreError> {
 
 /// IntegraMon's tables (including the migration bookkeeping), sorted.
 pub async fn table_names(db: &Db) -> Result<Vec<String>, StoreError> {
-    let sql = match db.backend() {
-        Backend::Sqlite => {
+    table_names_on(db.conn(), db.db_backend()).await
+}
+
+async fn table_names_on<C: ConnectionTrait>(
+    conn: &C,
+    backend: sea_orm::DbBackend,
+) -> Result<Vec<String>, StoreError> {
+    let sql = match backend {
+        sea_orm::DbBackend::Sqlite => {
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
              ORDER BY name"
         }
-        Backend::Postgres { .. } => {
+        _ => {
             "SELECT table_name::text FROM information_schema.tables \
              WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' \
              ORDER BY table_name"
         }
     };
-    let rows = db
-        .conn()
-        .query_all_raw(Statement::from_string(db.db_backend(), sql.to_string()))
+    let rows = conn
+        .query_all_raw(Statement::from_string(backend, sql.to_string()))
         .await?;
     rows.iter()
         .map(|r| r.try_get_by_index::<String>(0).map_err(StoreError::from))
@@ -141,17 +147,26 @@ pub async fn table_names(db: &Db) -> Result<Vec<String>, StoreError> {
 
 /// Exact row count of every table: what backup manifests record and restore tests compare.
 pub async fn row_counts(db: &Db) -> Result<BTreeMap<String, u64>, StoreError> {
+    row_counts_on(db.conn(), db.db_backend()).await
+}
+
+/// [`row_counts`] on any connection or transaction (a backup counts inside the snapshot it
+/// copies, or in the copy itself).
+pub async fn row_counts_on<C: ConnectionTrait>(
+    conn: &C,
+    backend: sea_orm::DbBackend,
+) -> Result<BTreeMap<String, u64>, StoreError> {
     let mut counts = BTreeMap::new();
-    for t in table_names(db).await? {
-        let n = scalar_i64(
-            db,
-            &format!(
-                "SELECT CAST(COUNT(*) AS BIGINT) FROM \"{}\"",
-                t.replace('"', "\"\"")
-            ),
-        )
-        .await?;
-        counts.insert(t, n as u64);
+    for t in table_names_on(conn, backend).await? {
+        let sql = format!(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM \"{}\"",
+            t.replace('"', "\"\"")
+        );
+        let row = conn
+            .query_one_raw(Statement::from_string(backend, sql.clone()))
+            .await?
+            .ok_or_else(|| StoreError::Command(format!("no row from {sql}")))?;
+        counts.insert(t, row.try_get_by_index::<i64>(0)? as u64);
     }
     Ok(counts)
 }

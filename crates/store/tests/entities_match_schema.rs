@@ -11,13 +11,13 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chrono::{TimeZone, Utc};
-use integramon_store::entity::*;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
     ActiveModelBehavior, ActiveModelTrait, ColumnTrait, ConnectOptions, ConnectionTrait, Database,
     DatabaseConnection, DbBackend, EntityName, EntityTrait, IdenStatic, IntoActiveModel, Iterable,
     ModelTrait, QueryFilter, Statement,
 };
+use store::entity::*;
 
 fn pg_admin_url() -> String {
     std::env::var("TEST_POSTGRES_URL")
@@ -240,6 +240,8 @@ async fn entities_match(db: &DatabaseConnection) {
             details_fetched_at: Some(at),
             created_at: at,
             updated_at: at,
+            error_group_id: Some(5_000_000_001),
+            error_group_hour: Some(at),
         },
     )
     .await;
@@ -251,6 +253,19 @@ async fn entities_match(db: &DatabaseConnection) {
             last_error_model_step_id: Some("message_errors.last_error_model_step_id".to_owned()),
             text: Some("message_errors.text".to_owned()),
             fetched_at: at,
+        },
+    )
+    .await;
+    check::<message_detail_failures::Entity>(
+        db,
+        message_detail_failures::Model {
+            message_id: 1,
+            tenant_id: 1,
+            attempts: 2,
+            error: "message_detail_failures.error".to_owned(),
+            first_failed_at: at,
+            last_failed_at: at,
+            next_attempt_at: Some(at),
         },
     )
     .await;
@@ -604,12 +619,118 @@ async fn entities_match(db: &DatabaseConnection) {
         },
     )
     .await;
+    check::<login_attempts::Entity>(
+        db,
+        login_attempts::Model {
+            id: 1,
+            attempt_key: "login_attempts.attempt_key".to_owned(),
+            attempted_at: at,
+        },
+    )
+    .await;
+    check::<audit_log::Entity>(
+        db,
+        audit_log::Model {
+            id: 1,
+            at,
+            actor_id: Some(1),
+            actor: "audit_log.actor".to_owned(),
+            source: Some("audit_log.source".to_owned()),
+            action: "audit_log.action".to_owned(),
+            object_type: "audit_log.object_type".to_owned(),
+            object_id: Some("audit_log.object_id".to_owned()),
+            object_name: Some("audit_log.object_name".to_owned()),
+            details: "audit_log.details".to_owned(),
+        },
+    )
+    .await;
+    check::<error_groups::Entity>(
+        db,
+        error_groups::Model {
+            id: 1,
+            tenant_id: 1,
+            iflow_id: "error_groups.iflow_id".to_owned(),
+            package_id: Some("error_groups.package_id".to_owned()),
+            fingerprint: "error_groups.fingerprint".to_owned(),
+            grouping_version: 32_000,
+            rule_id: Some(5_000_000_002),
+            title: "error_groups.title".to_owned(),
+            template: "error_groups.template".to_owned(),
+            sample_text: Some("error_groups.sample_text".to_owned()),
+            sample_message_id: Some(5_000_000_003),
+            state: "error_groups.state".to_owned(),
+            state_changed_at: at,
+            resolved_at: Some(at),
+            resolve_mode: Some("error_groups.resolve_mode".to_owned()),
+            resolved_deployed_at: Some(at),
+            ignore_until: Some("error_groups.ignore_until".to_owned()),
+            ignored_at: Some(at),
+            ignored_occurrences: 5_000_000_004,
+            total_occurrences: 5_000_000_005,
+            first_seen: at,
+            last_seen: at,
+            merged_into: Some(5_000_000_006),
+            created_at: at,
+        },
+    )
+    .await;
+    check::<error_group_hours::Entity>(
+        db,
+        error_group_hours::Model {
+            group_id: 1,
+            hour: at,
+            count: 5_000_000_007,
+        },
+    )
+    .await;
+    check::<error_group_days::Entity>(
+        db,
+        error_group_days::Model {
+            group_id: 1,
+            day: at,
+            count: 5_000_000_008,
+        },
+    )
+    .await;
+    check::<error_group_events::Entity>(
+        db,
+        error_group_events::Model {
+            id: 1,
+            group_id: 1,
+            at,
+            actor: "error_group_events.actor".to_owned(),
+            action: "error_group_events.action".to_owned(),
+            from_state: Some("error_group_events.from_state".to_owned()),
+            to_state: Some("error_group_events.to_state".to_owned()),
+            comment: Some("error_group_events.comment".to_owned()),
+        },
+    )
+    .await;
+    check::<error_rules::Entity>(
+        db,
+        error_rules::Model {
+            id: 1,
+            position: 2_000_000_000,
+            iflow: Some("error_rules.iflow".to_owned()),
+            package: Some("error_rules.package".to_owned()),
+            status: Some("error_rules.status".to_owned()),
+            text_glob: Some("error_rules.text_glob".to_owned()),
+            text_regex: Some("error_rules.text_regex".to_owned()),
+            fingerprint: "error_rules.fingerprint".to_owned(),
+            title: Some("error_rules.title".to_owned()),
+            created_by: "error_rules.created_by".to_owned(),
+            created_at: at,
+            updated_at: at,
+        },
+    )
+    .await;
     let mut expected: Vec<String> = [
         tenants::Entity.table_name(),
         tenant_jobs::Entity.table_name(),
         sync_state::Entity.table_name(),
         message_logs::Entity.table_name(),
         message_errors::Entity.table_name(),
+        message_detail_failures::Entity.table_name(),
         message_runs::Entity.table_name(),
         message_run_steps::Entity.table_name(),
         custom_header_properties::Entity.table_name(),
@@ -631,6 +752,13 @@ async fn entities_match(db: &DatabaseConnection) {
         users::Entity.table_name(),
         sessions::Entity.table_name(),
         api_tokens::Entity.table_name(),
+        login_attempts::Entity.table_name(),
+        audit_log::Entity.table_name(),
+        error_groups::Entity.table_name(),
+        error_group_hours::Entity.table_name(),
+        error_group_days::Entity.table_name(),
+        error_group_events::Entity.table_name(),
+        error_rules::Entity.table_name(),
     ]
     .iter()
     .map(|t| (*t).to_owned())

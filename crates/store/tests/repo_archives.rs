@@ -5,8 +5,8 @@
 mod support;
 
 use chrono::NaiveDate;
-use integramon_store::Db;
-use integramon_store::repo::archives::{self, ArchiveFilter, ArchiveStatus};
+use store::Db;
+use store::repo::archives::{self, ArchiveFilter, ArchiveStatus};
 use support::{Target, t, tenant};
 
 fn day(d: u32) -> NaiveDate {

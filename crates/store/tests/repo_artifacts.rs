@@ -7,8 +7,8 @@ use domain::artifact::{
     ArtifactVersion, DesignArtifact, DesignArtifactKind, Package, RuntimeArtifact, RuntimeStatus,
 };
 use domain::keystore::KeystoreEntry;
-use integramon_store::Db;
-use integramon_store::repo::artifacts::{self, ArtifactScope, SetOutcome};
+use store::Db;
+use store::repo::artifacts::{self, ArtifactScope, SetOutcome};
 use support::{Target, t, tenant};
 
 fn package(id: &str, version: &str) -> Package {

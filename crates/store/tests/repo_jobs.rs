@@ -8,10 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::Stdio;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use integramon_store::Db;
-use integramon_store::repo::job_runs::{self, JobState, NewJobRun};
-use integramon_store::repo::{firings, sync_state};
 use serde_json::json;
+use store::Db;
+use store::repo::job_runs::{self, JobState, NewJobRun};
+use store::repo::{firings, sync_state};
 use support::{Target, t, tenant};
 
 async fn sync_state_watermarks_and_failures(db: Db, _: Target) {
@@ -380,7 +380,7 @@ async fn firing_child_process() {
     let target = Target::decode(&target);
     let tenant_id: i64 = std::env::var("IM_FIRING_TENANT").unwrap().parse().unwrap();
     let start: u128 = std::env::var("IM_FIRING_START").unwrap().parse().unwrap();
-    let db = integramon_store::connect(&target.settings()).unwrap();
+    let db = store::connect(&target.settings()).unwrap();
     db.ping().await.unwrap();
     wait_until(start).await;
     let won = fire_all(&db, tenant_id, "child").await;

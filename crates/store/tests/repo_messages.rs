@@ -10,14 +10,14 @@ use domain::message::{
     AdapterAttribute, AttachmentMeta, CustomHeader, ErrorInfo, Message, MessageDetails,
     PayloadEntry, Run, RunStep,
 };
-use integramon_store::Db;
-use integramon_store::entity::{
+use sea_orm::{EntityTrait, PaginatorTrait, QueryOrder};
+use store::Db;
+use store::entity::{
     adapter_attributes, attachments, custom_header_properties, message_errors, message_logs,
     message_run_steps, message_runs, payloads,
 };
-use integramon_store::repo::messages::{self, Change};
-use integramon_store::repo::payloads::{self as payload_repo, Download};
-use sea_orm::{EntityTrait, PaginatorTrait, QueryOrder};
+use store::repo::messages::{self, Change};
+use store::repo::payloads::{self as payload_repo, Download};
 use support::{Target, t, tenant};
 
 fn msg(guid: &str, status: MessageStatus, end: i64) -> Message {
@@ -317,7 +317,13 @@ async fn long_multibyte_headers_are_searchable(db: Db, _: Target) {
                 .map(custom_header_properties::value_prefix)
         );
     }
-    assert_eq!(rows[0].value.as_deref(), Some(v1.as_str()), "stored whole");
+    // Longer than the header cap: stored cut (and marked), still found by its whole value.
+    assert!(v1.len() > domain::limits::HEADER_VALUE_MAX_BYTES);
+    assert_eq!(
+        rows[0].value.as_deref(),
+        Some(domain::limits::header_value(&v1).as_ref()),
+        "stored cut at the cap"
+    );
     assert_eq!(
         rows[0].value_prefix.as_deref().unwrap().chars().count(),
         200
@@ -427,7 +433,7 @@ async fn correlation_counts_follow_the_messages(db: Db, _: Target) {
         messages::correlation_count(&db, tid, "none").await.unwrap(),
         None
     );
-    let x = integramon_store::entity::correlations::Entity::find()
+    let x = store::entity::correlations::Entity::find()
         .all(db.conn())
         .await
         .unwrap()
@@ -756,7 +762,7 @@ async fn a_postgres_deadlock_is_recognised() {
         b.execute_unprepared("UPDATE dl SET id = id WHERE id = 1"),
     );
     let victim = ra.err().or(rb.err()).expect("one side is the victim");
-    assert!(integramon_store::StoreError::from(victim).is_deadlock());
+    assert!(store::StoreError::from(victim).is_deadlock());
     drop((a, b));
 
     let other = db
@@ -764,7 +770,157 @@ async fn a_postgres_deadlock_is_recognised() {
         .execute_unprepared("SELECT 1/0")
         .await
         .unwrap_err();
-    assert!(!integramon_store::StoreError::from(other).is_deadlock());
+    assert!(!store::StoreError::from(other).is_deadlock());
     db.close().await;
     support::drop_pg(&name).await;
+}
+
+/// Text no compressor shrinks (PostgreSQL compresses a long index entry before it checks the
+/// size, so repeated characters would not reach the limit).
+fn incompressible(chars: usize) -> String {
+    let mut s = String::with_capacity(chars + 32);
+    while s.len() < chars {
+        s.push_str(&uuid::Uuid::new_v4().simple().to_string());
+    }
+    s.truncate(chars);
+    s
+}
+
+/// One bad record must not fail the page it came in (issue 12, item 3): a 3,000-character
+/// application id, correlation id, iFlow, package, sender and receiver (over PostgreSQL's
+/// btree limit), a GUID with NUL (written once, then "kept being inserted concurrently"), a
+/// 1 MB custom header value (stored whole). The page is written, twice, and the monitor's
+/// filters find each message by the tenant's original, full value.
+async fn bad_records_do_not_fail_their_page(db: Db, _: Target) {
+    use store::repo::messages::PageMessage;
+    use store::repo::monitor::{self, MessageFilter, Sort};
+    let tid = tenant(&db, "t1").await;
+    let long = |_: &str| incompressible(3000);
+    let mut ids = msg("ids", MessageStatus::Failed, 10);
+    ids.application_message_id = Some(long("app"));
+    ids.correlation_id = Some(long("corr"));
+    let mut flow = msg("flow", MessageStatus::Completed, 11);
+    flow.iflow_id = Some(long("iflow"));
+    flow.package_id = Some(long("package"));
+    flow.sender = Some(long("sender"));
+    flow.receiver = Some(long("receiver"));
+    flow.iflow_name = Some(incompressible(100_000));
+    let nul = msg("bad\0guid", MessageStatus::Completed, 12);
+    let header_value = incompressible(1 << 20);
+    let big = msg("big-header", MessageStatus::Completed, 13);
+    let page: Vec<PageMessage> = [ids.clone(), flow.clone(), nul, big]
+        .into_iter()
+        .map(|message| PageMessage {
+            headers: Some(vec![
+                CustomHeader::new("Big", header_value.clone()),
+                CustomHeader::new("Order", "ORD-1"),
+            ]),
+            message,
+        })
+        .collect();
+    let out = messages::write_page(&db, tid, &page).await.unwrap();
+    assert_eq!(out.upsert.inserted, 4, "{out:?}");
+    let again = messages::write_page(&db, tid, &page).await.unwrap();
+    assert_eq!(again.upsert.unchanged, 4, "{again:?}");
+    assert_eq!(message_rows(&db).await, 4);
+
+    let find = |f: MessageFilter| {
+        let db = db.clone();
+        async move {
+            monitor::search(&db, &f, Sort::NewestFirst, None, 10)
+                .await
+                .unwrap()
+                .rows
+                .into_iter()
+                .map(|r| r.message_guid)
+                .collect::<Vec<_>>()
+        }
+    };
+    let base = MessageFilter::tenants([tid]);
+    let by = |set: &(dyn Fn(&mut MessageFilter) + Sync)| {
+        let mut f = base.clone();
+        set(&mut f);
+        f
+    };
+    let ids_guid = vec!["ids".to_string()];
+    let flow_guid = vec!["flow".to_string()];
+    let app = ids.application_message_id.clone();
+    assert_eq!(
+        find(by(&|f| f.application_id = app.clone())).await,
+        ids_guid
+    );
+    let corr = ids.correlation_id.clone();
+    assert_eq!(
+        find(by(&|f| f.correlation_id = corr.clone())).await,
+        ids_guid
+    );
+    for set in [
+        &(|f: &mut MessageFilter| f.iflow_id = flow.iflow_id.clone())
+            as &(dyn Fn(&mut MessageFilter) + Sync),
+        &|f| f.package_id = flow.package_id.clone(),
+        &|f| f.sender = flow.sender.clone(),
+        &|f| f.receiver = flow.receiver.clone(),
+    ] {
+        assert_eq!(find(by(set)).await, flow_guid);
+    }
+    let nul = find(by(&|f| f.message_guid = Some("bad\0guid".into()))).await;
+    assert_eq!(nul, vec!["bad\u{FFFD}guid".to_string()]);
+    assert!(
+        messages::find_message(&db, tid, "bad\0guid")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        messages::correlation_count(&db, tid, corr.as_deref().unwrap())
+            .await
+            .unwrap(),
+        Some(1)
+    );
+    // Stored values are capped, and say so.
+    let stored = stored(&db, tid, "ids").await.message;
+    let app_key = stored.application_message_id.unwrap();
+    assert!(
+        app_key.len() <= domain::limits::KEY_MAX_BYTES && app_key.contains("…[sha256:"),
+        "{app_key}"
+    );
+    let name = stored_flow_name(&db, tid).await;
+    assert!(name.len() <= domain::limits::TEXT_MAX_BYTES && name.ends_with("…[cut: 100000 bytes]"));
+    // The 1 MB header value is cut, marked, and still found by its full value.
+    let big_headers: Vec<String> = custom_header_properties::Entity::find()
+        .all(db.conn())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|h| h.name == "Big")
+        .filter_map(|h| h.value)
+        .collect();
+    assert_eq!(big_headers.len(), 4);
+    for v in &big_headers {
+        assert!(
+            v.len() <= domain::limits::HEADER_VALUE_MAX_BYTES,
+            "{}",
+            v.len()
+        );
+        assert!(
+            v.ends_with("…[cut: 1048576 bytes]"),
+            "{}",
+            &v[v.len() - 30..]
+        );
+    }
+    let by_header = find(by(&|f| {
+        f.header_name = Some("Big".into());
+        f.header_value = Some(header_value.clone());
+    }))
+    .await;
+    assert_eq!(by_header.len(), 4, "{by_header:?}");
+    let found = messages::find_by_header(&db, tid, "Big", &header_value, 10)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 4);
+}
+on_both!(bad_records_do_not_fail_their_page);
+
+async fn stored_flow_name(db: &Db, tid: i64) -> String {
+    stored(db, tid, "flow").await.message.iflow_name.unwrap()
 }

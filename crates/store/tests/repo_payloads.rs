@@ -6,11 +6,11 @@ mod support;
 use domain::MessageStatus;
 use domain::message::{AttachmentMeta, Message, MessageDetails, PayloadEntry};
 use domain::tenant::PayloadStrategy;
-use integramon_store::Db;
-use integramon_store::entity::{attachments, message_logs, payloads};
-use integramon_store::repo::messages;
-use integramon_store::repo::payloads::{self as repo, Download};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use store::Db;
+use store::entity::{attachments, message_logs, payloads};
+use store::repo::messages;
+use store::repo::payloads::{self as repo, Download};
 use support::{Target, t, tenant};
 
 fn entry(id: &str) -> PayloadEntry {

@@ -10,13 +10,13 @@ use std::collections::BTreeMap;
 use chrono::Duration;
 use domain::MessageStatus;
 use domain::message::Message;
-use integramon_store::entity::payloads as payload_rows;
-use integramon_store::repo::messages;
-use integramon_store::repo::snapshots::{
+use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+use store::entity::payloads as payload_rows;
+use store::repo::messages;
+use store::repo::snapshots::{
     self, MessageSample, MetricSnapshot, PayloadVolume, StorageKind, StorageRow,
 };
-use integramon_store::{Db, maintenance};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+use store::{Db, maintenance};
 use support::{Target, t, tenant};
 
 fn snap(tenant_id: i64, secs: i64, iflow: &str, messages: i64) -> MetricSnapshot {

@@ -7,8 +7,8 @@ use domain::secret::{self, SecretKey};
 use domain::tenant::{
     Auth, JobKind, JobSettings, PayloadStrategy, PlanTime, TenantSettings, TenantStatus,
 };
-use integramon_store::Db;
-use integramon_store::repo::{messages, tenants};
+use store::Db;
+use store::repo::{messages, tenants};
 use support::{Target, t};
 
 fn settings(name: &str) -> TenantSettings {
@@ -232,3 +232,103 @@ async fn job_settings_default_and_upsert(db: Db, _: Target) {
     assert!(!tenants::jobs(&db, off_id).await.unwrap().is_empty());
 }
 on_both!(job_settings_default_and_upsert);
+
+/// A trigger that refuses one job kind, so the test can make exactly the job-settings write
+/// fail (the store itself accepts any kind).
+async fn refuse_job_kind(db: &Db, kind: &str) {
+    use sea_orm::ConnectionTrait;
+    let statements = match db.db_backend() {
+        sea_orm::DbBackend::Sqlite => vec![format!(
+            "CREATE TRIGGER refuse_job BEFORE INSERT ON tenant_jobs WHEN NEW.job_type = '{kind}' \
+             BEGIN SELECT RAISE(ABORT, 'job kind refused'); END"
+        )],
+        _ => vec![
+            format!(
+                "CREATE FUNCTION refuse_job() RETURNS trigger AS $$ BEGIN \
+                 IF NEW.job_type = '{kind}' THEN RAISE EXCEPTION 'job kind refused'; END IF; \
+                 RETURN NEW; END $$ LANGUAGE plpgsql"
+            ),
+            "CREATE TRIGGER refuse_job BEFORE INSERT ON tenant_jobs FOR EACH ROW \
+             EXECUTE FUNCTION refuse_job()"
+                .to_owned(),
+        ],
+    };
+    for sql in statements {
+        db.conn().execute_unprepared(&sql).await.unwrap();
+    }
+}
+
+async fn save_commits_tenant_secret_and_jobs_together(db: Db, _: Target) {
+    let key = SecretKey::generate().unwrap();
+    let secret = domain::Secret::new("client-secret-1");
+    let mut hot = JobSettings::default_for(JobKind::MessagesHot);
+    hot.interval_secs = Some(120);
+    let created = tenants::save(
+        &db,
+        &key,
+        None,
+        &settings("t"),
+        Some(&secret),
+        &[hot.clone()],
+    )
+    .await
+    .unwrap();
+    let jobs = tenants::jobs(&db, created.id).await.unwrap();
+    assert_eq!(jobs.len(), JobKind::ALL.len(), "defaults plus the override");
+    assert_eq!(jobs.iter().find(|j| j.kind == hot.kind), Some(&hot));
+    let opened = tenants::secret(&db, &key, created.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(opened.expose(), "client-secret-1");
+    assert_eq!(format!("{opened:?}"), "***");
+    let other_key = SecretKey::generate().unwrap();
+    assert!(matches!(
+        tenants::secret(&db, &other_key, created.id).await,
+        Err(tenants::CredentialError::Key(_))
+    ));
+
+    // A failing job write on create leaves no tenant behind.
+    refuse_job_kind(&db, "refused").await;
+    let refused = JobSettings::default_for(JobKind::Other("refused".into()));
+    let failed = tenants::save(
+        &db,
+        &key,
+        None,
+        &settings("half"),
+        Some(&secret),
+        &[hot.clone(), refused.clone()],
+    )
+    .await;
+    assert!(
+        matches!(failed, Err(tenants::CredentialError::Store(_))),
+        "{failed:?}"
+    );
+    assert!(tenants::get_by_name(&db, "half").await.unwrap().is_none());
+    assert_eq!(tenants::list(&db).await.unwrap().len(), 1);
+
+    // … and on update, neither the new settings nor the new secret nor earlier jobs stick.
+    let mut changed = settings("t");
+    changed.collection.tags = vec!["changed".into()];
+    let mut cold = JobSettings::default_for(JobKind::MessagesCold);
+    cold.enabled = false;
+    let failed = tenants::save(
+        &db,
+        &key,
+        Some(created.id),
+        &changed,
+        Some(&domain::Secret::new("other")),
+        &[cold.clone(), refused],
+    )
+    .await;
+    assert!(failed.is_err());
+    let kept = tenants::get(&db, created.id).await.unwrap().unwrap();
+    assert_eq!(kept.settings, settings("t"));
+    assert_eq!(tenants::jobs(&db, created.id).await.unwrap(), jobs);
+    let opened = tenants::secret(&db, &key, created.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(opened.expose(), "client-secret-1");
+}
+on_both!(save_commits_tenant_secret_and_jobs_together);

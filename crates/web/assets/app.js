@@ -9,6 +9,14 @@
     var msg = form.getAttribute("data-confirm");
     if (msg && !window.confirm(msg)) {
       ev.preventDefault();
+      return;
+    }
+    // The monitor's filters: empty fields stay out of the address (a short URL to share, and
+    // an empty from/to is visibly a live range).
+    if (form.id === "filters") {
+      Array.prototype.forEach.call(form.elements, function (el) {
+        if (el.name && el.value === "") { el.disabled = true; }
+      });
     }
   });
 
@@ -83,6 +91,24 @@
     sel.addEventListener("change", apply);
     apply();
   }
+
+  // The back button after signing out must not show a signed-in page from the browser's
+  // back/forward cache: a page restored from it asks the server again (which answers with the
+  // sign-in page).
+  window.addEventListener("pageshow", function (ev) {
+    if (ev.persisted) { window.location.reload(); }
+  });
+
+  // Copy buttons (ids): the value into the clipboard, a short confirmation on the button.
+  document.addEventListener("click", function (ev) {
+    var btn = ev.target.closest ? ev.target.closest("button[data-copy]") : null;
+    if (!btn || !navigator.clipboard) { return; }
+    navigator.clipboard.writeText(btn.getAttribute("data-copy")).then(function () {
+      var was = btn.textContent;
+      btn.textContent = "Copied";
+      setTimeout(function () { btn.textContent = was; }, 1500);
+    }, function () { /* not allowed here (insecure origin): the id stays selectable */ });
+  });
 
   document.addEventListener("DOMContentLoaded", function () {
     localTimes();

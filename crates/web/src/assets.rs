@@ -16,17 +16,22 @@ fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
         .body(body)
 }
 
+/// Under `/static/`, gzip-compressed when the client asks (they hold no secret).
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        "/static/app.css",
-        web::get().to(|| async { asset("text/css; charset=utf-8", CSS) }),
-    )
-    .route(
-        "/static/app.js",
-        web::get().to(|| async { asset("text/javascript; charset=utf-8", JS) }),
-    )
-    .route(
-        "/static/favicon.svg",
-        web::get().to(|| async { asset("image/svg+xml", ICON) }),
+    cfg.service(
+        web::scope("/static")
+            .wrap(actix_web::middleware::Compress::default())
+            .route(
+                "/app.css",
+                web::get().to(|| async { asset("text/css; charset=utf-8", CSS) }),
+            )
+            .route(
+                "/app.js",
+                web::get().to(|| async { asset("text/javascript; charset=utf-8", JS) }),
+            )
+            .route(
+                "/favicon.svg",
+                web::get().to(|| async { asset("image/svg+xml", ICON) }),
+            ),
     );
 }

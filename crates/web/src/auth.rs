@@ -6,7 +6,8 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::cookie::{Cookie, SameSite};
-use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, dev::Payload, web};
+use actix_web::dev::{Payload, ServiceRequest};
+use actix_web::{FromRequest, HttpMessage as _, HttpRequest, HttpResponse, ResponseError, web};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine as _;
 use chrono::Utc;
@@ -66,6 +67,13 @@ pub async fn hash_password(password: &str) -> Result<String, AppError> {
         tracing::error!("hashing a password failed: {e}");
         AppError::Internal
     })
+}
+
+/// [`hash_password`] within one of the hashing slots shared with sign-ins (for admins setting
+/// passwords: waits for a slot).
+pub async fn hash_password_bounded(state: &AppState, password: &str) -> Result<String, AppError> {
+    let _slot = state.throttle.hash_slot().await?;
+    hash_password(password).await
 }
 
 /// A hash of a random password nobody knows, verified against when the user does not exist,
@@ -170,19 +178,23 @@ impl Principal {
 }
 
 /// Why a request has no principal; answered as 401 JSON for the API, a redirect to the login
-/// page for pages.
-#[derive(Debug, thiserror::Error)]
+/// page for pages. `must_change`: signed in, but the password must be changed first (403 JSON
+/// for the API, a redirect to the account page for pages).
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("sign in first")]
 pub struct NoPrincipal {
     api: bool,
     login: String,
     unavailable: Option<String>,
+    must_change: Option<String>,
 }
 
 impl ResponseError for NoPrincipal {
     fn status_code(&self) -> actix_web::http::StatusCode {
         if self.unavailable.is_some() {
             actix_web::http::StatusCode::SERVICE_UNAVAILABLE
+        } else if self.must_change.is_some() && self.api {
+            actix_web::http::StatusCode::FORBIDDEN
         } else if self.api {
             actix_web::http::StatusCode::UNAUTHORIZED
         } else {
@@ -193,6 +205,18 @@ impl ResponseError for NoPrincipal {
     fn error_response(&self) -> HttpResponse {
         if let Some(why) = &self.unavailable {
             return ApiError(AppError::Unavailable(why.clone())).error_response();
+        }
+        if let Some(account) = &self.must_change {
+            return if self.api {
+                ApiError(AppError::forbidden(
+                    "your password must be changed first (POST /api/me/password)",
+                ))
+                .error_response()
+            } else {
+                HttpResponse::SeeOther()
+                    .insert_header(("Location", account.as_str()))
+                    .finish()
+            };
         }
         if self.api {
             ApiError(AppError::Unauthorized).error_response()
@@ -232,6 +256,7 @@ async fn resolve(state: web::Data<AppState>, req: HttpRequest) -> Result<Princip
         api,
         login: login.clone(),
         unavailable,
+        must_change: None,
     };
     let now = Utc::now();
     if let Some(token) = bearer(&req) {
@@ -291,6 +316,62 @@ async fn resolve(state: web::Data<AppState>, req: HttpRequest) -> Result<Princip
     }
 }
 
+/// The outcome of [`authenticate`], kept for the [`Principal`] extractor.
+#[derive(Clone)]
+struct Resolved(Result<Principal, NoPrincipal>);
+
+/// What a user who must change their password may still reach (paths below the base): the
+/// account page to change it, the password API, signing out, and the sign-in page (to sign in
+/// as someone else). Static assets need no principal at all.
+fn allowed_before_password_change(state: &AppState, req: &HttpRequest) -> bool {
+    let Some(path) = req.path().strip_prefix(state.cfg.base.as_str()) else {
+        return false;
+    };
+    let get = req.method() == actix_web::http::Method::GET;
+    let post = req.method() == actix_web::http::Method::POST;
+    path == "/login"
+        || (get && path == "/account")
+        || (post && matches!(path, "/account/password" | "/logout" | "/api/me/password"))
+}
+
+/// Who is asking, refusing a user who must change their password everywhere else.
+async fn decide(state: web::Data<AppState>, req: HttpRequest) -> Result<Principal, NoPrincipal> {
+    let api = is_api(&state, &req);
+    match resolve(state.clone(), req.clone()).await {
+        Ok(p) if p.user.must_change_password && !allowed_before_password_change(&state, &req) => {
+            Err(NoPrincipal {
+                api,
+                login: String::new(),
+                unavailable: None,
+                must_change: Some(state.cfg.url("/account?must_change=1")),
+            })
+        }
+        other => other,
+    }
+}
+
+/// Authenticate before any handler or extractor runs (the middleware calls this), so that a
+/// wrong token is answered 401 whatever the body holds, and a user who must change their
+/// password reaches nothing else. Returns the answer to give at once, if any; otherwise the
+/// outcome is kept for the [`Principal`] extractor. Requests without credentials pass through:
+/// handlers that need a principal refuse them.
+pub async fn authenticate(req: &ServiceRequest) -> Option<HttpResponse> {
+    let state = req.app_data::<web::Data<AppState>>()?.clone();
+    let http = req.request().clone();
+    if bearer(&http).is_none() && http.cookie(SESSION_COOKIE).is_none() {
+        return None;
+    }
+    let api = is_api(&state, &http);
+    let outcome = decide(state, http).await;
+    let answer = match &outcome {
+        // Every API route needs a principal: wrong credentials are refused before the body.
+        Err(e) if api || e.must_change.is_some() => Some(e.error_response()),
+        _ => None,
+    };
+    req.extensions_mut().insert(Resolved(outcome));
+    answer
+}
+
 impl FromRequest for Principal {
     type Error = NoPrincipal;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
@@ -303,9 +384,15 @@ impl FromRequest for Principal {
                     api: true,
                     login: String::new(),
                     unavailable: Some("not configured".into()),
+                    must_change: None,
                 });
             };
-            resolve(state, req).await
+            // Normally decided by [`authenticate`] before any extractor ran.
+            let resolved = req.extensions().get::<Resolved>().map(|r| r.0.clone());
+            match resolved {
+                Some(outcome) => outcome,
+                None => decide(state, req).await,
+            }
         })
     }
 }

@@ -71,3 +71,26 @@ pub async fn admin_from_settings(db: &Db, username: &str, password: &str) -> any
         Err(e) => Err(anyhow::anyhow!("WEB_ADMIN_USER: {e}")),
     }
 }
+
+/// `WEB_ADMIN_GENERATE=true` (compose): while no user exists and no `WEB_ADMIN_USER` is given,
+/// the user `admin` with a generated password, printed once to standard output (the container's
+/// log) as `integramon up` does; it must be changed at the first sign-in. `Some(password)` when
+/// this process created it (another web replica may have been first).
+pub async fn generated_admin(db: &Db) -> anyhow::Result<Option<String>> {
+    if users::count(db).await? > 0 {
+        return Ok(None);
+    }
+    let password = auth::random_secret(15);
+    match create_user(db, "admin", &password, Role::Admin, true).await {
+        Ok(_) => {
+            tracing::info!("no user existed: created the admin \"admin\" (password printed once)");
+            println!(
+                "Sign in as \"admin\" with the password {password} (shown once; you will be \
+                 asked to change it)."
+            );
+            Ok(Some(password))
+        }
+        Err(BootstrapError::Exists(_)) => Ok(None),
+        Err(e) => Err(anyhow::anyhow!("creating the first admin: {e}")),
+    }
+}

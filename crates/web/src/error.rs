@@ -26,6 +26,9 @@ pub enum AppError {
     TooMany(u64),
     #[error("{0}")]
     Unavailable(String),
+    /// Every password-hashing slot is busy; retry after this many seconds.
+    #[error("too many sign-ins at once; try again in {0} s")]
+    Busy(u64),
     /// Logged in full where it happens; the user sees only that something failed.
     #[error("internal error")]
     Internal,
@@ -59,7 +62,7 @@ impl AppError {
             Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -72,7 +75,7 @@ impl AppError {
             Self::Invalid { .. } => "invalid",
             Self::Conflict(_) => "conflict",
             Self::TooMany(_) => "too_many_requests",
-            Self::Unavailable(_) => "unavailable",
+            Self::Unavailable(_) | Self::Busy(_) => "unavailable",
             Self::Internal => "internal",
         }
     }
@@ -148,7 +151,7 @@ impl ResponseError for ApiError {
         if matches!(self.0, AppError::Unauthorized) {
             r.insert_header(("WWW-Authenticate", "Bearer"));
         }
-        if let AppError::TooMany(secs) = self.0 {
+        if let AppError::TooMany(secs) | AppError::Busy(secs) = self.0 {
             r.insert_header(("Retry-After", secs.to_string()));
         }
         r.json(ErrorBody {
@@ -185,13 +188,28 @@ impl ResponseError for PageError {
 
     fn error_response(&self) -> HttpResponse {
         let status = self.0.status();
-        let body = crate::pages::layout::error_page(status, &self.0.to_string());
+        let body = crate::html::error_page(status, &self.0.to_string());
         let mut r = HttpResponse::build(status);
-        if let AppError::TooMany(secs) = self.0 {
+        if let AppError::TooMany(secs) | AppError::Busy(secs) = self.0 {
             r.insert_header(("Retry-After", secs.to_string()));
         }
         r.content_type("text/html; charset=utf-8").body(body)
     }
+}
+
+/// `e` answered the way the request expects: JSON under `/api/`, an HTML page elsewhere (for
+/// extractor failures, which run before any handler chose).
+pub fn for_request(req: &actix_web::HttpRequest, e: AppError) -> actix_web::Error {
+    if is_api_path(req.path()) {
+        ApiError(e).into()
+    } else {
+        PageError(e).into()
+    }
+}
+
+/// Whether a request path is the JSON API's (under any `APP_BASE_PATH`).
+pub fn is_api_path(path: &str) -> bool {
+    path.starts_with("/api/") || path.contains("/api/") || path.ends_with("/api")
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;

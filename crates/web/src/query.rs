@@ -49,6 +49,8 @@ pub struct MonitorQuery {
     pub application_id: Option<String>,
     pub sender: Option<String>,
     pub receiver: Option<String>,
+    /// Error group id: the messages of that group.
+    pub error_group: Option<String>,
     /// `newest` (default) or `oldest`.
     pub sort: Option<String>,
     /// The `next` cursor of the previous page.
@@ -73,6 +75,9 @@ pub struct Parsed {
     pub after: Option<String>,
     pub limit: u32,
     pub facets: bool,
+    /// A message, correlation or application id is searched: the time range does not apply
+    /// (an id is looked up in all time; `from`/`to` stay for display only).
+    pub id_search: bool,
 }
 
 fn text(v: &Option<String>, field: &str) -> Result<Option<String>, AppError> {
@@ -168,6 +173,10 @@ impl MonitorQuery {
                 format!("must be between 1 and {MAX_LIMIT}"),
             ));
         }
+        let error_group = text(&self.error_group, "error_group")?
+            .map(|s| s.parse::<i64>())
+            .transpose()
+            .map_err(|_| AppError::invalid("error_group", "must be an error group id"))?;
         let header_value = text(&self.header_value, "header_value")?;
         let header_name = text(&self.header_name, "header_name")?;
         if header_value.is_some() && header_name.is_none() {
@@ -176,25 +185,39 @@ impl MonitorQuery {
                 "is required when filtering by a header value",
             ));
         }
+        let message_guid = text(&self.message_id, "message_id")?;
+        let correlation_id = text(&self.correlation_id, "correlation_id")?;
+        let application_id = text(&self.application_id, "application_id")?;
+        let id_search =
+            message_guid.is_some() || correlation_id.is_some() || application_id.is_some();
+        // An id names its messages wherever they are in time: a 24-hour-old id must not vanish
+        // behind `range=15m`.
+        let (filter_from, filter_to) = if id_search {
+            (None, None)
+        } else {
+            (Some(from), Some(to))
+        };
         Ok(Parsed {
             tenants,
             from,
             to,
             range,
+            id_search,
             filter: MessageFilter {
                 tenant_ids: Vec::new(),
-                from: Some(from),
-                to: Some(to),
+                from: filter_from,
+                to: filter_to,
                 statuses,
                 iflow_id: text(&self.iflow, "iflow")?,
                 package_id: text(&self.package, "package")?,
                 header_name,
                 header_value,
-                message_guid: text(&self.message_id, "message_id")?,
-                correlation_id: text(&self.correlation_id, "correlation_id")?,
-                application_id: text(&self.application_id, "application_id")?,
+                message_guid,
+                correlation_id,
+                application_id,
                 sender: text(&self.sender, "sender")?,
                 receiver: text(&self.receiver, "receiver")?,
+                error_group,
             },
             sort,
             after: text(&self.after, "after")?,
@@ -223,6 +246,7 @@ impl MonitorQuery {
                 "application_id" => q.application_id = v,
                 "sender" => q.sender = v,
                 "receiver" => q.receiver = v,
+                "error_group" => q.error_group = v,
                 "sort" => q.sort = v,
                 "after" => q.after = v,
                 _ => {}
@@ -233,7 +257,7 @@ impl MonitorQuery {
 }
 
 fn serde_urlencoded_pairs(q: &MonitorQuery) -> String {
-    let pairs: [(&str, &Option<String>); 16] = [
+    let pairs: [(&str, &Option<String>); 17] = [
         ("tenant", &q.tenant),
         ("range", &q.range),
         ("from", &q.from),
@@ -248,6 +272,7 @@ fn serde_urlencoded_pairs(q: &MonitorQuery) -> String {
         ("application_id", &q.application_id),
         ("sender", &q.sender),
         ("receiver", &q.receiver),
+        ("error_group", &q.error_group),
         ("sort", &q.sort),
         ("after", &q.after),
     ];
@@ -338,11 +363,50 @@ mod tests {
         );
         bad(
             MonitorQuery {
+                error_group: Some("G1".into()),
+                ..Default::default()
+            },
+            "error_group",
+        );
+        bad(
+            MonitorQuery {
                 from: Some("2026-11-27T00:00:00Z".into()),
                 ..Default::default()
             },
             "from",
         );
+    }
+
+    #[test]
+    fn an_id_search_ignores_the_time_range() {
+        for q in [
+            MonitorQuery {
+                message_id: Some("AGl2".into()),
+                range: Some("15m".into()),
+                ..Default::default()
+            },
+            MonitorQuery {
+                correlation_id: Some("c-1".into()),
+                ..Default::default()
+            },
+            MonitorQuery {
+                application_id: Some("PO-7".into()),
+                from: Some("2026-11-26T08:00:00Z".into()),
+                ..Default::default()
+            },
+        ] {
+            let p = q.parse(now()).unwrap();
+            assert!(p.id_search);
+            assert_eq!((p.filter.from, p.filter.to), (None, None), "{q:?}");
+        }
+        let p = MonitorQuery {
+            range: Some("15m".into()),
+            ..Default::default()
+        }
+        .parse(now())
+        .unwrap();
+        assert!(!p.id_search);
+        assert_eq!(p.filter.from, Some(now() - Duration::minutes(15)));
     }
 
     #[test]

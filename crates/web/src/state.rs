@@ -28,16 +28,18 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn from_context(ctx: &Context) -> anyhow::Result<Self> {
-        let cfg = WebConfig::from_settings(&ctx.settings).map_err(anyhow::Error::msg)?;
-        let queue_prefix = runtime::daemon::queue_config(&ctx.settings)
-            .map_err(anyhow::Error::msg)?
-            .prefix;
+    pub fn from_context(ctx: &Context<WebConfig>) -> anyhow::Result<Self> {
+        let cfg = ctx.config.clone();
+        let queue_prefix = ctx.queue_config.prefix.clone();
         Ok(Self {
             db: ctx.db.clone(),
             queue: ctx.queue.clone(),
             health: ctx.health.clone(),
-            throttle: Throttle::new(cfg.login_max_failures, cfg.login_window),
+            throttle: Throttle::new(
+                cfg.login_max_failures,
+                cfg.login_window,
+                cfg.password_hashes,
+            ),
             key: ctx.settings.secret_key()?,
             facet_cache: Arc::new(ClosedHours::new(cfg.facet_cache)),
             data_dir: ctx.settings.data_dir.clone(),

@@ -1,9 +1,8 @@
 //! Integration content: packages, design-time artifacts (for artifact sync) and runtime
 //! (deployed) artifacts.
 
-use std::fmt;
-
 use chrono::{DateTime, Utc};
+use domain::artifact::RuntimeStatus;
 use serde::{Deserialize, Deserializer};
 
 use super::entity;
@@ -126,47 +125,8 @@ entity!(
     "ValueMappingDesigntimeArtifact"
 );
 
-/// Deployment state of a runtime artifact. Open: SAP adds values (`STARTING` was seen).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum RuntimeArtifactStatus {
-    Started,
-    Starting,
-    Stopping,
-    Error,
-    Other(String),
-}
-
-impl RuntimeArtifactStatus {
-    pub fn parse(raw: &str) -> Self {
-        match raw.trim().to_ascii_uppercase().as_str() {
-            "STARTED" => Self::Started,
-            "STARTING" => Self::Starting,
-            "STOPPING" => Self::Stopping,
-            "ERROR" => Self::Error,
-            _ => Self::Other(raw.trim().to_string()),
-        }
-    }
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Started => "STARTED",
-            Self::Starting => "STARTING",
-            Self::Stopping => "STOPPING",
-            Self::Error => "ERROR",
-            Self::Other(s) => s,
-        }
-    }
-}
-
-impl fmt::Display for RuntimeArtifactStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-fn opt_runtime_status<'de, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Option<RuntimeArtifactStatus>, D::Error> {
-    Ok(lenient::opt_string(d)?.map(|s| RuntimeArtifactStatus::parse(&s)))
+fn opt_runtime_status<'de, D: Deserializer<'de>>(d: D) -> Result<Option<RuntimeStatus>, D::Error> {
+    Ok(lenient::opt_string(d)?.map(|s| RuntimeStatus::parse(&s)))
 }
 
 /// `com.sap.hci.api.IntegrationRuntimeArtifact`: a deployed artifact.
@@ -189,7 +149,7 @@ pub struct IntegrationRuntimeArtifact {
     #[serde(default, deserialize_with = "lenient::opt_datetime")]
     pub deployed_on: Option<DateTime<Utc>>,
     #[serde(default, deserialize_with = "opt_runtime_status")]
-    pub status: Option<RuntimeArtifactStatus>,
+    pub status: Option<RuntimeStatus>,
 }
 entity!(IntegrationRuntimeArtifact, "IntegrationRuntimeArtifact");
 
@@ -248,17 +208,5 @@ mod tests {
         let e = RuntimeArtifactErrorInfo::parse(b"[1,2]");
         assert_eq!(e.message, None);
         assert_eq!(e.raw, "[1,2]");
-    }
-
-    #[test]
-    fn runtime_status_is_open() {
-        assert_eq!(
-            RuntimeArtifactStatus::parse("started"),
-            RuntimeArtifactStatus::Started
-        );
-        assert_eq!(
-            RuntimeArtifactStatus::parse("PAUSED"),
-            RuntimeArtifactStatus::Other("PAUSED".into())
-        );
     }
 }

@@ -8,11 +8,12 @@ pub mod security;
 
 pub use content::{
     IntegrationDesigntimeArtifact, IntegrationPackage, IntegrationRuntimeArtifact,
-    RuntimeArtifactErrorInfo, RuntimeArtifactStatus, ValueMappingDesigntimeArtifact,
+    RuntimeArtifactErrorInfo, ValueMappingDesigntimeArtifact,
 };
 pub use mpl::{
     AdapterAttribute, CustomHeaderProperty, IntegrationArtifactRef, MessageProcessingLog,
-    MessageStoreEntry, MplAttachment, MplErrorInformation, MplRun, MplRunStep, RunStepProperty,
+    MessageStoreEntry, MplAttachment, MplErrorInformation, MplParts, MplRun, MplRunStep,
+    RunStepProperty,
 };
 pub use security::KeystoreEntry;
 

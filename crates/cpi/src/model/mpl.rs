@@ -137,6 +137,38 @@ impl MessageProcessingLog {
     }
 }
 
+/// The parts of one message that come with it through `$expand` (see
+/// [`crate::CpiClient::mpl_parts_by_guid`]): custom headers, adapter attributes, attachment list
+/// and runs. A part is `None` when the tenant left it deferred or paged it inline; read it with
+/// its own call then.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MplParts {
+    #[serde(default, rename = "__metadata")]
+    pub metadata: Option<Metadata>,
+    #[serde(deserialize_with = "lenient::string")]
+    pub message_guid: String,
+    #[serde(default, deserialize_with = "lenient::nav_collection_whole")]
+    pub custom_header_properties: Option<Vec<CustomHeaderProperty>>,
+    #[serde(default, deserialize_with = "lenient::nav_collection_whole")]
+    pub adapter_attributes: Option<Vec<AdapterAttribute>>,
+    #[serde(default, deserialize_with = "lenient::nav_collection_whole")]
+    pub attachments: Option<Vec<MplAttachment>>,
+    #[serde(default, deserialize_with = "lenient::nav_collection_whole")]
+    pub runs: Option<Vec<MplRun>>,
+}
+entity!(MplParts, "MessageProcessingLog");
+
+impl MplParts {
+    /// The navigation properties expanded, in the order of the tenant's `$metadata`.
+    pub const EXPANDED: &'static [&'static str] = &[
+        "CustomHeaderProperties",
+        "AdapterAttributes",
+        "Attachments",
+        "Runs",
+    ];
+}
+
 /// Complex type `com.sap.hci.api.IntegrationArtifact` inside an MPL. `PackageId`/`PackageName`
 /// are missing on older tenants.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]

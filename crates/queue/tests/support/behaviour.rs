@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use domain::job::{JobEnvelope, JobOutcome, JobType};
-use integramon_queue::{JobQueue, handler_fn};
+use queue::Shutdown;
+use queue::{JobQueue, handler_fn};
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 
 use super::{Recorder, hot_job, job, wait_dead, wait_for};
 
@@ -22,21 +22,18 @@ fn start(
     q: &Q,
     families: &[JobType],
     prefetch: u16,
-    handler: Arc<dyn integramon_queue::JobHandler>,
+    handler: Arc<dyn queue::JobHandler>,
 ) -> (
-    CancellationToken,
-    tokio::task::JoinHandle<Result<(), integramon_queue::QueueError>>,
+    Shutdown,
+    tokio::task::JoinHandle<Result<(), queue::QueueError>>,
 ) {
-    let shutdown = CancellationToken::new();
+    let shutdown = Shutdown::new();
     let (q, families, s) = (q.clone(), families.to_vec(), shutdown.clone());
     let task = tokio::spawn(async move { q.consume(&families, prefetch, handler, s).await });
     (shutdown, task)
 }
 
-async fn stop(
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<Result<(), integramon_queue::QueueError>>,
-) {
+async fn stop(shutdown: Shutdown, task: tokio::task::JoinHandle<Result<(), queue::QueueError>>) {
     shutdown.cancel();
     tokio::time::timeout(T, task)
         .await
@@ -289,6 +286,68 @@ pub async fn warm_shutdown_finishes_in_flight(q: Q) {
     stop(s, t).await;
     assert_eq!(rec.len(), 1, "{:?}", rec.all());
     assert_eq!(rec.all()[0].job.attempt, 1);
+}
+
+/// Stage two of a shutdown: a long job that checks `stop_requested` between its "pages" stops,
+/// is not settled (no retry, no dead letter), and comes back to the next consumer, which
+/// completes it once.
+pub async fn stopped_jobs_go_back_to_their_queue(q: Q) {
+    let pages = Arc::new(AtomicUsize::new(0));
+    let handler = {
+        let pages = pages.clone();
+        handler_fn(move |_job, _d| {
+            let pages = pages.clone();
+            async move {
+                for _ in 0..600 {
+                    if queue::stop_requested() {
+                        return JobOutcome::retry(queue::STOPPED_REASON);
+                    }
+                    pages.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                JobOutcome::done(json!("all pages"))
+            }
+        })
+    };
+    let (s, t) = start(&q, &[JobType::MessagesHot], 1, handler);
+    let job = hot_job(7);
+    q.publish(&job).await.unwrap();
+    wait_for("the long job to start", T, || {
+        pages.load(Ordering::SeqCst) >= 2
+    })
+    .await;
+    // Stage one alone lets it go on.
+    s.cancel();
+    let before = pages.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!t.is_finished(), "the consumer waits for the job in flight");
+    assert!(pages.load(Ordering::SeqCst) > before, "the job went on");
+    // Stage two: it stops at its next page and the consumer returns.
+    s.stop_jobs();
+    tokio::time::timeout(Duration::from_secs(5), t)
+        .await
+        .expect("the consumer returns once the job stopped")
+        .expect("consumer task")
+        .expect("consumer returns Ok");
+    assert!(pages.load(Ordering::SeqCst) < 600, "the job ran to its end");
+    assert!(q.take_dead(10).await.unwrap().is_empty(), "nothing dead");
+
+    // The next consumer gets it back (as an interrupted try) and completes it once.
+    let rec = Recorder::default();
+    let (s, t) = start(
+        &q,
+        &[JobType::MessagesHot],
+        1,
+        rec.handler(0, |_| JobOutcome::done(json!(null))),
+    );
+    wait_for("the returned job", T, || rec.len() >= 1).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    stop(s, t).await;
+    let seen = rec.all();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].job.job_id, job.job_id);
+    assert_eq!(seen[0].job.attempt, 2, "counted as an interrupted try");
+    assert!(q.take_dead(10).await.unwrap().is_empty(), "nothing dead");
 }
 
 pub async fn not_before_holds_the_job_back(q: Q) {

@@ -10,11 +10,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use domain::job::{JobEnvelope, JobOutcome, JobType, TenantRef};
-use integramon_queue::{AmqpQueue, Delivery, JobHandler, JobQueue, QueueConfig, handler_fn};
+use queue::{AmqpQueue, Delivery, JobHandler, JobQueue, QueueConfig, handler_fn};
 use serde_json::{Value, json};
 
 pub fn amqp_url() -> String {
-    std::env::var("AMQP_URL").unwrap_or_else(|_| integramon_queue::config::DEFAULT_URL.into())
+    std::env::var("AMQP_URL").unwrap_or_else(|_| queue::config::DEFAULT_URL.into())
 }
 
 /// A config with its own prefix, short retry tiers (1 s, 2 s), 3 attempts, fast reconnects.
@@ -183,11 +183,7 @@ pub async fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> b
 }
 
 /// Dead letters, waiting until there are `n`.
-pub async fn wait_dead(
-    q: &dyn JobQueue,
-    n: usize,
-    timeout: Duration,
-) -> Vec<integramon_queue::DeadLetter> {
+pub async fn wait_dead(q: &dyn JobQueue, n: usize, timeout: Duration) -> Vec<queue::DeadLetter> {
     let deadline = Instant::now() + timeout;
     let mut got = Vec::new();
     while got.len() < n {

@@ -1,6 +1,6 @@
 //! What the store's benchmarks share: where PostgreSQL is and how to reach a database on it.
 
-use integramon_store::{DbSettings, SslMode};
+use store::{DbSettings, SslMode};
 
 /// The maintenance database URL: `TEST_POSTGRES_URL`, or the machine's PostgreSQL.
 pub fn admin_url() -> String {

@@ -1,5 +1,5 @@
 //! Hourly message counts per tenant, iFlow, package and status: the rollup the monitor's
-//! facets, charts and tenant overview read (maintained by `repo::monitor::refresh_counts`).
+//! facets, charts and tenant overview read (maintained by `repo::rollup::refresh_counts`).
 
 use sea_orm::entity::prelude::*;
 

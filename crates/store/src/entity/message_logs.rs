@@ -1,8 +1,11 @@
 //! A message processing log (CPI `MessageProcessingLogs`), one row per tenant and `MessageGuid`.
 
 use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+/// Also the monitor's read model (`repo::monitor::MessageRecord`), serialised as the message
+/// detail's `message` in the API.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize, Deserialize)]
 #[sea_orm(table_name = "message_logs")]
 pub struct Model {
     #[sea_orm(primary_key)]
@@ -42,6 +45,11 @@ pub struct Model {
     pub details_fetched_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The error group the message is counted in (by its own fingerprint; a merged group's
+    /// messages keep their group id, see `repo::error_groups`).
+    pub error_group_id: Option<i64>,
+    /// The hour it was counted under there, so a move counts it down in that same hour.
+    pub error_group_hour: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -2,8 +2,9 @@
 //!
 //! Conventions the schema follows:
 //! - surrogate keys are `i64` (`bigint` identity on PostgreSQL, `INTEGER PRIMARY KEY
-//!   AUTOINCREMENT` on SQLite); `message_errors` is keyed by its message, `sessions` by the hash
-//!   of the session token;
+//!   AUTOINCREMENT` on SQLite); `message_errors` and
+//!   `message_detail_failures` are keyed by their message, `sessions` by the hash
+//!   of the session token, `error_group_hours` by group and hour, `error_group_days` by group and day;
 //! - timestamps are [`DateTimeUtc`](sea_orm::prelude::DateTimeUtc) (`timestamptz` on
 //!   PostgreSQL, text on SQLite);
 //! - list- and object-valued settings (`tags`, `access_groups`, `settings`, `params`, …) are
@@ -21,13 +22,21 @@ pub mod api_tokens;
 pub mod archives;
 pub mod artifact_versions;
 pub mod attachments;
+pub mod audit_log;
 pub mod correlations;
 pub mod custom_header_properties;
 pub mod design_artifacts;
+pub mod error_group_days;
+pub mod error_group_events;
+pub mod error_group_hours;
+pub mod error_groups;
+pub mod error_rules;
 pub mod job_firings;
 pub mod job_runs;
 pub mod keystore_entries;
+pub mod login_attempts;
 pub mod message_counts;
+pub mod message_detail_failures;
 pub mod message_errors;
 pub mod message_logs;
 pub mod message_run_steps;
@@ -50,13 +59,21 @@ pub mod prelude {
     pub use super::archives::Entity as Archives;
     pub use super::artifact_versions::Entity as ArtifactVersions;
     pub use super::attachments::Entity as Attachments;
+    pub use super::audit_log::Entity as AuditLog;
     pub use super::correlations::Entity as Correlations;
     pub use super::custom_header_properties::Entity as CustomHeaderProperties;
     pub use super::design_artifacts::Entity as DesignArtifacts;
+    pub use super::error_group_days::Entity as ErrorGroupDays;
+    pub use super::error_group_events::Entity as ErrorGroupEvents;
+    pub use super::error_group_hours::Entity as ErrorGroupHours;
+    pub use super::error_groups::Entity as ErrorGroups;
+    pub use super::error_rules::Entity as ErrorRules;
     pub use super::job_firings::Entity as JobFirings;
     pub use super::job_runs::Entity as JobRuns;
     pub use super::keystore_entries::Entity as KeystoreEntries;
+    pub use super::login_attempts::Entity as LoginAttempts;
     pub use super::message_counts::Entity as MessageCounts;
+    pub use super::message_detail_failures::Entity as MessageDetailFailures;
     pub use super::message_errors::Entity as MessageErrors;
     pub use super::message_logs::Entity as MessageLogs;
     pub use super::message_run_steps::Entity as MessageRunSteps;

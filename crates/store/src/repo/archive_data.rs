@@ -5,9 +5,9 @@
 //! archive file holds (`updated_at`, `details_fetched_at`), so a message changed after it was
 //! archived stays in the database for the next run. Correlation counts follow the deleted and
 //! restored rows; the hourly rollup is refreshed by the caller
-//! ([`super::monitor::refresh_counts_between`]).
+//! ([`super::rollup::refresh_counts_between`]).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use domain::archive::{
@@ -16,16 +16,15 @@ use domain::archive::{
 };
 use domain::message::AdapterAttribute;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter,
     QueryOrder,
 };
 
-use super::messages::{CorrelationDelta, upsert_correlations};
 use super::{Sql, get, max_params};
 use crate::connect::Db;
 use crate::entity::{
-    adapter_attributes, attachments, custom_header_properties, message_errors, message_logs,
-    message_run_steps, message_runs, payloads,
+    adapter_attributes, attachments, message_errors, message_logs, message_run_steps, message_runs,
+    payloads,
 };
 
 use crate::error::StoreError;
@@ -183,29 +182,23 @@ pub async fn read_messages(db: &Db, ids: &[i64]) -> Result<Vec<ArchivedMessage>,
             )
             .bind_list(list.clone())
             .push(" ORDER BY s.run_pk, s.child_count");
-            for r in conn.query_all_raw(sql.statement()).await? {
-                let id: i64 = get(&r, "id")?;
-                let properties = match get::<Option<String>>(&r, "properties")? {
-                    Some(json) => Some(serde_json::from_str(&json).map_err(|e| {
-                        DbErr::Json(format!("message_run_steps {id} properties: {e}"))
-                    })?),
-                    None => None,
-                };
-                steps
-                    .entry(get(&r, "run_pk")?)
-                    .or_default()
-                    .push(ArchivedStep {
-                        child_count: get(&r, "child_count")?,
-                        step_start: get(&r, "step_start")?,
-                        step_stop: get(&r, "step_stop")?,
-                        step_id: get(&r, "step_id")?,
-                        model_step_id: get(&r, "model_step_id")?,
-                        branch_id: get(&r, "branch_id")?,
-                        status: get(&r, "status")?,
-                        error: get(&r, "error")?,
-                        activity: get(&r, "activity")?,
-                        properties,
-                    });
+            for r in message_run_steps::Model::find_by_statement(sql.statement())
+                .all(conn)
+                .await?
+            {
+                let properties = super::messages::step_properties(&r)?;
+                steps.entry(r.run_pk).or_default().push(ArchivedStep {
+                    child_count: r.child_count,
+                    step_start: r.step_start,
+                    step_stop: r.step_stop,
+                    step_id: r.step_id,
+                    model_step_id: r.model_step_id,
+                    branch_id: r.branch_id,
+                    status: r.status,
+                    error: r.error,
+                    activity: r.activity,
+                    properties,
+                });
             }
         }
         let mut runs: HashMap<i64, Vec<ArchivedRun>> = HashMap::new();
@@ -486,243 +479,4 @@ pub async fn drop_unused_correlations(db: &Db, tenant_id: i64) -> Result<u64, St
         .rows_affected())
 }
 
-/// What [`restore_messages`] did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RestoreOutcome {
-    pub inserted: u64,
-    /// Already in the database (by GUID): left as they are.
-    pub existing: u64,
-    /// Range of `log_end`s of the inserted messages, for the rollup refresh.
-    pub first: Option<DateTime<Utc>>,
-    pub last: Option<DateTime<Utc>>,
-}
-
-/// Insert archived messages of a tenant that are not in the database (by GUID), with
-/// everything archived about them, in one write transaction. A message that is there already
-/// is left alone: it was collected again or restored before, and is at least as new as the
-/// archive. Running it twice therefore changes nothing the second time. New ids are assigned.
-pub async fn restore_messages(
-    db: &Db,
-    tenant_id: i64,
-    messages: &[ArchivedMessage],
-) -> Result<RestoreOutcome, StoreError> {
-    let backend = db.db_backend();
-    let txn = db.begin_write().await?;
-    let mut existing: HashSet<String> = HashSet::new();
-    let guids: Vec<&str> = messages.iter().map(|m| m.guid.as_str()).collect();
-    for chunk in guids.chunks(max_params(backend) - 2) {
-        let mut sql = Sql::new(backend);
-        sql.push("SELECT message_guid FROM message_logs WHERE tenant_id = ")
-            .bind(tenant_id)
-            .push(" AND message_guid IN ")
-            .bind_list(chunk.iter().copied());
-        for r in txn.query_all_raw(sql.statement()).await? {
-            existing.insert(get(&r, "message_guid")?);
-        }
-    }
-    let mut out = RestoreOutcome::default();
-    let mut correlations: BTreeMap<String, CorrelationDelta> = BTreeMap::new();
-    let mut seen: HashSet<&str> = HashSet::new();
-    for m in messages {
-        if existing.contains(&m.guid) || !seen.insert(m.guid.as_str()) {
-            out.existing += 1;
-            continue;
-        }
-        let id = insert_message(&txn, tenant_id, m).await?;
-        insert_children(&txn, tenant_id, id, m).await?;
-        if let Some(c) = &m.correlation_id {
-            correlations
-                .entry(c.clone())
-                .or_default()
-                .add_span(m.log_start, m.log_end, 1);
-        }
-        if let Some(t) = m.log_end {
-            out.first = Some(out.first.map_or(t, |f| f.min(t)));
-            out.last = Some(out.last.map_or(t, |l| l.max(t)));
-        }
-        out.inserted += 1;
-    }
-    upsert_correlations(&txn, tenant_id, &correlations, &[]).await?;
-    txn.commit().await?;
-    Ok(out)
-}
-
-async fn insert_message<C: ConnectionTrait>(
-    conn: &C,
-    tenant_id: i64,
-    m: &ArchivedMessage,
-) -> Result<i64, DbErr> {
-    let row = message_logs::ActiveModel {
-        tenant_id: Set(tenant_id),
-        message_guid: Set(m.guid.clone()),
-        correlation_id: Set(m.correlation_id.clone()),
-        application_message_id: Set(m.application_message_id.clone()),
-        application_message_type: Set(m.application_message_type.clone()),
-        predecessor_message_guid: Set(m.predecessor_guid.clone()),
-        log_start: Set(m.log_start),
-        log_end: Set(m.log_end),
-        sender: Set(m.sender.clone()),
-        receiver: Set(m.receiver.clone()),
-        iflow_id: Set(m.iflow_id.clone()),
-        iflow_name: Set(m.iflow_name.clone()),
-        artifact_type: Set(m.artifact_type.clone()),
-        package_id: Set(m.package_id.clone()),
-        package_name: Set(m.package_name.clone()),
-        status: Set(m.status.clone()),
-        custom_status: Set(m.custom_status.clone()),
-        log_level: Set(m.log_level.clone()),
-        alternate_web_link: Set(m.alternate_web_link.clone()),
-        transaction_id: Set(m.transaction_id.clone()),
-        archiving_status: Set(m.archiving_status.clone()),
-        origin_component_name: Set(m.origin_component_name.clone()),
-        local_component_name: Set(m.local_component_name.clone()),
-        previous_component_name: Set(m.previous_component_name.clone()),
-        duration_ms: Set(m.duration_ms),
-        details_status: Set(m.details_status.clone()),
-        details_fetched_at: Set(m.details_fetched_at),
-        created_at: Set(m.created_at),
-        updated_at: Set(m.updated_at),
-        ..Default::default()
-    };
-    Ok(message_logs::Entity::insert(row)
-        .exec(conn)
-        .await?
-        .last_insert_id)
-}
-
-async fn insert_children<C: ConnectionTrait>(
-    conn: &C,
-    tenant_id: i64,
-    id: i64,
-    m: &ArchivedMessage,
-) -> Result<(), DbErr> {
-    if !m.headers.is_empty() {
-        let rows = m
-            .headers
-            .iter()
-            .map(|h| custom_header_properties::ActiveModel {
-                message_id: Set(id),
-                tenant_id: Set(tenant_id),
-                cpi_id: Set(h.cpi_id.clone()),
-                name: Set(h.name.clone()),
-                value: Set(h.value.clone()),
-                value_prefix: Set(h
-                    .value
-                    .as_deref()
-                    .map(custom_header_properties::value_prefix)),
-                ..Default::default()
-            });
-        custom_header_properties::Entity::insert_many(rows)
-            .exec(conn)
-            .await?;
-    }
-    if let Some(e) = &m.error {
-        message_errors::Entity::insert(message_errors::ActiveModel {
-            message_id: Set(id),
-            error_type: Set(e.error_type.clone()),
-            last_error_model_step_id: Set(e.last_error_model_step_id.clone()),
-            text: Set(e.text.clone()),
-            fetched_at: Set(e.fetched_at),
-        })
-        .exec_without_returning(conn)
-        .await?;
-    }
-    for r in &m.runs {
-        let run_pk = message_runs::Entity::insert(message_runs::ActiveModel {
-            message_id: Set(id),
-            run_id: Set(r.run_id.clone()),
-            run_start: Set(r.run_start),
-            run_stop: Set(r.run_stop),
-            log_level: Set(r.log_level.clone()),
-            overall_state: Set(r.overall_state.clone()),
-            process_id: Set(r.process_id.clone()),
-            ..Default::default()
-        })
-        .exec(conn)
-        .await?
-        .last_insert_id;
-        if r.steps.is_empty() {
-            continue;
-        }
-        let mut rows = Vec::with_capacity(r.steps.len());
-        for s in &r.steps {
-            let properties = match &s.properties {
-                Some(p) => Some(serde_json::to_string(p).map_err(|e| DbErr::Json(e.to_string()))?),
-                None => None,
-            };
-            rows.push(message_run_steps::ActiveModel {
-                run_pk: Set(run_pk),
-                child_count: Set(s.child_count),
-                step_start: Set(s.step_start),
-                step_stop: Set(s.step_stop),
-                step_id: Set(s.step_id.clone()),
-                model_step_id: Set(s.model_step_id.clone()),
-                branch_id: Set(s.branch_id.clone()),
-                status: Set(s.status.clone()),
-                error: Set(s.error.clone()),
-                activity: Set(s.activity.clone()),
-                properties: Set(properties),
-                ..Default::default()
-            });
-        }
-        message_run_steps::Entity::insert_many(rows)
-            .exec(conn)
-            .await?;
-    }
-    if !m.adapter_attributes.is_empty() {
-        let rows = m
-            .adapter_attributes
-            .iter()
-            .map(|a| adapter_attributes::ActiveModel {
-                message_id: Set(id),
-                cpi_id: Set(a.cpi_id.clone()),
-                adapter_id: Set(a.adapter_id.clone()),
-                adapter_message_id: Set(a.adapter_message_id.clone()),
-                name: Set(a.name.clone()),
-                value: Set(a.value.clone()),
-                ..Default::default()
-            });
-        adapter_attributes::Entity::insert_many(rows)
-            .exec(conn)
-            .await?;
-    }
-    for p in &m.payloads {
-        payloads::Entity::insert(payloads::ActiveModel {
-            message_id: Set(id),
-            entry_id: Set(p.entry_id.clone()),
-            message_store_id: Set(p.message_store_id.clone()),
-            entry_timestamp: Set(p.entry_timestamp),
-            has_attachments: Set(p.has_attachments),
-            content_type: Set(p.content_type.clone()),
-            size: Set(p.size),
-            content: Set(p.content.clone()),
-            sha256: Set(p.sha256.clone()),
-            retain_until: Set(p.retain_until),
-            status: Set(p.status.clone()),
-            error: Set(p.error.clone()),
-            downloaded_at: Set(p.downloaded_at),
-            ..Default::default()
-        })
-        .exec(conn)
-        .await?;
-    }
-    for a in &m.attachments {
-        attachments::Entity::insert(attachments::ActiveModel {
-            message_id: Set(id),
-            attachment_id: Set(a.attachment_id.clone()),
-            name: Set(a.name.clone()),
-            content_type: Set(a.content_type.clone()),
-            size: Set(a.size),
-            timestamp: Set(a.timestamp),
-            content: Set(a.content.clone()),
-            sha256: Set(a.sha256.clone()),
-            status: Set(a.status.clone()),
-            error: Set(a.error.clone()),
-            downloaded_at: Set(a.downloaded_at),
-            ..Default::default()
-        })
-        .exec(conn)
-        .await?;
-    }
-    Ok(())
-}
+pub use super::archive_restore::{RestoreOutcome, restore_messages};

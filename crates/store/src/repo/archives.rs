@@ -9,11 +9,13 @@
 //! - `deleted`: the file was removed (retention or by hand); the row stays as metadata.
 
 use std::fmt;
+use std::io::Read as _;
+use std::path::Path;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, FromQueryResult,
     IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
 };
 
@@ -62,9 +64,10 @@ pub struct ArchiveRow {
     pub tenant_id: i64,
     /// The day in the archive time zone whose messages the file holds.
     pub day: NaiveDate,
-    /// `<tenant>_YYYY_MM_DD.archive`
+    /// `<tenant id>_<tenant>_YYYY_MM_DD.archive` (`<tenant>_YYYY_MM_DD.archive` before the
+    /// archiver moved an older file into the tenant-id layout).
     pub file_name: String,
-    /// Absolute path of the file (under `DATA_DIR/<tenant>/archive/`).
+    /// Absolute path of the file (under `DATA_DIR/archives/<tenant id>/`).
     pub path: String,
     pub size_bytes: i64,
     pub message_count: i64,
@@ -170,7 +173,7 @@ pub async fn find_day(
 }
 
 /// Archive figures of one tenant.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, FromQueryResult)]
 pub struct ArchiveSummary {
     pub tenant_id: i64,
     /// Files on disk (`archived`), their bytes and messages.
@@ -214,23 +217,9 @@ pub async fn summary(
             .bind_list(ids.iter().copied());
     }
     sql.push(" GROUP BY tenant_id ORDER BY tenant_id");
-    let rows = db.conn().query_all_raw(sql.statement()).await?;
-    rows.iter()
-        .map(|r| {
-            Ok(ArchiveSummary {
-                tenant_id: super::get(r, "tenant_id")?,
-                archived_files: super::get(r, "archived_files")?,
-                archived_bytes: super::get(r, "archived_bytes")?,
-                archived_messages: super::get(r, "archived_messages")?,
-                deleted_files: super::get(r, "deleted_files")?,
-                deleted_messages: super::get(r, "deleted_messages")?,
-                writing: super::get(r, "writing")?,
-                first_day: super::get(r, "first_day")?,
-                last_day: super::get(r, "last_day")?,
-            })
-        })
-        .collect::<Result<_, DbErr>>()
-        .map_err(StoreError::from)
+    Ok(ArchiveSummary::find_by_statement(sql.statement())
+        .all(db.conn())
+        .await?)
 }
 
 /// Record that the file of an archive was deleted (status `deleted`, `deleted_at` = `now`).
@@ -357,4 +346,100 @@ pub async fn archived_before(
         .all(db.conn())
         .await?;
     Ok(rows.into_iter().map(to_row).collect::<Result<_, _>>()?)
+}
+
+/// Hex SHA-256 of a file, as `sha256sum` prints it. Blocking: reads the whole file.
+pub fn file_sha256(path: &Path) -> std::io::Result<String> {
+    use sha2::Digest as _;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// What the file of an archive row is, compared with what the row records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileCheck {
+    /// No file at the row's path.
+    Missing,
+    /// The file is the one the row records (same SHA-256).
+    Matches,
+    /// The file was changed or replaced since it was recorded (or the row records none).
+    Differs { found: String },
+}
+
+/// Compare the file at the row's path with the checksum the row records. Blocking. Run it
+/// before serving, restoring or deleting a file: a file that differs is not the one its row
+/// vouches for (tampered with, or another archive written over it).
+pub fn check_file(row: &ArchiveRow) -> std::io::Result<FileCheck> {
+    let found = match file_sha256(Path::new(&row.path)) {
+        Ok(sum) => sum,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FileCheck::Missing),
+        Err(e) => return Err(e),
+    };
+    Ok(if row.checksum.as_deref() == Some(found.as_str()) {
+        FileCheck::Matches
+    } else {
+        FileCheck::Differs { found }
+    })
+}
+
+/// The one wording of a file that does not match its row, for logs, the UI and the CLI.
+pub fn mismatch_message(row: &ArchiveRow, found: &str, refused: &str) -> String {
+    format!(
+        "the file of archive {} (tenant {}, {}) does not match the checksum recorded when it \
+         was written (recorded {}, file {found}): it was changed or replaced since; refusing to \
+         {refused} it. Restore the file from a backup, or mark the archive deleted",
+        row.id,
+        row.tenant_id,
+        row.day,
+        row.checksum.as_deref().unwrap_or("none"),
+    )
+}
+
+/// The `archived` row that records `path`, if any (how a restore of a file from `DATA_DIR`
+/// finds the checksum to compare with).
+pub async fn find_by_path(db: &Db, path: &str) -> Result<Option<ArchiveRow>, StoreError> {
+    let row = archives::Entity::find()
+        .filter(archives::Column::Path.eq(path))
+        .filter(archives::Column::Status.eq(ArchiveStatus::Archived.as_str()))
+        .one(db.conn())
+        .await?;
+    Ok(row.map(to_row).transpose()?)
+}
+
+/// Every `archived` row of a tenant (the archiver's move into the tenant-id layout).
+pub async fn archived_of(db: &Db, tenant_id: i64) -> Result<Vec<ArchiveRow>, StoreError> {
+    let rows = archives::Entity::find()
+        .filter(archives::Column::TenantId.eq(tenant_id))
+        .filter(archives::Column::Status.eq(ArchiveStatus::Archived.as_str()))
+        .order_by_asc(archives::Column::Day)
+        .all(db.conn())
+        .await?;
+    Ok(rows.into_iter().map(to_row).collect::<Result<_, _>>()?)
+}
+
+/// A file moved to `path` (named `file_name`), its content unchanged.
+pub async fn record_moved(
+    db: &Db,
+    id: i64,
+    path: &str,
+    file_name: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    archives::Entity::update_many()
+        .col_expr(archives::Column::Path, Expr::value(path))
+        .col_expr(archives::Column::FileName, Expr::value(file_name))
+        .col_expr(archives::Column::UpdatedAt, Expr::value(now))
+        .filter(archives::Column::Id.eq(id))
+        .exec(db.conn())
+        .await?;
+    Ok(())
 }

@@ -11,13 +11,20 @@
 //!   [`StoreError::is_not_found`]); a stored value the code cannot read is `DbErr::Type`/`Json`.
 
 pub mod archive_data;
+pub mod archive_restore;
 pub mod archives;
 pub mod artifacts;
+pub mod audit;
+pub mod detail_failures;
+pub mod error_groups;
+pub mod error_rules;
 pub mod firings;
 pub mod job_runs;
+pub mod login_attempts;
 pub mod messages;
 pub mod monitor;
 pub mod payloads;
+pub mod rollup;
 pub mod seed;
 pub mod snapshots;
 pub mod sync_state;

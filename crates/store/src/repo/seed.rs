@@ -1,7 +1,7 @@
 //! Bulk loading of generated messages for benchmarks (`integramon db seed`). Not a collection
 //! path: it writes `message_logs` and `custom_header_properties` only (no correlations, no
 //! details), and the caller rebuilds the rollup afterwards
-//! ([`super::monitor::rebuild_counts`]).
+//! ([`super::rollup::rebuild_counts`]).
 //!
 //! PostgreSQL gets `COPY … FROM STDIN` in text format, SQLite multi-row inserts. Message ids
 //! are assigned here so headers can reference them without reading them back; the table is

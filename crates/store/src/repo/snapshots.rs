@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Statement, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter,
+    QueryOrder, QuerySelect, Statement, TransactionTrait,
 };
 
 use super::{Bulk, Sql, get, text};
@@ -23,7 +23,7 @@ use crate::error::StoreError;
 use crate::settings::Backend;
 
 /// One message as the metric snapshot reads it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
 pub struct MessageSample {
     /// '' when the message has none.
     pub iflow_id: String,
@@ -121,18 +121,9 @@ pub async fn message_samples(
     .bind(from)
     .push(" AND log_end < ")
     .bind(to);
-    let rows = db.conn().query_all_raw(sql.statement()).await?;
-    rows.iter()
-        .map(|r| {
-            Ok(MessageSample {
-                iflow_id: get(r, "iflow_id")?,
-                iflow_name: get(r, "iflow_name")?,
-                status: get(r, "status")?,
-                duration_ms: get(r, "duration_ms")?,
-            })
-        })
-        .collect::<Result<_, DbErr>>()
-        .map_err(StoreError::from)
+    Ok(MessageSample::find_by_statement(sql.statement())
+        .all(db.conn())
+        .await?)
 }
 
 /// Payload entries (with a known size) of the tenant's messages whose `log_end` is in

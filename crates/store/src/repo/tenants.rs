@@ -1,17 +1,20 @@
 //! Tenants and their per-job settings.
 //!
-//! The store never sees a secret in plaintext: callers seal it with `domain::secret::seal` and
-//! pass the sealed string; readers get [`Tenant::has_secret`], and only the collector asks for
-//! the sealed string itself ([`sealed_secret`]).
+//! Secrets are stored sealed. [`save`] takes the plaintext as a redacting [`Secret`] with the key
+//! and seals it itself; [`secret`] opens it again for the callers that send it (the collector,
+//! the connection test). Readers of settings get only [`Tenant::has_secret`]. [`create`] and
+//! [`update_settings`] take an already sealed string (seeders, demos and tests).
 
 use chrono::{DateTime, Utc};
+use domain::Secret;
+use domain::secret::{self as sealing, SecretError, SecretKey};
 use domain::tenant::{
     Auth, AuthKind, CollectionSettings, ConnectionSettings, JobKind, JobSettings, PayloadStrategy,
     PlanTime, Retention, Tenant, TenantSettings, TenantStatus,
 };
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr,
+    EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
 };
 
 use super::{Sql, clean};
@@ -126,8 +129,18 @@ pub async fn create(
     settings: &TenantSettings,
     sealed_secret: Option<&str>,
 ) -> Result<Tenant, StoreError> {
-    let now = Utc::now();
     let txn = db.begin_write().await?;
+    let tenant = create_in(&txn, settings, sealed_secret).await?;
+    txn.commit().await?;
+    Ok(tenant)
+}
+
+async fn create_in(
+    txn: &DatabaseTransaction,
+    settings: &TenantSettings,
+    sealed_secret: Option<&str>,
+) -> Result<Tenant, StoreError> {
+    let now = Utc::now();
     let mut am = tenants::ActiveModel {
         secret_enc: Set(sealed_secret.map(str::to_owned)),
         status: Set(TenantStatus::Unknown.as_str().to_owned()),
@@ -138,12 +151,57 @@ pub async fn create(
         ..Default::default()
     };
     apply_settings(&mut am, settings);
-    let row = am.insert(&txn).await?;
+    let row = am.insert(txn).await?;
     for job in JobSettings::defaults() {
-        upsert_job_in(&txn, row.id, &job).await?;
+        upsert_job_in(txn, row.id, &job).await?;
     }
-    txn.commit().await?;
     Ok(to_tenant(row)?)
+}
+
+/// What saving or reading a tenant's secret can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Sealing failed, or the stored secret does not open with this key (was `SECRET_KEY`
+    /// changed?).
+    #[error("tenant secret: {0}")]
+    Key(#[from] SecretError),
+}
+
+/// Create (`id: None`) or update a tenant together with its job settings, in ONE transaction:
+/// the settings, the secret (sealed here with `key`; `None` keeps the stored one) and every
+/// job in `jobs` commit together or not at all, so a failed job write never leaves a tenant
+/// half saved. A new tenant gets the default jobs first, which `jobs` then override.
+pub async fn save(
+    db: &Db,
+    key: &SecretKey,
+    id: Option<i64>,
+    settings: &TenantSettings,
+    secret: Option<&Secret>,
+    jobs: &[JobSettings],
+) -> Result<Tenant, CredentialError> {
+    // Sealed before the transaction opens: no write lock is held while encrypting.
+    let sealed = secret.map(|s| sealing::seal(key, s.expose())).transpose()?;
+    let txn = db.begin_write().await?;
+    let tenant = match id {
+        None => create_in(&txn, settings, sealed.as_deref()).await?,
+        Some(id) => update_in(&txn, id, settings, sealed.as_deref()).await?,
+    };
+    for job in jobs {
+        upsert_job_in(&txn, tenant.id, job).await?;
+    }
+    txn.commit().await.map_err(StoreError::from)?;
+    Ok(tenant)
+}
+
+/// The tenant's stored secret, opened with `key`, for the callers that send it to the tenant.
+/// `None`: none is stored.
+pub async fn secret(db: &Db, key: &SecretKey, id: i64) -> Result<Option<Secret>, CredentialError> {
+    match sealed_secret(db, id).await? {
+        Some(sealed) => Ok(Some(Secret::new(sealing::open(key, &sealed)?))),
+        None => Ok(None),
+    }
 }
 
 pub async fn get(db: &Db, id: i64) -> Result<Option<Tenant>, StoreError> {
@@ -187,7 +245,18 @@ pub async fn update_settings(
     sealed_secret: Option<&str>,
 ) -> Result<Tenant, StoreError> {
     let txn = db.begin_write().await?;
-    let Some(row) = tenants::Entity::find_by_id(id).one(&txn).await? else {
+    let tenant = update_in(&txn, id, settings, sealed_secret).await?;
+    txn.commit().await?;
+    Ok(tenant)
+}
+
+async fn update_in(
+    txn: &DatabaseTransaction,
+    id: i64,
+    settings: &TenantSettings,
+    sealed_secret: Option<&str>,
+) -> Result<Tenant, StoreError> {
+    let Some(row) = tenants::Entity::find_by_id(id).one(txn).await? else {
         return Err(DbErr::RecordNotFound(format!("tenant {id}")).into());
     };
     let mut am = row.into_active_model();
@@ -196,12 +265,11 @@ pub async fn update_settings(
         am.secret_enc = Set(Some(secret.to_owned()));
     }
     am.updated_at = Set(Utc::now());
-    let row = am.update(&txn).await?;
-    txn.commit().await?;
+    let row = am.update(txn).await?;
     Ok(to_tenant(row)?)
 }
 
-/// The sealed secret, for the collector to open with the key. Nobody else should ask.
+/// The sealed secret, as stored. Callers that need the value use [`secret`].
 pub async fn sealed_secret(db: &Db, id: i64) -> Result<Option<String>, StoreError> {
     let row = tenants::Entity::find_by_id(id).one(db.conn()).await?;
     match row {

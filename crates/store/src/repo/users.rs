@@ -142,23 +142,28 @@ pub async fn update(db: &Db, id: i64, u: &UserUpdate) -> Result<User, StoreError
     am.active = Set(u.active);
     am.updated_at = Set(Utc::now());
     let row = am.update(&txn).await?;
+    // Deactivation ends the user's sessions and revokes their tokens for good: reactivating
+    // the user does not bring them back.
     if !u.active {
         sessions::Entity::delete_many()
             .filter(sessions::Column::UserId.eq(id))
             .exec(&txn)
             .await?;
+        revoke_all_tokens(&txn, id, Utc::now()).await?;
     }
     txn.commit().await?;
     Ok(to_user(row)?)
 }
 
-/// Replace the password hash. Every session of the user except `keep_session` ends.
+/// Replace the password hash. Every session of the user except `keep_session` ends; with
+/// `revoke_tokens` (an admin's reset) every API token of the user is revoked too.
 pub async fn set_password(
     db: &Db,
     id: i64,
     password_hash: &str,
     must_change: bool,
     keep_session: Option<&str>,
+    revoke_tokens: bool,
 ) -> Result<(), StoreError> {
     let txn = db.begin_write().await?;
     let Some(row) = users::Entity::find_by_id(id).one(&txn).await? else {
@@ -174,7 +179,27 @@ pub async fn set_password(
         del = del.filter(sessions::Column::Id.ne(keep));
     }
     del.exec(&txn).await?;
+    if revoke_tokens {
+        revoke_all_tokens(&txn, id, Utc::now()).await?;
+    }
     txn.commit().await?;
+    Ok(())
+}
+
+async fn revoke_all_tokens(
+    txn: &sea_orm::DatabaseTransaction,
+    user_id: i64,
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    api_tokens::Entity::update_many()
+        .col_expr(
+            api_tokens::Column::RevokedAt,
+            sea_orm::sea_query::Expr::value(at),
+        )
+        .filter(api_tokens::Column::UserId.eq(user_id))
+        .filter(api_tokens::Column::RevokedAt.is_null())
+        .exec(txn)
+        .await?;
     Ok(())
 }
 

@@ -12,9 +12,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use integramon_store::{Db, DbSettings, SslMode, connect};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
+use store::{Db, DbSettings, SslMode, connect};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -190,7 +190,7 @@ pub async fn tenant(db: &Db, name: &str) -> i64 {
             username: "user".into(),
         },
     );
-    integramon_store::repo::tenants::create(db, &settings, None)
+    store::repo::tenants::create(db, &settings, None)
         .await
         .expect("create tenant")
         .id

@@ -10,9 +10,10 @@ use store::repo::archives::ArchiveStatus;
 use super::catalog::enc;
 use super::layout::{self, CsrfOnly, Nav, opt, see_other, time};
 use crate::access;
-use crate::api::archives::{ArchivesQuery, delete_archive, download_archive, load};
+use crate::audit::{self, Change};
 use crate::auth::Principal;
 use crate::error::PageResult;
+use crate::service::archives::{ArchivesQuery, delete_archive, download_archive, load};
 use crate::state::AppState;
 
 #[derive(Deserialize, Default)]
@@ -171,6 +172,7 @@ pub async fn delete(
 ) -> PageResult<HttpResponse> {
     p.check_csrf(&req, Some(&form.csrf))?;
     let row = delete_archive(&state, &p, path.into_inner()).await?;
+    audit::record(&state, &req, &p, Change::archive("archive.deleted", &row)).await;
     Ok(see_other(format!(
         "{}?tenant={}&deleted={}",
         state.cfg.url("/archives"),

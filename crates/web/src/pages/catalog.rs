@@ -11,12 +11,12 @@ use store::repo::artifacts;
 
 use super::layout::{self, Nav, opt, status_badge, time};
 use crate::access;
-use crate::api::catalog::{
+use crate::auth::Principal;
+use crate::error::{AppError, PageResult};
+use crate::service::catalog::{
     ArtifactOut, Expiry, KeystoreOut, filter_artifacts, keystore_view, load_artifacts,
     parse_expiring,
 };
-use crate::auth::Principal;
-use crate::error::{AppError, PageResult};
 use crate::state::AppState;
 
 /// A path or query component, percent-encoded.
@@ -81,6 +81,8 @@ pub struct ArtifactsQuery {
     pub tenant: Option<String>,
     pub q: Option<String>,
     pub errors: Option<String>,
+    /// `only`: just the artifacts in error (the overview's card opens this).
+    pub in_error: Option<String>,
 }
 
 fn artifacts_table(base: &str, tenant_id: i64, list: &[ArtifactOut]) -> Markup {
@@ -150,7 +152,8 @@ pub async fn artifacts_page(
     let in_error = all.iter().filter(|a| a.in_error).count();
     let search = q.q.as_deref().unwrap_or("").trim().to_string();
     let errors_first = q.errors.as_deref() == Some("1");
-    let list = filter_artifacts(all, &search, errors_first);
+    let only_errors = q.in_error.as_deref() == Some("only");
+    let list = filter_artifacts(all, &search, errors_first, only_errors);
     let base = &state.cfg.base;
     let body = html! {
         h1 { "Artifacts of " (t.settings.name) }
@@ -162,6 +165,9 @@ pub async fn artifacts_page(
             label { "In error first"
                 input type="checkbox" name="errors" value="1" checked[errors_first];
             }
+            label { "Only in error"
+                input type="checkbox" name="in_error" id="only-in-error" value="only" checked[only_errors];
+            }
             button type="submit" { "Apply" }
         }
         p.muted {
@@ -169,7 +175,7 @@ pub async fn artifacts_page(
             @if in_error > 0 {
                 a href={ (base) "/artifacts?tenant=" (t.id) "&errors=1" } { span.badge.s-ERROR { (in_error) " in error" } }
             } @else { "none in error" }
-            @if !search.is_empty() { " · " (list.len()) " match" }
+            @if !search.is_empty() || only_errors { " · " (layout::plural(list.len() as i64, "match", "matches")) }
         }
         @if list.is_empty() {
             div.alert.info { @if total == 0 { "No artifacts were collected for this tenant yet (the packages job collects them)." } @else { "No artifact matches." } }

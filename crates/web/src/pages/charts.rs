@@ -29,6 +29,17 @@ pub fn volume(
     buckets: &[DateTime<Utc>],
     label: impl Fn(DateTime<Utc>) -> String,
 ) -> Markup {
+    volume_linked(points, buckets, label, |_| None)
+}
+
+/// [`volume`] whose bars open `link(bucket start)`: a bar of the chart opens that hour's (or
+/// day's) messages.
+pub fn volume_linked(
+    points: &[VolumePoint],
+    buckets: &[DateTime<Utc>],
+    label: impl Fn(DateTime<Utc>) -> String,
+    link: impl Fn(DateTime<Utc>) -> Option<String>,
+) -> Markup {
     let mut by_bucket: BTreeMap<DateTime<Utc>, [i64; 4]> =
         buckets.iter().map(|b| (*b, [0; 4])).collect();
     for p in points {
@@ -57,14 +68,20 @@ pub fn volume(
                 @for (i, (start, values)) in by_bucket.iter().enumerate() {
                     @let x = left + i as f64 * slot + (slot - bar) / 2.0;
                     @let mut y = h - bottom;
-                    @for (s, v) in values.iter().enumerate() {
-                        @if *v > 0 {
-                            @let bh = (*v as f64 * scale).max(1.0);
-                            @let top = { y -= bh; y };
-                            rect x=(format!("{x:.1}")) y=(format!("{top:.1}")) width=(format!("{bar:.1}")) height=(format!("{bh:.1}")) fill=(SERIES[s].1) {
-                                title { (label(*start)) " · " (SERIES[s].0) ": " (super::layout::count(*v)) }
+                    @let bars = html! {
+                        @for (s, v) in values.iter().enumerate() {
+                            @if *v > 0 {
+                                @let bh = (*v as f64 * scale).max(1.0);
+                                @let top = { y -= bh; y };
+                                rect x=(format!("{x:.1}")) y=(format!("{top:.1}")) width=(format!("{bar:.1}")) height=(format!("{bh:.1}")) fill=(SERIES[s].1) {
+                                    title { (label(*start)) " · " (SERIES[s].0) ": " (super::layout::count(*v)) }
+                                }
                             }
                         }
+                    };
+                    @match link(*start).filter(|_| values.iter().any(|v| *v > 0)) {
+                        Some(href) => a.bar href=(href) { (bars) },
+                        None => (bars),
                     }
                     @if i % every == 0 {
                         text x=(format!("{:.1}", x + bar / 2.0)) y=(h - 6.0) text-anchor="middle" font-size="11" fill="#5c6b7a" { (label(*start)) }

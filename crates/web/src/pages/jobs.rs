@@ -13,13 +13,13 @@ use store::repo::job_runs::{JobRun, JobState};
 use super::catalog::enc;
 use super::layout::{self, CsrfOnly, Nav, opt, see_other, status_badge, time};
 use crate::access;
-use crate::api::jobs::{
+use crate::auth::Principal;
+use crate::error::{AppError, PageResult};
+use crate::service::jobs::{
     DEFAULT_REQUEUE, Runs, RunsQuery, counts_summary, duration_ms, load_queues, requeue, retry_run,
     runs_among,
 };
-use crate::api::tenants::{SYNC_JOBS, sync_now};
-use crate::auth::Principal;
-use crate::error::{AppError, PageResult};
+use crate::service::tenants::{SYNC_JOBS, sync_now};
 use crate::state::AppState;
 
 /// Failures and dead runs shown at most.
@@ -117,7 +117,7 @@ pub async fn jobs_page(
     )?;
     let broker = state.queue.status();
     let depths = load_queues(&state).await;
-    let names = crate::api::messages::tenant_names(&visible);
+    let names = crate::service::messages::tenant_names(&visible);
     let manager = p.user.role.allows(Role::Manager);
     let base = &state.cfg.base;
     let body = html! {

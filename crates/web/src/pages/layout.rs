@@ -8,14 +8,15 @@ use domain::tenant::FieldError;
 use domain::user::Role;
 use maud::{DOCTYPE, Markup, html};
 
-use crate::assets::VERSION;
 use crate::auth::Principal;
+use crate::html::head;
 use crate::state::AppState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Nav {
     Overview,
     Messages,
+    Errors,
     Artifacts,
     Keystore,
     Jobs,
@@ -23,20 +24,8 @@ pub enum Nav {
     Storage,
     Tenants,
     Users,
+    Audit,
     Account,
-}
-
-fn head(base: &str, title: &str) -> Markup {
-    html! {
-        head {
-            meta charset="utf-8";
-            meta name="viewport" content="width=device-width, initial-scale=1";
-            title { (title) " · IntegraMon" }
-            link rel="icon" href={ (base) "/static/favicon.svg" };
-            link rel="stylesheet" href={ (base) "/static/app.css?v=" (VERSION) };
-            script src={ (base) "/static/app.js?v=" (VERSION) } defer {}
-        }
-    }
 }
 
 /// A full page for a signed-in user.
@@ -63,6 +52,7 @@ pub fn page(state: &AppState, p: &Principal, nav: Nav, title: &str, body: Markup
                     nav {
                         (link(Nav::Overview, "/", "Overview"))
                         (link(Nav::Messages, "/messages", "Messages"))
+                        (link(Nav::Errors, "/errors", "Errors"))
                         (link(Nav::Artifacts, "/artifacts", "Artifacts"))
                         (link(Nav::Keystore, "/keystore", "Keystore"))
                         (link(Nav::Jobs, "/jobs", "Jobs"))
@@ -73,10 +63,14 @@ pub fn page(state: &AppState, p: &Principal, nav: Nav, title: &str, body: Markup
                         (link(Nav::Tenants, "/tenants", "Tenants"))
                         @if p.user.role.allows(Role::Admin) {
                             (link(Nav::Users, "/users", "Users"))
+                            (link(Nav::Audit, "/audit", "Audit"))
                         }
                     }
+                    form.find method="get" action={ (base) "/find" } role="search" {
+                        input type="search" name="id" id="find-id" placeholder="Message, correlation or application id" aria-label="Find a message by id";
+                    }
                     div.who {
-                        a href={ (base) "/account" } style="color:inherit" {
+                        a.account href={ (base) "/account" } {
                             (p.user.username) " (" (p.user.role) ")"
                         }
                         form method="post" action={ (base) "/logout" } {
@@ -106,47 +100,7 @@ pub fn see_other(location: String) -> HttpResponse {
         .finish()
 }
 
-/// A page without navigation (login, errors).
-pub fn bare(base: &str, title: &str, body: Markup) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            (head(base, title))
-            body { main { (body) } }
-        }
-    }
-}
-
-pub fn html_response(status: StatusCode, markup: Markup) -> HttpResponse {
-    HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .body(markup.into_string())
-}
-
-/// `APP_BASE_PATH` for error pages, which are rendered without the request's state. One per
-/// process: the settings are.
-static ERROR_BASE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-
-pub fn set_error_base(base: &str) {
-    let _ = ERROR_BASE.set(base.to_string());
-}
-
-/// The body of an error page.
-pub fn error_page(status: StatusCode, message: &str) -> String {
-    let base = ERROR_BASE.get().map_or("", String::as_str);
-    bare(
-        base,
-        status.canonical_reason().unwrap_or("Error"),
-        html! {
-            div.login {
-                h1 { (status.as_u16()) " " (status.canonical_reason().unwrap_or("Error")) }
-                div.alert.error { (message) }
-                p { a href={ (base) "/" } { "Back to the overview" } }
-            }
-        },
-    )
-    .into_string()
-}
+pub use crate::html::{bare, html_response};
 
 pub fn status_badge(status: Option<&str>) -> Markup {
     let s = status.unwrap_or("—");
@@ -200,6 +154,20 @@ pub fn bytes(n: i64) -> String {
     }
 }
 
+/// `1 message`, `2 messages`, `1,204 messages`.
+pub fn plural(n: i64, one: &str, many: &str) -> String {
+    format!("{} {}", count(n), if n == 1 { one } else { many })
+}
+
+/// A message's duration; a message still processing has none yet (CPI reports its start as
+/// its end until it ends, which read as "0 ms").
+pub fn message_duration(status: Option<&str>, ms: Option<i64>) -> String {
+    if status.is_some_and(|s| s.eq_ignore_ascii_case("PROCESSING")) {
+        return "running".into();
+    }
+    duration_ms(ms)
+}
+
 pub fn duration_ms(ms: Option<i64>) -> String {
     match ms {
         None => "—".into(),
@@ -224,10 +192,49 @@ pub fn alert_errors(errors: &[FieldError]) -> Markup {
                 "Please correct: "
                 @for (i, e) in errors.iter().enumerate() {
                     @if i > 0 { "; " }
-                    code { (e.field) } " " (e.message)
+                    strong { (field_label(&e.field)) } " " (e.message)
                 }
             }
         }
+    }
+}
+
+/// The label a form shows for a field error's internal name (`auth.username`, `new_password`,
+/// `jobs[2].interval_secs`): what the user reads next to the input, never the name.
+pub fn field_label(field: &str) -> String {
+    const LABELS: &[(&str, &str)] = &[
+        ("confirm", "Repeat new password"),
+        ("current", "Current password"),
+        ("new_password", "New password"),
+        ("password", "Password"),
+        ("secret", "Password or client secret"),
+        ("auth.username", "Username"),
+        ("auth.client_id", "Client id"),
+        ("auth.token_url", "Token URL"),
+        ("api_url", "API URL"),
+        ("connection.api_url", "API URL"),
+        ("header_name", "Header name"),
+        ("header_value", "Header value"),
+        ("message_id", "Message id"),
+        ("correlation_id", "Correlation id"),
+        ("application_id", "Application id"),
+        ("iflow", "iFlow"),
+        ("package", "Package"),
+        ("from", "From"),
+        ("to", "To"),
+        ("days", "Expires in days"),
+    ];
+    if let Some((_, label)) = LABELS.iter().find(|(f, _)| *f == field) {
+        return (*label).to_string();
+    }
+    // Unlisted: the last part of the path, in words (`jobs[2].interval_secs` → "Interval secs").
+    let last = field.rsplit('.').next().unwrap_or(field);
+    let last = last.split('[').next().unwrap_or(last);
+    let words = last.replace('_', " ");
+    let mut chars = words.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => "This field".into(),
     }
 }
 
@@ -243,6 +250,32 @@ mod tests {
         assert_eq!(bytes(512), "512 B");
         assert_eq!(bytes(1536), "1.5 KiB");
         assert_eq!(duration_ms(Some(1500)), "1.5 s");
+        assert_eq!(plural(1, "message", "messages"), "1 message");
+        assert_eq!(plural(1204, "message", "messages"), "1,204 messages");
+        assert_eq!(message_duration(Some("PROCESSING"), Some(0)), "running");
+        assert_eq!(message_duration(Some("COMPLETED"), Some(0)), "0 ms");
+    }
+
+    #[test]
+    fn form_errors_name_the_label_not_the_field() {
+        for (field, label) in [
+            ("confirm", "Repeat new password"),
+            ("new_password", "New password"),
+            ("auth.username", "Username"),
+            ("secret", "Password or client secret"),
+            ("jobs[2].interval_secs", "Interval secs"),
+        ] {
+            assert_eq!(field_label(field), label);
+            let html = alert_errors(&[FieldError {
+                field: field.into(),
+                message: "is wrong".into(),
+            }])
+            .into_string();
+            assert!(
+                html.contains(label) && !html.contains(&format!(">{field}<")),
+                "{html}"
+            );
+        }
     }
 
     #[test]

@@ -1,39 +1,46 @@
 //! Sign in, sign out, and the account page (password change, personal API tokens).
 
-use std::time::Instant;
-
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::Utc;
+use domain::Secret;
 use domain::user;
 use maud::{Markup, html};
 use serde::Deserialize;
 use store::repo::users;
 
 use super::layout::{self, Nav, bare, html_response, time};
+use crate::audit::{self, Change};
 use crate::auth::{self, LOGIN_CSRF_COOKIE, Principal, SESSION_COOKIE};
 use crate::error::{AppError, PageResult};
+use crate::service::users as users_service;
 use crate::state::AppState;
+use crate::throttle::Refused;
 
 #[derive(Deserialize)]
 pub struct LoginQuery {
     next: Option<String>,
 }
 
-/// Only paths inside this app, never another site (`//evil`, `https://…`).
+/// Where to go after signing in: only a path of this app (below `APP_BASE_PATH`), never
+/// another site. Browsers drop tabs and line breaks from a `Location` and read `\` as `/`, so
+/// `/\t/evil.example` or `/\\evil.example` would lead away: anything but printable ASCII, a
+/// backslash, or a path starting with `//` sends the user home instead.
 fn safe_next(state: &AppState, next: Option<&str>) -> String {
     let home = state.cfg.url("/");
-    match next {
-        Some(n)
-            if n.starts_with(&state.cfg.url("/"))
-                && !n.starts_with("//")
-                && !n.contains('\\')
-                && !n.contains("/login") =>
-        {
-            n.to_string()
-        }
-        _ => home,
-    }
+    let Some(n) = next else { return home };
+    let inside = state.cfg.base.is_empty()
+        || n == state.cfg.base
+        || n.starts_with(&format!("{}/", state.cfg.base))
+        || n.starts_with(&format!("{}?", state.cfg.base));
+    let path = n.strip_prefix(state.cfg.base.as_str()).unwrap_or(n);
+    let ok = inside
+        && n.starts_with('/')
+        && !n.starts_with("//")
+        && !path.starts_with("//")
+        && n.bytes().all(|b| b.is_ascii_graphic())
+        && !n.contains('\\')
+        && !path.starts_with("/login");
+    if ok { n.to_string() } else { home }
 }
 
 fn login_form(
@@ -78,7 +85,8 @@ pub async fn login_page(
     res
 }
 
-#[derive(Deserialize)]
+/// The sign-in form. The password is a [`Secret`], so a `{:?}` of the form shows `***`.
+#[derive(Deserialize, Debug)]
 pub struct LoginForm {
     #[serde(default)]
     csrf: String,
@@ -87,7 +95,7 @@ pub struct LoginForm {
     #[serde(default)]
     username: String,
     #[serde(default)]
-    password: String,
+    password: Secret,
 }
 
 pub async fn login(
@@ -123,26 +131,38 @@ pub async fn login(
         .map(|a| a.ip().to_string())
         .unwrap_or_default();
     let name = form.username.trim().to_string();
-    let keys = vec![format!("ip:{ip}"), format!("user:{}", name.to_lowercase())];
-    if let Err(wait) = state.throttle.check(&keys, Instant::now()) {
-        tracing::warn!(ip, user = %name, "sign-in refused: too many failed attempts");
-        let mut res = again(
-            StatusCode::TOO_MANY_REQUESTS,
-            &format!("Too many failed sign-ins. Try again in {wait} s."),
-        );
-        res.headers_mut().insert(
-            actix_web::http::header::RETRY_AFTER,
-            actix_web::http::header::HeaderValue::from(wait),
-        );
-        return Ok(res);
-    }
+    // Reserved before the password is verified: parallel guesses count at once.
+    let attempt = match state.throttle.begin(&state.db, &ip, &name).await {
+        Ok(a) => a,
+        Err(refused) => {
+            tracing::warn!(ip, user = %name, ?refused, "sign-in refused");
+            let (status, secs, msg) = match refused {
+                Refused::TooMany(s) => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    s,
+                    format!("Too many failed sign-ins. Try again in {s} s."),
+                ),
+                Refused::Busy(s) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    s,
+                    format!("Too many sign-ins at once. Try again in {s} s."),
+                ),
+                Refused::Unavailable => return Err(AppError::from(refused).into()),
+            };
+            let mut res = again(status, &msg);
+            res.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from(secs),
+            );
+            return Ok(res);
+        }
+    };
     let found = users::credentials(&state.db, &name).await?;
     let (user, hash) = match found {
         Some((u, h)) if u.active => (Some(u), Some(h)),
         _ => (None, None),
     };
-    if !auth::verify_password(hash, &form.password).await {
-        state.throttle.fail(&keys, Instant::now());
+    if !auth::verify_password(hash, form.password.expose()).await {
         tracing::info!(ip, user = %name, "sign-in failed");
         return Ok(again(
             StatusCode::UNAUTHORIZED,
@@ -152,7 +172,7 @@ pub async fn login(
     let Some(user) = user else {
         return Err(AppError::Internal.into());
     };
-    state.throttle.succeed(&keys[1]);
+    attempt.succeeded(&state.db).await;
     let cookie = auth::start_session(&state, &req, &user).await?;
     let target = if user.must_change_password {
         state.cfg.url("/account?must_change=1")
@@ -185,6 +205,8 @@ pub async fn logout(
     }
     Ok(HttpResponse::SeeOther()
         .insert_header(("Location", state.cfg.url("/login")))
+        // Signed-in pages kept by the browser must not come back with the back button.
+        .insert_header(("Clear-Site-Data", "\"cache\""))
         .cookie(auth::removal(&state, &req, SESSION_COOKIE))
         .finish())
 }
@@ -192,7 +214,16 @@ pub async fn logout(
 #[derive(Deserialize, Default)]
 pub struct AccountQuery {
     must_change: Option<String>,
+    /// Set by the redirect after a password change.
+    password_changed: Option<String>,
 }
+
+/// Carries a new token's secret across the redirect after "Create token" (post/redirect/get:
+/// a reload must not create another), sealed with the installation's key, for one page view.
+const NEW_TOKEN_COOKIE: &str = "im_new_token";
+
+/// How long the sealed secret waits for the page that shows it.
+const NEW_TOKEN_TTL_SECS: i64 = 300;
 
 fn account_page(
     state: &AppState,
@@ -226,31 +257,34 @@ fn account_page(
                 div { button type="submit" id="change-password" { "Change password" } }
             }
         }
-        div.panel {
-            h2 { "API tokens" }
-            p.muted { "Use a token with " code { "Authorization: Bearer <token>" } " on "
-                code { (base) "/api/…" } ". The token is shown once; only a hash is kept." }
-            form method="post" action={ (base) "/account/tokens" } class="filters" {
-                input type="hidden" name="csrf" value=(p.csrf());
-                label { "Name" input name="name" required maxlength="100" placeholder="e.g. CI pipeline"; }
-                label { "Expires in days (empty: never)" input name="days" type="number" min="1" max="3650"; }
-                button type="submit" id="create-token" { "Create token" }
-            }
-            table {
-                thead { tr { th { "Name" } th { "Created" } th { "Expires" } th { "Last used" } th { "State" } th {} } }
-                tbody {
-                    @for t in tokens {
-                        tr {
-                            td { (t.name) }
-                            td { (time(Some(t.created_at))) }
-                            td { (time(t.expires_at)) }
-                            td { (time(t.last_used_at)) }
-                            td { @if t.revoked_at.is_some() { span.badge.s-failed { "revoked" } } @else { span.badge.s-ok { "active" } } }
-                            td {
-                                @if t.revoked_at.is_none() {
-                                    form.inline method="post" action={ (base) "/account/tokens/" (t.id) "/revoke" } data-confirm="Revoke this token?" {
-                                        input type="hidden" name="csrf" value=(p.csrf());
-                                        button.secondary type="submit" { "Revoke" }
+        // Tokens only once the password is the user's own (until then they cannot be made).
+        @if !p.user.must_change_password {
+            div.panel {
+                h2 { "API tokens" }
+                p.muted { "Use a token with " code { "Authorization: Bearer <token>" } " on "
+                    code { (base) "/api/…" } ". The token is shown once; only a hash is kept." }
+                form method="post" action={ (base) "/account/tokens" } class="filters" {
+                    input type="hidden" name="csrf" value=(p.csrf());
+                    label { "Name" input name="name" required maxlength="100" placeholder="e.g. CI pipeline"; }
+                    label { "Expires in days (empty: never)" input name="days" type="number" min="1" max="3650"; }
+                    button type="submit" id="create-token" { "Create token" }
+                }
+                table {
+                    thead { tr { th { "Name" } th { "Created" } th { "Expires" } th { "Last used" } th { "State" } th {} } }
+                    tbody {
+                        @for t in tokens {
+                            tr {
+                                td { (t.name) }
+                                td { (time(Some(t.created_at))) }
+                                td { (time(t.expires_at)) }
+                                td { (time(t.last_used_at)) }
+                                td { @if t.revoked_at.is_some() { span.badge.s-failed { "revoked" } } @else { span.badge.s-ok { "active" } } }
+                                td {
+                                    @if t.revoked_at.is_none() {
+                                        form.inline method="post" action={ (base) "/account/tokens/" (t.id) "/revoke" } data-confirm="Revoke this token?" {
+                                            input type="hidden" name="csrf" value=(p.csrf());
+                                            button.secondary type="submit" { "Revoke" }
+                                        }
                                     }
                                 }
                             }
@@ -265,48 +299,57 @@ fn account_page(
 
 pub async fn account(
     state: web::Data<AppState>,
+    req: HttpRequest,
     p: Principal,
     q: web::Query<AccountQuery>,
 ) -> PageResult<HttpResponse> {
     let tokens = users::list_tokens(&state.db, Some(p.user.id)).await?;
-    Ok(account_page(
-        &state,
-        &p,
-        &tokens,
-        None,
-        &[],
-        q.must_change.is_some(),
-    ))
+    let new_token = req
+        .cookie(NEW_TOKEN_COOKIE)
+        .and_then(|c| domain::secret::open(&state.key, c.value()).ok())
+        // Only the user who created it sees it (a shared browser switching users).
+        .and_then(|v| {
+            let (user, secret) = v.split_once(':')?;
+            (user == p.user.id.to_string()).then(|| secret.to_owned())
+        });
+    let notice = match (&new_token, q.password_changed.is_some()) {
+        (Some(secret), _) => Some(html! {
+            div.alert.ok {
+                "Your new token (copy it now; it is not shown again): "
+                code id="new-token" { (secret) }
+            }
+        }),
+        (None, true) => Some(
+            html! { div.alert.ok id="password-changed" { "Your password was changed. Other sessions were signed out." } },
+        ),
+        (None, false) => None,
+    };
+    let mut res = account_page(&state, &p, &tokens, notice, &[], q.must_change.is_some());
+    if req.cookie(NEW_TOKEN_COOKIE).is_some() {
+        let _ = res.add_removal_cookie(&auth::removal(&state, &req, NEW_TOKEN_COOKIE));
+    }
+    Ok(res)
 }
 
-#[derive(Deserialize)]
+/// A page answering a form that failed validation: nothing was changed, so a reload repeats
+/// nothing; 422 says so.
+fn unprocessable(mut res: HttpResponse) -> HttpResponse {
+    if res.status().is_success() {
+        *res.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    res
+}
+
+#[derive(Deserialize, Debug)]
 pub struct PasswordForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
-    current: String,
+    current: Secret,
     #[serde(default)]
-    new_password: String,
+    new_password: Secret,
     #[serde(default)]
-    confirm: String,
-}
-
-/// Check and store a new password; shared by the page and the API.
-pub async fn change_password(
-    state: &AppState,
-    p: &Principal,
-    current: &str,
-    new_password: &str,
-) -> Result<(), AppError> {
-    let hash = users::password_hash(&state.db, p.user.id).await?;
-    if !auth::verify_password(hash, current).await {
-        return Err(AppError::invalid("current", "is not your current password"));
-    }
-    user::validate_password("new_password", new_password, &p.user.username)
-        .map_err(|e| AppError::invalid(&e.field, e.message))?;
-    let hash = auth::hash_password(new_password).await?;
-    users::set_password(&state.db, p.user.id, &hash, false, p.session_id()).await?;
-    Ok(())
+    confirm: Secret,
 }
 
 pub async fn password(
@@ -322,18 +365,27 @@ pub async fn password(
             field: "confirm".into(),
             message: "does not match the new password".into(),
         }];
-        return Ok(account_page(&state, &p, &tokens, None, &errors, false));
+        return Ok(unprocessable(account_page(
+            &state, &p, &tokens, None, &errors, false,
+        )));
     }
-    match change_password(&state, &p, &form.current, &form.new_password).await {
+    match users_service::change_password(&state, &req, &p, &form.current, &form.new_password).await
+    {
         Ok(()) => {
-            let mut p = p;
-            p.user.must_change_password = false;
-            let notice = html! { div.alert.ok { "Your password was changed. Other sessions were signed out." } };
-            Ok(account_page(&state, &p, &tokens, Some(notice), &[], false))
+            audit::record(
+                &state,
+                &req,
+                &p,
+                Change::user("user.password_changed", &p.user),
+            )
+            .await;
+            Ok(layout::see_other(
+                state.cfg.url("/account?password_changed=1"),
+            ))
         }
-        Err(AppError::Invalid { fields, .. }) => {
-            Ok(account_page(&state, &p, &tokens, None, &fields, false))
-        }
+        Err(AppError::Invalid { fields, .. }) => Ok(unprocessable(account_page(
+            &state, &p, &tokens, None, &fields, false,
+        ))),
         Err(e) => Err(e.into()),
     }
 }
@@ -346,28 +398,6 @@ pub struct TokenForm {
     name: String,
     #[serde(default)]
     days: Option<String>,
-}
-
-/// Validate and create a token for `user_id`; returns the secret (shown once) and the token.
-pub async fn create_token(
-    state: &AppState,
-    user_id: i64,
-    name: &str,
-    days: Option<u32>,
-) -> Result<(String, users::ApiToken), AppError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(AppError::invalid("name", "must be 1–100 characters"));
-    }
-    if let Some(d) = days
-        && !(1..=3650).contains(&d)
-    {
-        return Err(AppError::invalid("days", "must be between 1 and 3650"));
-    }
-    let (secret, hash) = auth::new_token();
-    let expires = days.map(|d| Utc::now() + chrono::Duration::days(i64::from(d)));
-    let token = users::create_token(&state.db, user_id, name, &hash, expires).await?;
-    Ok((secret, token))
 }
 
 pub async fn token_create(
@@ -389,21 +419,35 @@ pub async fn token_create(
                 .map_err(|_| AppError::invalid("days", "must be a whole number"))?,
         ),
     };
-    let result = create_token(&state, p.user.id, &form.name, days).await;
+    let result = users_service::create_token(&state, p.user.id, &form.name, days).await;
     let tokens = users::list_tokens(&state.db, Some(p.user.id)).await?;
     match result {
-        Ok((secret, _)) => {
-            let notice = html! {
-                div.alert.ok {
-                    "Your new token (copy it now; it is not shown again): "
-                    code id="new-token" { (secret) }
-                }
-            };
-            Ok(account_page(&state, &p, &tokens, Some(notice), &[], false))
+        Ok((secret, token)) => {
+            audit::record(
+                &state,
+                &req,
+                &p,
+                Change::token("token.created", token.id, Some(&token.name)),
+            )
+            .await;
+            let sealed = domain::secret::seal(&state.key, &format!("{}:{secret}", p.user.id))
+                .map_err(|e| {
+                    tracing::error!("sealing a new token for its page: {e}");
+                    AppError::Internal
+                })?;
+            let mut res = layout::see_other(state.cfg.url("/account"));
+            let _ = res.add_cookie(&auth::cookie(
+                &state,
+                &req,
+                NEW_TOKEN_COOKIE,
+                sealed,
+                Some(chrono::Duration::seconds(NEW_TOKEN_TTL_SECS)),
+            ));
+            Ok(res)
         }
-        Err(AppError::Invalid { fields, .. }) => {
-            Ok(account_page(&state, &p, &tokens, None, &fields, false))
-        }
+        Err(AppError::Invalid { fields, .. }) => Ok(unprocessable(account_page(
+            &state, &p, &tokens, None, &fields, false,
+        ))),
         Err(e) => Err(e.into()),
     }
 }
@@ -417,13 +461,36 @@ pub async fn token_revoke(
 ) -> PageResult<HttpResponse> {
     p.check_csrf(&req, Some(&form.csrf))?;
     let id = path.into_inner();
-    match users::get_token(&state.db, id).await? {
-        Some(t) if t.user_id == p.user.id => {
-            users::revoke_token(&state.db, id, Utc::now()).await?;
-        }
-        _ => return Err(AppError::not_found(format!("token {id}")).into()),
-    }
+    // The account page lists only your own tokens, so it revokes only those, admins included.
+    let t = users_service::revoke_token(&state, &p, id, users_service::TokenScope::Own).await?;
+    audit::record(
+        &state,
+        &req,
+        &p,
+        Change::token("token.revoked", id, Some(&t.name)),
+    )
+    .await;
     Ok(HttpResponse::SeeOther()
         .insert_header(("Location", state.cfg.url("/account")))
         .finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_in_and_password_forms_print_no_password_in_debug() {
+        let login: LoginForm = serde_json::from_value(
+            serde_json::json!({"username": "amy", "password": "hunter2hunter2"}),
+        )
+        .unwrap();
+        let change: PasswordForm = serde_json::from_value(serde_json::json!({
+            "current": "hunter2hunter2", "new_password": "hunter3hunter3", "confirm": "hunter3hunter3"
+        }))
+        .unwrap();
+        let shown = format!("{login:?} {change:?}");
+        assert!(!shown.contains("hunter"), "{shown}");
+        assert_eq!(login.password.expose(), "hunter2hunter2");
+    }
 }

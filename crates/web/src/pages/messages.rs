@@ -1,29 +1,22 @@
 //! The message monitor, a message's detail, and the payload viewer.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, DurationRound, Utc};
+use domain::tenant::FieldError;
 use maud::{Markup, html};
-use store::repo::monitor::{self, Bucket, Facets, MessageRow};
+use store::repo::monitor::{Bucket, Facets, MessageRow};
 
-use super::layout::{self, Nav, count, duration_ms, opt, status_badge, time};
+use super::layout::{self, Nav, count, field_error, message_duration, opt, status_badge, time};
 use super::overview::enc;
-use crate::api::messages::{load_detail, payload_for, run_query, tenant_names};
 use crate::auth::Principal;
 use crate::error::{AppError, PageResult};
 use crate::query::{MonitorQuery, QUICK_RANGES};
+use crate::service::messages::{
+    Found, KNOWN_STATUSES, find_by_guid, find_id, list_volume, load_detail, payload_for, run_query,
+    tenant_names,
+};
 use crate::state::AppState;
-
-/// Statuses offered in the filter (others can be typed into the URL).
-const STATUSES: [&str; 8] = [
-    "COMPLETED",
-    "FAILED",
-    "RETRY",
-    "ESCALATED",
-    "PROCESSING",
-    "CANCELLED",
-    "DISCARDED",
-    "ABANDONED",
-];
 
 /// Only http(s) links from a tenant become links (a `javascript:` URL would run on click).
 pub fn external(url: Option<&str>) -> Option<&str> {
@@ -33,8 +26,10 @@ pub fn external(url: Option<&str>) -> Option<&str> {
     })
 }
 
+/// A `datetime-local` value with its seconds (the input has `step="1"`): a range typed back
+/// in must not lose them.
 fn dt_local(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M").to_string()
+    t.format("%Y-%m-%dT%H:%M:%S").to_string()
 }
 
 fn facets_panel(base: &str, q: &MonitorQuery, f: &Facets) -> Markup {
@@ -43,7 +38,7 @@ fn facets_panel(base: &str, q: &MonitorQuery, f: &Facets) -> Markup {
     };
     html! {
         aside.facets.panel {
-            div { strong { (count(f.total)) @if !f.exact { "+" } } " messages" }
+            div { strong { (count(f.total)) @if !f.exact { "+" } } " " (if f.total == 1 && f.exact { "message" } else { "messages" }) }
             @if !f.exact { div.muted { "Counted up to a limit; narrow the filter for exact counts." } }
             h3 { "Status" }
             ul {
@@ -63,65 +58,100 @@ fn facets_panel(base: &str, q: &MonitorQuery, f: &Facets) -> Markup {
     }
 }
 
+/// The filter form. A relative range (`range=24h`) stays relative: the time inputs stay empty
+/// and a hidden `range` goes along, so Apply with auto-refresh keeps showing new messages; typed
+/// times make it absolute. Problems show next to their field with the input kept.
 fn filter_form(
     base: &str,
     q: &MonitorQuery,
     tenants: &[(i64, String)],
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
+    window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    errors: &[FieldError],
 ) -> Markup {
     let v = |o: &Option<String>| o.clone().unwrap_or_default();
+    let absolute = q.from.as_deref().is_some_and(|f| !f.trim().is_empty());
+    let relative = if absolute {
+        None
+    } else {
+        Some(q.range.as_deref().unwrap_or("24h"))
+    };
+    // An absolute range is shown as entered when it did not parse, else normalised.
+    let shown = |raw: &Option<String>, t: Option<DateTime<Utc>>| match (raw.as_deref(), t) {
+        (Some(r), _) if errors.iter().any(|e| e.field == "from" || e.field == "to") => {
+            r.to_string()
+        }
+        (Some(r), Some(t)) if !r.trim().is_empty() => dt_local(t),
+        (Some(r), None) => r.to_string(),
+        _ => String::new(),
+    };
+    let err = |field: &str| field_error(errors, field);
     html! {
         div.quick {
             "Range: "
             @for (name, _) in QUICK_RANGES {
-                a class=[(q.range.as_deref().unwrap_or(if q.from.is_none() { "24h" } else { "" }) == name).then_some("active")]
+                a class=[(relative == Some(name)).then_some("active")]
                   href={ (base) "/messages?" (q.with(&[("range", Some(name)), ("from", None), ("to", None), ("after", None)])) } { (name) }
+            }
+            @if let (Some(r), Some((from, _))) = (relative, window) {
+                span.muted id="range-note" { " Last " (r) ", live (" (time(Some(from))) " – now); type times below for a fixed range." }
             }
         }
         form.filters.panel method="get" action={ (base) "/messages" } id="filters" {
+            @if let Some(r) = relative { input type="hidden" name="range" value=(r); }
             @if tenants.len() > 1 {
                 label { "Tenant" select name="tenant" {
                     option value="" { "All" }
                     @for (id, name) in tenants {
                         option value=(id) selected[q.tenant.as_deref() == Some(&id.to_string())] { (name) }
                     }
-                } }
+                } (err("tenant")) }
             } @else if let Some(t) = &q.tenant { input type="hidden" name="tenant" value=(t); }
-            label { "From (UTC)" input type="datetime-local" name="from" value=(dt_local(from)); }
-            label { "To (UTC)" input type="datetime-local" name="to" value=(dt_local(to)); }
+            label { "From (UTC)" input type="datetime-local" step="1" name="from" id="f-from" value=(shown(&q.from, window.filter(|_| absolute).map(|w| w.0))); (err("from")) }
+            label { "To (UTC)" input type="datetime-local" step="1" name="to" id="f-to" value=(shown(&q.to, window.filter(|_| absolute || q.to.is_some()).map(|w| w.1))); (err("to")) }
             label { "Status" select name="status" id="f-status" {
                 option value="" { "Any" }
-                @for s in STATUSES { option value=(s) selected[q.status.as_deref() == Some(s)] { (s) } }
-                @if let Some(cur) = q.status.as_deref().filter(|c| !STATUSES.contains(c)) {
+                @for s in KNOWN_STATUSES { option value=(s) selected[q.status.as_deref() == Some(s)] { (s) } }
+                @if let Some(cur) = q.status.as_deref().filter(|c| !c.is_empty() && !KNOWN_STATUSES.contains(c)) {
                     option value=(cur) selected { (cur) }
                 }
-            } }
-            label { "iFlow id" input name="iflow" value=(v(&q.iflow)) size="18"; }
-            label { "Package id" input name="package" value=(v(&q.package)) size="14"; }
-            label { "Header name" input name="header_name" id="f-header-name" value=(v(&q.header_name)) size="12"; }
-            label { "Header value (* = prefix)" input name="header_value" id="f-header-value" value=(v(&q.header_value)) size="14"; }
-            label { "Message id" input name="message_id" value=(v(&q.message_id)) size="20"; }
-            label { "Correlation id" input name="correlation_id" value=(v(&q.correlation_id)) size="20"; }
-            label { "Application id" input name="application_id" value=(v(&q.application_id)) size="14"; }
-            label { "Sender" input name="sender" value=(v(&q.sender)) size="10"; }
-            label { "Receiver" input name="receiver" value=(v(&q.receiver)) size="10"; }
+            } (err("status")) }
+            label { "iFlow id" input name="iflow" value=(v(&q.iflow)) size="18"; (err("iflow")) }
+            label { "Package id" input name="package" value=(v(&q.package)) size="14"; (err("package")) }
+            label { "Header name" input name="header_name" id="f-header-name" value=(v(&q.header_name)) size="12"; (err("header_name")) }
+            label { "Header value (* = prefix)" input name="header_value" id="f-header-value" value=(v(&q.header_value)) size="14"; (err("header_value")) }
+            label { "Message id" input name="message_id" value=(v(&q.message_id)) size="20"; (err("message_id")) }
+            label { "Correlation id" input name="correlation_id" value=(v(&q.correlation_id)) size="20"; (err("correlation_id")) }
+            label { "Application id" input name="application_id" value=(v(&q.application_id)) size="14"; (err("application_id")) }
+            label { "Sender" input name="sender" value=(v(&q.sender)) size="10"; (err("sender")) }
+            label { "Receiver" input name="receiver" value=(v(&q.receiver)) size="10"; (err("receiver")) }
+            @if let Some(g) = &q.error_group { input type="hidden" name="error_group" value=(g); }
             label { "Sort" select name="sort" {
                 option value="newest" { "Newest first" }
                 option value="oldest" selected[q.sort.as_deref() == Some("oldest")] { "Oldest first" }
-            } }
+            } (err("sort")) }
+            label { "Per page" select name="limit" id="f-limit" {
+                @for n in [50u32, 100, 200, 500] {
+                    option value=(n) selected[q.limit.unwrap_or(crate::query::DEFAULT_LIMIT) == n] { (n) }
+                }
+            } (err("limit")) }
             button type="submit" id="apply-filters" { "Apply" }
             a.button.secondary href={ (base) "/messages" } { "Reset" }
         }
     }
 }
 
+/// The message rows; with `back` (the list's query string) each message page links back to
+/// that list.
 fn rows_table(
     base: &str,
     rows: &[MessageRow],
     names: &std::collections::HashMap<i64, String>,
     multi: bool,
+    back: Option<&str>,
 ) -> Markup {
+    let back = back
+        .map(|b| format!("?back={}", enc(b)))
+        .unwrap_or_default();
     html! {
         table id="messages" {
             thead { tr {
@@ -138,8 +168,8 @@ fn rows_table(
                         td.trunc title=(r.iflow_id.as_deref().unwrap_or("")) { (opt(r.iflow_name.as_deref().or(r.iflow_id.as_deref()))) }
                         @if multi { td { (names.get(&r.tenant_id).map(String::as_str).unwrap_or("?")) } }
                         td.trunc { (opt(r.sender.as_deref())) " → " (opt(r.receiver.as_deref())) }
-                        td.num { (duration_ms(r.duration_ms)) }
-                        td.mono { a href={ (base) "/messages/" (r.id) } { (r.message_guid) } }
+                        td.num { (message_duration(r.status.as_deref(), r.duration_ms)) }
+                        td.mono { a href={ (base) "/messages/" (r.id) (back) } { (r.message_guid) } }
                         td { @if let Some(u) = external(r.alternate_web_link.as_deref()) {
                             a href=(u) target="_blank" rel="noopener noreferrer" title="Open in SAP's monitor" { "SAP ↗" }
                         } }
@@ -160,12 +190,22 @@ pub async fn list(
     let listing = match run_query(&state, &p, &q).await {
         Ok(l) => l,
         Err(AppError::Invalid { fields, .. }) => {
+            // The form again, as typed, with each problem next to its field.
+            let visible = crate::access::visible_tenants(&state, &p).await?;
+            let tenant_opts: Vec<(i64, String)> = visible
+                .iter()
+                .map(|t| (t.id, t.settings.name.clone()))
+                .collect();
             let body = html! {
                 h1 { "Messages" }
                 (layout::alert_errors(&fields))
-                p { a href={ (base) "/messages" } { "Start over" } }
+                (filter_form(base, &q, &tenant_opts, None, &fields))
             };
-            return Ok(layout::page(&state, &p, Nav::Messages, "Messages", body));
+            let mut res = layout::page(&state, &p, Nav::Messages, "Messages", body);
+            if res.status().is_success() {
+                *res.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            }
+            return Ok(res);
         }
         Err(e) => return Err(e.into()),
     };
@@ -176,62 +216,80 @@ pub async fn list(
         .map(|t| (t.id, t.settings.name.clone()))
         .collect();
     let multi = listing.scope.tenants.len() > 1;
-    // The chart covers the range in whole hours (or days beyond 4 days), from the rollup, for
-    // the tenants the list searched (already checked for visibility).
-    let span = listing.parsed.to - listing.parsed.from;
-    let ids: Vec<i64> = listing.scope.tenants.iter().map(|t| t.id).collect();
-    let chart = if span >= chrono::Duration::hours(2)
-        && listing.parsed.after.is_none()
-        && !ids.is_empty()
-    {
-        let (bucket, step, fmt) = if span > chrono::Duration::days(4) {
-            (Bucket::Day, chrono::Duration::days(1), "%m-%d")
-        } else {
-            (Bucket::Hour, chrono::Duration::hours(1), "%d %H:00")
-        };
-        let points = monitor::volume_cached(
-            &state.db,
-            &ids,
-            listing.parsed.from,
-            listing.parsed.to,
-            bucket,
-            listing.parsed.filter.iflow_id.as_deref(),
-            &state.facet_cache,
-        )
-        .await?;
-        let mut buckets = Vec::new();
-        let mut t = listing
-            .parsed
-            .from
-            .duration_trunc(step)
-            .unwrap_or(listing.parsed.from);
-        while t < listing.parsed.to && buckets.len() < 400 {
-            buckets.push(t);
-            t += step;
+    // The chart counts exactly what the list lists (its filters included), in whole hours (or
+    // days beyond 4 days).
+    let chart = match list_volume(&state, &listing).await? {
+        Some((v, bucket)) => {
+            let (step, fmt) = match bucket {
+                Bucket::Day => (chrono::Duration::days(1), "%m-%d"),
+                Bucket::Hour => (chrono::Duration::hours(1), "%d %H:00"),
+            };
+            let mut buckets = Vec::new();
+            let mut t = listing
+                .parsed
+                .from
+                .duration_trunc(step)
+                .unwrap_or(listing.parsed.from);
+            while t < listing.parsed.to && buckets.len() < 400 {
+                buckets.push(t);
+                t += step;
+            }
+            // A bar opens its hour (or day) of this list: the same filters, that absolute range.
+            let bar_link = |t: DateTime<Utc>| {
+                let (from, to) = (t.to_rfc3339(), (t + step).to_rfc3339());
+                Some(format!(
+                    "{base}/messages?{}",
+                    q.with(&[
+                        ("range", None),
+                        ("from", Some(&from)),
+                        ("to", Some(&to)),
+                        ("after", None)
+                    ])
+                ))
+            };
+            Some((
+                super::charts::volume_linked(
+                    &v.points,
+                    &buckets,
+                    |t| t.format(fmt).to_string(),
+                    bar_link,
+                ),
+                v.exact,
+            ))
         }
-        Some(super::charts::volume(&points, &buckets, |t| {
-            t.format(fmt).to_string()
-        }))
-    } else {
-        None
+        None => None,
     };
     let page = &listing.page;
     let body = html! {
         h1 { "Messages"
             span.right { label.muted { input type="checkbox" id="auto-refresh"; " refresh every 30 s" } }
         }
-        (filter_form(base, &q, &tenant_opts, listing.parsed.from, listing.parsed.to))
+        (filter_form(base, &q, &tenant_opts, Some((listing.parsed.from, listing.parsed.to)), &[]))
+        @if let Some(g) = listing.parsed.filter.error_group {
+            div.alert.info id="error-group-filter" {
+                "Messages of " a href={ (base) "/errors/" (g) } { "error group " (g) } ". "
+                a href={ (base) "/messages?" (q.with(&[("error_group", None), ("after", None)])) } { "Show all messages" }
+            }
+        }
+        @if listing.parsed.id_search {
+            div.alert.info id="id-search-note" { "Searching by id in all time: the time range does not apply." }
+        }
         @if !listing.scope.masked_out.is_empty() {
             div.alert.info { "Not searched by header value (values are masked for you): " (listing.scope.masked_out.join(", ")) }
         }
-        @if let Some(c) = chart { div.panel { (c) } }
+        @if let Some((c, exact)) = chart {
+            div.panel id="volume-chart" {
+                (c)
+                @if !exact { p.muted id="chart-approximate" { "Approximate: only the newest matching messages were counted; narrow the filter for an exact chart." } }
+            }
+        }
         div.layout {
             @if let Some(f) = &listing.facets { (facets_panel(base, &q, f)) } @else { aside.facets.panel { p.muted { "Counts are shown on the first page." } } }
             div {
                 @if page.rows.is_empty() {
                     div.panel id="no-messages" { "No messages match these filters in this time range." }
                 } @else {
-                    div.scroll { (rows_table(base, &page.rows, &names, multi)) }
+                    div.scroll { (rows_table(base, &page.rows, &names, multi, Some(&q.with(&[])))) }
                 }
                 div.pager {
                     @if listing.parsed.after.is_some() {
@@ -247,20 +305,93 @@ pub async fn list(
     Ok(layout::page(&state, &p, Nav::Messages, "Messages", body))
 }
 
+#[derive(serde::Deserialize)]
+pub struct FindQuery {
+    #[serde(default)]
+    id: String,
+}
+
+/// `/find?id=…`, the header's search box: the message of a `MessageGuid`, or the list of a
+/// correlation or application id, in all time; nothing found shows the empty id search.
+pub async fn find(
+    state: web::Data<AppState>,
+    p: Principal,
+    q: web::Query<FindQuery>,
+) -> PageResult<HttpResponse> {
+    let base = &state.cfg.base;
+    let id = q.id.trim();
+    let to = match find_id(&state, &p, id).await? {
+        Found::Message(m) => format!("{base}/messages/{m}"),
+        Found::List(field) => format!("{base}/messages?{field}={}", enc(id)),
+        Found::Nothing if id.is_empty() => format!("{base}/messages"),
+        Found::Nothing => format!("{base}/messages?message_id={}", enc(id)),
+    };
+    Ok(layout::see_other(to))
+}
+
+/// `/messages/{id}`: IntegraMon's numeric id, or a CPI `MessageGuid` (a permalink an operator
+/// can paste); anything that names no visible message is a 404 page.
+#[derive(serde::Deserialize, Default)]
+pub struct DetailQuery {
+    /// The query string of the list the message was opened from.
+    back: Option<String>,
+}
+
 pub async fn detail(
     state: web::Data<AppState>,
     p: Principal,
-    path: web::Path<i64>,
+    path: web::Path<String>,
+    q: web::Query<DetailQuery>,
+) -> PageResult<HttpResponse> {
+    let raw = path.into_inner();
+    let id = match raw.parse::<i64>() {
+        Ok(id) => id,
+        Err(_) => match find_by_guid(&state, &p, raw.trim()).await? {
+            Ok(id) => id,
+            Err(0) => return Err(AppError::not_found(format!("no message {raw:?}")).into()),
+            // The same MessageGuid in several tenants: the list shows them all.
+            Err(_) => {
+                return Ok(layout::see_other(format!(
+                    "{}/messages?message_id={}",
+                    state.cfg.base,
+                    enc(raw.trim())
+                )));
+            }
+        },
+    };
+    // Only ever a query string of the monitor (prefixed here), never a URL of its own: no
+    // open redirect.
+    let back = q
+        .into_inner()
+        .back
+        .filter(|b| b.len() <= 4000 && !b.contains(['\r', '\n']));
+    detail_of(state, p, id, back).await
+}
+
+async fn detail_of(
+    state: web::Data<AppState>,
+    p: Principal,
+    id: i64,
+    back: Option<String>,
 ) -> PageResult<HttpResponse> {
     let base = &state.cfg.base;
-    let (out, tenant) = load_detail(&state, &p, path.into_inner()).await?;
+    let (out, tenant) = load_detail(&state, &p, id).await?;
     let d = &out.detail;
     let m = &d.message;
     let masked = !out.masked.is_empty();
     let field = |k: &str, v: Markup| html! { dt { (k) } dd { (v) } };
     let body = html! {
+        p.back {
+            @if let Some(b) = &back {
+                a id="back-to-list" href={ (base) "/messages?" (b) } { "← Back to the list" }
+            } @else {
+                a id="back-to-list" href={ (base) "/messages?tenant=" (tenant.id) } { "← Messages of " (out.tenant) }
+            }
+        }
         h1 {
-            "Message " span.mono { (m.message_guid) } " " (status_badge(m.status.as_deref()))
+            "Message " span.mono { (m.message_guid) } " "
+            button.secondary.copy type="button" data-copy=(m.message_guid) title="Copy the message id" { "Copy" }
+            " " (status_badge(m.status.as_deref()))
         }
         @if masked {
             div.alert.info id="masked-note" { "Custom header values and payloads of this tenant are masked for your role." }
@@ -268,13 +399,23 @@ pub async fn detail(
         div.panel {
             dl.kv {
                 (field("Tenant", html! { a href={ (base) "/messages?tenant=" (tenant.id) } { (out.tenant) } }))
-                (field("iFlow", html! { (opt(m.iflow_name.as_deref())) " " span.muted.mono { (opt(m.iflow_id.as_deref())) } }))
+                (field("iFlow", html! {
+                    @if let Some(iflow) = m.iflow_id.as_deref() {
+                        a id="iflow-link" href={ (base) "/messages?tenant=" (tenant.id) "&range=24h&iflow=" (enc(iflow)) } title="This iFlow's messages" {
+                            (m.iflow_name.as_deref().unwrap_or(iflow))
+                        }
+                        " " span.muted.mono { (iflow) }
+                    } @else { (opt(m.iflow_name.as_deref())) }
+                }))
                 (field("Package", html! { (opt(m.package_name.as_deref().or(m.package_id.as_deref()))) }))
                 (field("Status", html! { (status_badge(m.status.as_deref()))
                     @if let Some(c) = m.custom_status.as_deref().filter(|c| Some(*c) != m.status.as_deref()) { " " (c) } }))
+                @if let Some(g) = m.error_group_id {
+                    (field("Error group", html! { a href={ (base) "/errors/" (g) } id="error-group-link" { "group " (g) } }))
+                }
                 (field("Started", time(m.log_start)))
                 (field("Last update", time(m.log_end)))
-                (field("Duration", html! { (duration_ms(m.duration_ms)) }))
+                (field("Duration", html! { (message_duration(m.status.as_deref(), m.duration_ms)) }))
                 (field("Sender", opt(m.sender.as_deref())))
                 (field("Receiver", opt(m.receiver.as_deref())))
                 (field("Correlation id", html! {
@@ -297,6 +438,14 @@ pub async fn detail(
                 (field("Details fetched", time(m.details_fetched_at)))
             }
         }
+        @if let Some(f) = &d.details_failure {
+            div.alert.error id="details-failure" {
+                "The details of this message could not be collected (" (f.attempts) " tries, last "
+                (time(Some(f.last_failed_at))) "; "
+                @if let Some(next) = f.next_attempt_at { "next try " (time(Some(next))) } @else { "no further automatic tries" }
+                "): " (f.error)
+            }
+        }
         @if let Some(e) = &d.error {
             div.panel {
                 h2 { "Error" @if let Some(t) = &e.error_type { " " span.muted { (t) } } }
@@ -310,9 +459,29 @@ pub async fn detail(
                     thead { tr { th { "Name" } th { "Value" } } }
                     tbody { @for h in &d.headers { tr {
                         td.mono { (h.name) }
-                        td.mono { @if masked { span.masked { (h.value.as_deref().unwrap_or("")) } } @else { (opt(h.value.as_deref())) } }
+                        td.mono {
+                            @if masked { span.masked { (h.value.as_deref().unwrap_or("")) } }
+                            @else if let Some(v) = h.value.as_deref().filter(|v| !v.is_empty() && !v.ends_with('*')) {
+                                // The other messages with this value (a header value search).
+                                a.header-value href={ (base) "/messages?tenant=" (tenant.id) "&range=7d&header_name=" (enc(&h.name)) "&header_value=" (enc(v)) } { (v) }
+                            } @else { (opt(h.value.as_deref())) }
+                        }
                     } } }
                 }
+            }
+        }
+        div.panel {
+            h2 { "Adapter attributes (" (d.adapter_attributes.len()) ")" }
+            @if d.adapter_attributes.is_empty() { p.muted { "None reported." } } @else {
+                div.scroll { table id="adapter-attributes" {
+                    thead { tr { th { "Adapter" } th { "Name" } th { "Value" } th { "Adapter message id" } } }
+                    tbody { @for a in &d.adapter_attributes { tr {
+                        td { (opt(a.adapter_id.as_deref())) }
+                        td.mono { (a.name) }
+                        td.mono { (opt(a.value.as_deref())) }
+                        td.mono { (opt(a.adapter_message_id.as_deref())) }
+                    } } }
+                } }
             }
         }
         div.panel {
@@ -353,29 +522,50 @@ pub async fn detail(
         }
         div.panel {
             h2 { "Runs (" (d.runs.len()) ")" }
-            @for r in &d.runs {
-                h3 { "Run " span.mono { (r.run.run_id) } " " (status_badge(r.run.overall_state.as_deref())) " " (time(r.run.run_start)) " – " (time(r.run.run_stop)) }
-                table {
-                    thead { tr { th.num { "#" } th { "Step" } th { "Activity" } th { "Status" } th { "Start" } th { "Error" } } }
-                    tbody { @for s in &r.run.steps { tr {
-                        td.num { (s.child_count) }
-                        td.mono { (opt(s.model_step_id.as_deref().or(s.step_id.as_deref()))) }
-                        td { (opt(s.activity.as_deref())) }
-                        td { (status_badge(s.status.as_deref())) }
-                        td { (time(s.step_start)) }
-                        td.trunc { (opt(s.error.as_deref())) }
-                    } } }
+            // Newest run first and open; older runs folded.
+            @for (i, r) in d.runs.iter().rev().enumerate() {
+                details.run open[i == 0] {
+                    summary { "Run " span.mono { (r.run.run_id) } " " (status_badge(r.run.overall_state.as_deref())) " " (time(r.run.run_start)) " – " (time(r.run.run_stop)) }
+                    div.scroll { table {
+                        thead { tr { th.num { "#" } th { "Step" } th { "Activity" } th { "Status" } th { "Start" } th.num { "Took" } th { "Error" } } }
+                        tbody { @for (j, s) in r.run.steps.iter().enumerate() { tr {
+                            td.num { (s.child_count) }
+                            td.mono { (opt(s.model_step_id.as_deref().or(s.step_id.as_deref()))) }
+                            td { (opt(s.activity.as_deref())) }
+                            td { (status_badge(s.status.as_deref())) }
+                            td { (time(s.step_start)) }
+                            td.num { (step_took(s, r.run.steps.get(j + 1), r.run.run_stop)) }
+                            td.trunc { (opt(s.error.as_deref())) }
+                        } } }
+                    } }
                 }
             }
         }
         @if !d.correlated.is_empty() {
             div.panel {
                 h2 { "Correlated messages (" (d.correlated.len()) ")" }
-                (rows_table(base, &d.correlated, &std::collections::HashMap::new(), false))
+                (rows_table(base, &d.correlated, &std::collections::HashMap::new(), false, None))
             }
         }
     };
     Ok(layout::page(&state, &p, Nav::Messages, "Message", body))
+}
+
+/// How long a step took: its own stop when CPI gave one, else until the next step started (the
+/// last step: until the run stopped).
+fn step_took(
+    s: &domain::message::RunStep,
+    next: Option<&domain::message::RunStep>,
+    run_stop: Option<DateTime<Utc>>,
+) -> String {
+    let end = s
+        .step_stop
+        .or_else(|| next.and_then(|n| n.step_start))
+        .or(run_stop);
+    match (s.step_start, end) {
+        (Some(a), Some(b)) if b >= a => layout::duration_ms(Some((b - a).num_milliseconds())),
+        _ => "—".into(),
+    }
 }
 
 /// How a payload is shown: text (pretty JSON when it parses), or a note for binary content.

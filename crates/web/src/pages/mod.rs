@@ -1,8 +1,11 @@
 //! Server-rendered pages.
 
 pub mod archives;
+pub mod audit;
 pub mod catalog;
 pub mod charts;
+pub mod error_rules;
+pub mod errors;
 pub mod jobs;
 pub mod layout;
 pub mod login;
@@ -27,6 +30,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(login::token_revoke),
         )
         .route("/messages", web::get().to(messages::list))
+        .route("/errors", web::get().to(errors::list))
+        // Before `/errors/{id}`, which would take "rules" for an id.
+        .route("/errors/rules", web::get().to(error_rules::rules_page))
+        .route("/errors/rules", web::post().to(error_rules::rule_create))
+        .route(
+            "/errors/rules/{id}/{action}",
+            web::post().to(error_rules::rule_action),
+        )
+        .route("/errors/{id}", web::get().to(errors::detail))
+        .route("/errors/{id}/{action}", web::post().to(errors::action))
+        .route("/find", web::get().to(messages::find))
         .route("/messages/{id}", web::get().to(messages::detail))
         .route(
             "/messages/{id}/payloads/{payload}",
@@ -62,5 +76,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/users/{id}/password",
             web::post().to(users::reset_password),
         )
-        .route("/users/{id}/delete", web::post().to(users::delete));
+        .route("/users/{id}/delete", web::post().to(users::delete))
+        .route("/audit", web::get().to(audit::audit_page))
+        .route("/favicon.ico", web::get().to(favicon));
+}
+
+/// Any path no route answers: a 404 page (the API scope answers its own in JSON).
+pub async fn not_found(
+    req: actix_web::HttpRequest,
+) -> crate::error::PageResult<actix_web::HttpResponse> {
+    Err(crate::error::AppError::not_found(format!("there is no page at {}", req.path())).into())
+}
+
+/// Browsers ask for `/favicon.ico` whatever the page links: send them to the icon.
+async fn favicon(state: web::Data<crate::state::AppState>) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::MovedPermanently()
+        .insert_header(("Location", state.cfg.url("/static/favicon.svg")))
+        .insert_header(("Cache-Control", "public, max-age=86400"))
+        .finish()
 }

@@ -23,7 +23,7 @@ fn status_count(list: &[FacetCount], statuses: &[&str]) -> i64 {
 
 fn card(href: String, label: &str, value: String, tone: &str) -> Markup {
     html! {
-        a.card class=(tone) href=(href) {
+        a class={ "card " (tone) } href=(href) {
             div.label { (label) }
             div.value { (value) }
         }
@@ -105,6 +105,12 @@ fn tenant_section(base: &str, k: &TenantKpis, slow: &[Slow<'_>]) -> Markup {
                     @if let Some(m) = &k.status_message { ": " (m) }
                     @if let Some(at) = k.status_at { " (" (time(Some(at))) ")" }
                 }
+            } @else if k.status == "stuck" {
+                div.alert.error {
+                    "Message collection is stuck"
+                    @if let Some(m) = &k.status_message { ": " (m) }
+                    @if let Some(at) = k.status_at { " (" (time(Some(at))) ")" }
+                }
             }
             div.grid {
                 (card(msgs("range=1h"), "Messages, last hour", count(k.last_hour_total), ""))
@@ -112,7 +118,7 @@ fn tenant_section(base: &str, k: &TenantKpis, slow: &[Slow<'_>]) -> Markup {
                 (card(msgs("range=24h"), "Messages, last 24 h", count(k.last_24h_total), ""))
                 (card(msgs("range=24h&status=FAILED,ESCALATED"), "Failed, last 24 h", count(failed_24h), if failed_24h > 0 { "bad" } else { "ok" }))
                 (card(msgs("range=24h&status=RETRY"), "Retrying, last 24 h", count(retry_24h), if retry_24h > 0 { "warn" } else { "ok" }))
-                (card(format!("{base}/artifacts?tenant={id}&errors=1"), "Artifacts in error", count(k.artifacts_in_error_count), if k.artifacts_in_error_count > 0 { "bad" } else { "ok" }))
+                (card(format!("{base}/artifacts?tenant={id}&in_error=only"), "Artifacts in error", count(k.artifacts_in_error_count), if k.artifacts_in_error_count > 0 { "bad" } else { "ok" }))
                 (card(format!("{base}/keystore?tenant={id}&expiring=30"), "Certificates expiring ≤ 30 days", count(k.expiring_certificates.len() as i64), if k.expiring_certificates.is_empty() { "ok" } else { "warn" }))
                 (card(format!("{base}/jobs?tenant={id}"), "Collection lag", lag_text(k.collection_lag_secs), lag_tone))
             }
@@ -167,6 +173,28 @@ fn tenant_section(base: &str, k: &TenantKpis, slow: &[Slow<'_>]) -> Markup {
     }
 }
 
+/// The error groups needing attention: new ones, and regressed or escalating ones.
+fn error_cards(base: &str, c: &crate::service::error_groups::OverviewCountsOut) -> Markup {
+    let tone = |n: i64| if n > 0 { "bad" } else { "ok" };
+    let attention = c.regressed + c.escalating;
+    // One state per link: regressed first, the rarer and more urgent news.
+    let attention_state = if c.regressed > 0 || c.escalating == 0 {
+        "regressed"
+    } else {
+        "escalating"
+    };
+    html! {
+        section.panel id="error-cards" {
+            h2 { a href={ (base) "/errors" } { "Error groups" } }
+            div.grid {
+                (card(format!("{base}/errors?state=new&range=7d"), "New error groups", count(c.new), if c.new > 0 { "warn" } else { "ok" }))
+                (card(format!("{base}/errors?state={attention_state}&range=7d"), "Regressed / escalating",
+                    format!("{} / {}", count(c.regressed), count(c.escalating)), tone(attention)))
+            }
+        }
+    }
+}
+
 pub fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
@@ -207,8 +235,11 @@ pub async fn page(state: web::Data<AppState>, p: Principal) -> PageResult<HttpRe
     )
     .await?;
     let buckets: Vec<_> = (0..24).map(|i| from + chrono::Duration::hours(i)).collect();
+    let errors = crate::service::error_groups::overview_counts(&state, &tenants).await?;
     let body = html! {
-        h1 { "Overview" }
+        h1 { "Overview"
+            span.right { label.muted { input type="checkbox" id="auto-refresh"; " refresh every 30 s" } }
+        }
         @if tenants.is_empty() {
             div.panel {
                 p { "No tenant is set up yet." }
@@ -219,9 +250,16 @@ pub async fn page(state: web::Data<AppState>, p: Principal) -> PageResult<HttpRe
                 }
             }
         } @else {
+            (error_cards(base, &errors))
             div.panel {
                 h2 { "Messages per hour, last 24 h (UTC)" }
-                (super::charts::volume(&points, &buckets, |t| t.format("%H:00").to_string()))
+                (super::charts::volume_linked(&points, &buckets, |t| t.format("%H:00").to_string(), |t| {
+                    Some(format!(
+                        "{base}/messages?from={}&to={}",
+                        enc(&t.to_rfc3339()),
+                        enc(&(t + chrono::Duration::hours(1)).to_rfc3339())
+                    ))
+                }))
             }
             @for k in &kpis {
                 (tenant_section(base, k, &slowest(recent.iter().filter(|r| r.tenant_id == k.tenant_id))))

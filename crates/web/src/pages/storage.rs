@@ -6,14 +6,14 @@ use std::collections::BTreeMap;
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
-use maud::html;
+use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::charts::{self, Line};
 use super::layout::{self, Nav, count, time};
-use crate::api::storage::{StorageOut, load_storage, parse_days};
 use crate::auth::Principal;
 use crate::error::PageResult;
+use crate::service::storage::{StorageOut, load_storage, parse_days};
 use crate::state::AppState;
 
 /// Tables drawn as their own line; the rest are summed into "other tables".
@@ -73,6 +73,23 @@ fn growth_lines(s: &StorageOut) -> Vec<Line> {
     lines
 }
 
+fn tables_table(tables: &[crate::service::storage::TableOut]) -> Markup {
+    html! {
+        div.scroll { table {
+            thead { tr { th { "Table" } th.num { "Size" } th.num { "Rows" } } }
+            tbody {
+                @for t in tables {
+                    tr {
+                        td { code { (t.table) } }
+                        td.num { (size(t.bytes)) }
+                        td.num { @match t.rows { Some(n) => (count(n)), None => "—" } }
+                    }
+                }
+            }
+        } }
+    }
+}
+
 pub async fn storage_page(
     state: web::Data<AppState>,
     p: Principal,
@@ -101,9 +118,12 @@ pub async fn storage_page(
             button type="submit" { "Apply" }
         }
         @if s.taken_at.is_none() {
-            div.panel {
-                p { "No storage snapshot yet. The metrics daemon takes one at start and then every "
-                    code { "METRICS_STORAGE_SECS" } " (default one hour)." }
+            div.panel id="storage-live" {
+                p { "Measured just now: the history starts with the first hourly snapshot, taken by the metrics service shortly after it starts." }
+            }
+            div.panel id="tables" {
+                h2 { "Tables" }
+                (tables_table(&s.tables))
             }
         } @else {
             div.panel {
@@ -112,7 +132,7 @@ pub async fn storage_page(
                     div.card { div.label { "Archives (your tenants)" } div.value { (size(Some(s.archives.iter().filter_map(|a| a.bytes).sum()))) } }
                     div.card { div.label { "Tables" } div.value { (count(s.tables.len() as i64)) } }
                 }
-                p.muted { "Measured " (time(s.taken_at)) "; a new snapshot every " code { "METRICS_STORAGE_SECS" } " (default one hour)." }
+                p.muted { "Measured " (time(s.taken_at)) "; measured again every hour (your operator may have chosen another interval)." }
             }
             div.panel {
                 h2 { "Growth, last " (days) " days (UTC)" }
@@ -120,18 +140,7 @@ pub async fn storage_page(
             }
             div.panel id="tables" {
                 h2 { "Tables" }
-                table {
-                    thead { tr { th { "Table" } th.num { "Size" } th.num { "Rows" } } }
-                    tbody {
-                        @for t in &s.tables {
-                            tr {
-                                td { code { (t.table) } }
-                                td.num { (size(t.bytes)) }
-                                td.num { @match t.rows { Some(n) => (count(n)), None => "—" } }
-                            }
-                        }
-                    }
-                }
+                (tables_table(&s.tables))
                 p.muted { "Sizes include indexes. Row counts are exact on SQLite and the statistics' estimate on PostgreSQL." }
             }
             div.panel id="archives" {

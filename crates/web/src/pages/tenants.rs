@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use cpi::conntest::ConnectionReport;
+use domain::Secret;
 use domain::tenant::{FieldError, JobKind, JobSettings, Tenant};
 use domain::user::Role;
 use maud::{Markup, html};
@@ -12,9 +13,10 @@ use store::repo::tenants;
 
 use super::layout::{self, Nav, field_error, status_badge, time};
 use crate::access;
-use crate::api::tenants::{self as api, AuthIo, JobIo, TenantIn};
+use crate::audit::{self, Change};
 use crate::auth::Principal;
 use crate::error::{AppError, PageResult};
+use crate::service::tenants::{self as service, AuthIo, JobIo, TenantIn};
 use crate::state::AppState;
 
 type Form = HashMap<String, String>;
@@ -90,8 +92,9 @@ fn to_input(f: &Form) -> Result<TenantIn, Vec<FieldError>> {
         api_url: get(f, "api_url").into(),
         ui_url: Some(get(f, "ui_url").into()),
         auth: Some(auth),
-        secret: Some(secret.to_string()).filter(|s| !s.is_empty()),
-        service_key: Some(get(f, "service_key").to_string()).filter(|s| !s.trim().is_empty()),
+        secret: Some(Secret::new(secret)).filter(|s| !s.is_empty()),
+        service_key: Some(Secret::new(get(f, "service_key")))
+            .filter(|s| !s.expose().trim().is_empty()),
         tls_verify: Some(f.contains_key("tls_verify")),
         ca_cert: Some(get(f, "ca_cert").into()),
         enabled: Some(f.contains_key("enabled")),
@@ -184,7 +187,7 @@ fn new_form() -> Form {
 }
 
 pub fn report_table(r: &ConnectionReport) -> Markup {
-    let out = api::report_out(r);
+    let out = service::report_out(r);
     html! {
         div.conn-results id="conn-report" data-ok=(out.ok) {
             @if out.ok {
@@ -500,20 +503,32 @@ async fn submit(
         )
     };
     let outcome = if get(&form, "action") == "test" {
-        api::test_settings(state, &input, existing.as_ref())
+        service::test_settings(state, &input, existing.as_ref())
             .await
             .map(|report| {
                 let note = html! { div.alert.info { "Enter the secret again before saving (it is never sent back to the browser)." } };
                 again(&[], Some(&report), Some(note))
             })
     } else {
-        match api::check(&input, existing.as_ref()) {
-            Ok(checked) => api::save(state, existing.as_ref(), checked).await.map(|t| {
-                tracing::info!(by = %p.user.username, tenant = %t.settings.name, "tenant saved from the UI");
-                HttpResponse::SeeOther()
-                    .insert_header(("Location", format!("{}/tenants/{}?saved=1", state.cfg.base, t.id)))
-                    .finish()
-            }),
+        match service::check(&input, existing.as_ref()) {
+            Ok(checked) => {
+                let before =
+                    audit::TenantBefore::read(state, existing.as_ref(), checked.secret.is_some())
+                        .await;
+                match service::save(state, p, existing.as_ref(), checked).await {
+                    Ok(t) => {
+                        before.saved(state, req, p, &t).await;
+                        tracing::info!(by = %p.user.username, tenant = %t.settings.name, "tenant saved from the UI");
+                        Ok(HttpResponse::SeeOther()
+                            .insert_header((
+                                "Location",
+                                format!("{}/tenants/{}?saved=1", state.cfg.base, t.id),
+                            ))
+                            .finish())
+                    }
+                    Err(e) => Err(e),
+                }
+            }
             Err(e) => Err(e),
         }
     };
@@ -565,7 +580,7 @@ pub async fn test(
     };
     let fragment = match to_input(&form) {
         Err(errors) => layout::alert_errors(&errors),
-        Ok(input) => match api::test_settings(&state, &input, existing.as_ref()).await {
+        Ok(input) => match service::test_settings(&state, &input, existing.as_ref()).await {
             Ok(report) => report_table(&report),
             Err(AppError::Invalid { fields, .. }) => layout::alert_errors(&fields),
             Err(e) => return Err(e.into()),
@@ -587,6 +602,7 @@ pub async fn delete(
     p.check_csrf(&req, form.get("csrf").map(String::as_str))?;
     let t = access::tenant(&state, &p, path.into_inner()).await?;
     tenants::delete(&state.db, t.id).await?;
+    audit::record(&state, &req, &p, Change::tenant("tenant.deleted", &t)).await;
     tracing::info!(by = %p.user.username, tenant = %t.settings.name, "tenant deleted from the UI");
     Ok(HttpResponse::SeeOther()
         .insert_header(("Location", format!("{}/tenants", state.cfg.base)))

@@ -1,8 +1,9 @@
 //! `/users` (admins): list users, create one, change role, groups and active flag, reset a
-//! password, delete. The checks are the API's (`crate::api::users`).
+//! password, delete. The checks are the service's (`crate::service::users`), shared with the API.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use domain::Secret;
 use domain::tenant::FieldError;
 use domain::user::{self, Role, User};
 use maud::{Markup, html};
@@ -10,11 +11,12 @@ use serde::Deserialize;
 use store::repo::users;
 
 use super::layout::{self, Nav, opt, time};
-use crate::api::users::{
-    UserIn, UserUpdateIn, create_user_checked, delete_user_checked, update_user_checked,
-};
+use crate::audit::{self, Change};
 use crate::auth::Principal;
 use crate::error::{AppError, PageResult};
+use crate::service::users::{
+    UserIn, UserUpdateIn, create_user_checked, delete_user_checked, update_user_checked,
+};
 use crate::state::AppState;
 
 /// `a, b ,c` as `["a", "b", "c"]`.
@@ -26,7 +28,7 @@ pub fn split_groups(raw: &str) -> Vec<String> {
         .collect()
 }
 
-#[derive(Deserialize, Default, Clone)]
+#[derive(Deserialize, Default, Clone, Debug)]
 pub struct CreateForm {
     #[serde(default)]
     csrf: String,
@@ -35,7 +37,7 @@ pub struct CreateForm {
     #[serde(default)]
     email: String,
     #[serde(default)]
-    password: String,
+    password: Secret,
     #[serde(default)]
     role: String,
     #[serde(default)]
@@ -58,12 +60,12 @@ pub struct EditForm {
     active: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 pub struct ResetForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
-    password: String,
+    password: Secret,
 }
 
 #[derive(Deserialize)]
@@ -292,12 +294,13 @@ pub async fn create(
     };
     match create_user_checked(&state, &body).await {
         Ok(u) => {
+            audit::record(&state, &req, &p, Change::user("user.created", &u)).await;
             tracing::info!(by = %p.user.username, user = %u.username, role = %u.role, "user created");
             Ok(back(&state, "created"))
         }
         Err(e) => {
             let mut entered = form.into_inner();
-            entered.password.clear();
+            entered.password = Secret::default();
             let view = View {
                 create: Some(entered),
                 ..View::default()
@@ -325,7 +328,10 @@ pub async fn update(
         password: None,
     };
     match update_user_checked(&state, &p, id, &body).await {
-        Ok(_) => Ok(back(&state, "updated")),
+        Ok(u) => {
+            audit::record_all(&state, &req, &p, audit::user_updated(&u, &body)).await;
+            Ok(back(&state, "updated"))
+        }
         Err(e) => failed(&state, &p, e, View::default(), Some(id)).await,
     }
 }
@@ -351,7 +357,10 @@ pub async fn reset_password(
         password: Some(form.password.clone()),
     };
     match update_user_checked(&state, &p, id, &body).await {
-        Ok(_) => Ok(back(&state, "password")),
+        Ok(u) => {
+            audit::record_all(&state, &req, &p, audit::user_updated(&u, &body)).await;
+            Ok(back(&state, "password"))
+        }
         Err(e) => failed(&state, &p, e, View::default(), Some(id)).await,
     }
 }
@@ -366,7 +375,10 @@ pub async fn delete(
     p.require(Role::Admin)?;
     p.check_csrf(&req, Some(&form.csrf))?;
     match delete_user_checked(&state, &p, path.into_inner()).await {
-        Ok(()) => Ok(back(&state, "deleted")),
+        Ok(()) => {
+            audit::record(&state, &req, &p, Change::user_deleted(&req)).await;
+            Ok(back(&state, "deleted"))
+        }
         Err(e) => failed(&state, &p, e, View::default(), None).await,
     }
 }
@@ -374,6 +386,19 @@ pub async fn delete(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forms_with_a_password_print_no_password_in_debug() {
+        let create: CreateForm = serde_json::from_value(
+            serde_json::json!({"username": "amy", "password": "hunter2hunter2"}),
+        )
+        .unwrap();
+        let reset: ResetForm =
+            serde_json::from_value(serde_json::json!({"password": "hunter2hunter2"})).unwrap();
+        let shown = format!("{create:?} {reset:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert_eq!(create.password.expose(), "hunter2hunter2");
+    }
 
     #[test]
     fn groups_split_on_commas() {

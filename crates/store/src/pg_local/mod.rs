@@ -1,8 +1,14 @@
 //! The internal PostgreSQL of `DB_LOCAL=true`: a cluster in `${DATA_DIR}/postgres` run with the
 //! machine's PostgreSQL binaries. `ensure` is idempotent: it creates the cluster if missing,
-//! starts it if stopped, sets the `DB_USER` password to `DB_PASSWORD` and creates `DB_NAME`.
-//! PostgreSQL refuses to run as root, so as root every server command runs as an unprivileged OS
-//! user (`DB_LOCAL_OS_USER`, default `postgres`) through `runuser`.
+//! closes its access rules ([`access`]), starts it if stopped, sets the `DB_USER` password to
+//! `DB_PASSWORD` and creates `DB_NAME`. [`LocalCluster::supervise`] keeps it running for its
+//! owner. PostgreSQL refuses to run as root, so as root every server command runs as an
+//! unprivileged OS user (`DB_LOCAL_OS_USER`, default `postgres`) through `runuser`.
+
+mod access;
+mod supervise;
+
+pub use access::{load_or_create_password, password_file};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -94,35 +100,55 @@ impl LocalCluster {
         }
     }
 
+    /// The OS user that runs the server, when we are root (otherwise we are that user).
+    fn server_user(&self) -> Result<Option<nix::unistd::User>, StoreError> {
+        if !self.as_root() {
+            return Ok(None);
+        }
+        nix::unistd::User::from_name(&self.os_user)
+            .ok()
+            .flatten()
+            .map(Some)
+            .ok_or_else(|| {
+                StoreError::Command(format!(
+                    "running as root, DB_LOCAL needs the OS user {:?} to own the cluster, and \
+                     it does not exist (set DB_LOCAL_OS_USER)",
+                    self.os_user
+                ))
+            })
+    }
+
+    /// Hand a file or directory to the server's OS user (a no-op unless we are root).
+    fn give_to_os_user(&self, p: &Path) -> Result<(), StoreError> {
+        if let Some(user) = self.server_user()? {
+            nix::unistd::chown(p, Some(user.uid), Some(user.gid))
+                .map_err(|e| StoreError::Command(format!("chown {}: {e}", p.display())))?;
+        }
+        Ok(())
+    }
+
     fn prepare_dirs(&self) -> Result<(), StoreError> {
         for dir in [&self.data_dir, &self.socket_dir] {
             std::fs::create_dir_all(dir)
                 .map_err(StoreError::io(format!("creating {}", dir.display())))?;
         }
-        if self.as_root() {
-            let user = nix::unistd::User::from_name(&self.os_user)
-                .ok()
-                .flatten()
-                .ok_or_else(|| {
-                    StoreError::Command(format!(
-                        "running as root, DB_LOCAL needs the OS user {:?} to own the cluster, and \
-                         it does not exist (set DB_LOCAL_OS_USER)",
-                        self.os_user
-                    ))
-                })?;
-            for p in [&self.data_dir, &self.socket_dir] {
-                nix::unistd::chown(p.as_path(), Some(user.uid), Some(user.gid))
-                    .map_err(|e| StoreError::Command(format!("chown {}: {e}", p.display())))?;
-            }
-            if !self.log_file.exists() {
-                std::fs::write(&self.log_file, b"").map_err(StoreError::io("creating log"))?;
-            }
-            nix::unistd::chown(self.log_file.as_path(), Some(user.uid), Some(user.gid))
-                .map_err(|e| StoreError::Command(format!("chown log: {e}")))?;
+        if self.as_root() && !self.log_file.exists() {
+            std::fs::write(&self.log_file, b"").map_err(StoreError::io("creating log"))?;
+        }
+        for p in [&self.data_dir, &self.socket_dir] {
+            self.give_to_os_user(p)?;
+        }
+        if self.log_file.exists() {
+            self.give_to_os_user(&self.log_file)?;
         }
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&self.data_dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(StoreError::io("setting cluster directory permissions"))?;
+        // The socket directory is the server user's alone: no other local user reaches the
+        // socket at all (the socket itself is 0700 too, see `start`).
+        for dir in [&self.data_dir, &self.socket_dir] {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(
+                StoreError::io(format!("setting permissions of {}", dir.display())),
+            )?;
+        }
         Ok(())
     }
 
@@ -143,6 +169,15 @@ impl LocalCluster {
     /// Make sure the cluster exists and runs on `settings.port`, and that `DB_USER`/`DB_NAME`
     /// exist with `DB_PASSWORD`. Safe to call again and again.
     pub async fn ensure(&self, settings: &DbSettings) -> Result<Vec<String>, StoreError> {
+        if settings.password.as_deref().is_none_or(str::is_empty) {
+            // TCP sign-in needs a password; without one the application could never connect.
+            return Err(StoreError::Command(format!(
+                "DB_LOCAL=true needs a password for {}: set DB_PASSWORD (or let the settings \
+                 generate {})",
+                settings.user,
+                password_file(self.data_dir.parent().unwrap_or(&self.data_dir)).display()
+            )));
+        }
         let mut done = Vec::new();
         self.prepare_dirs()?;
         if !self.is_initialised() {
@@ -153,46 +188,60 @@ impl LocalCluster {
                     path(&self.data_dir),
                     "--username=postgres".into(),
                     "--encoding=UTF8".into(),
-                    "--auth-local=trust".into(),
+                    "--auth-local=peer".into(),
                     "--auth-host=scram-sha-256".into(),
                 ],
             )
             .await?;
             done.push(format!("created cluster in {}", self.data_dir.display()));
         }
-        if !self.is_running().await? {
-            // pg_ctl hands -o to the shell: every value is quoted, so a DATA_DIR with spaces
-            // or a listen list like "127.0.0.1, ::1" works.
-            let quote = |v: &str| format!("'{}'", v.replace('\'', r"'\''"));
-            let opts = format!(
-                "-p {} -k {} -c listen_addresses={}",
-                settings.port,
-                quote(&path(&self.socket_dir)),
-                quote(&self.listen_addresses)
-            );
+        self.write_access_rules()?;
+        if self.is_running().await? {
+            // A server started by an older version reads the new rules now.
             self.run_ok(
                 "pg_ctl",
-                &[
-                    "start".into(),
-                    "-w".into(),
-                    "-t".into(),
-                    "60".into(),
-                    "-D".into(),
-                    path(&self.data_dir),
-                    "-l".into(),
-                    path(&self.log_file),
-                    "-o".into(),
-                    opts,
-                ],
+                &["reload".into(), "-D".into(), path(&self.data_dir)],
             )
             .await?;
+        } else {
+            self.start(settings).await?;
             done.push(format!("started PostgreSQL on port {}", settings.port));
         }
         done.extend(self.provision(settings).await?);
         Ok(done)
     }
 
-    /// Role and database, over the Unix socket as the cluster's superuser (trusted locally).
+    /// Start the server (it must be initialised) and wait until it accepts connections.
+    pub(crate) async fn start(&self, settings: &DbSettings) -> Result<(), StoreError> {
+        // pg_ctl hands -o to the shell: every value is quoted, so a DATA_DIR with spaces or a
+        // listen list like "127.0.0.1, ::1" works.
+        let quote = |v: &str| format!("'{}'", v.replace('\'', r"'\''"));
+        let opts = format!(
+            "-p {} -k {} -c unix_socket_permissions=0700 -c listen_addresses={}",
+            settings.port,
+            quote(&path(&self.socket_dir)),
+            quote(&self.listen_addresses)
+        );
+        self.run_ok(
+            "pg_ctl",
+            &[
+                "start".into(),
+                "-w".into(),
+                "-t".into(),
+                "60".into(),
+                "-D".into(),
+                path(&self.data_dir),
+                "-l".into(),
+                path(&self.log_file),
+                "-o".into(),
+                opts,
+            ],
+        )
+        .await
+    }
+
+    /// Role and database, over the Unix socket as the cluster's superuser (peer authentication:
+    /// this process runs as the server's OS user or as root).
     async fn provision(&self, settings: &DbSettings) -> Result<Vec<String>, StoreError> {
         let opts = PgConnectOptions::new_without_pgpass()
             .socket(&self.socket_dir)
@@ -224,10 +273,10 @@ impl LocalCluster {
             literal(&settings.user)
         ))
         .await?;
-        let password = match &settings.password {
-            Some(p) => format!("PASSWORD {}", literal(p)),
-            None => "PASSWORD NULL".to_string(),
-        };
+        let password = format!(
+            "PASSWORD {}",
+            literal(settings.password.as_deref().unwrap_or_default())
+        );
         let verb = if role_exists { "ALTER" } else { "CREATE" };
         db.execute_unprepared(&format!(
             "{verb} ROLE {} WITH LOGIN {password}",

@@ -2,8 +2,9 @@
 //! publish. A run that could not be published is marked failed, never left queued.
 
 use chrono::Utc;
-use domain::job::{JobEnvelope, JobType, TenantRef};
+use domain::job::{self, JobEnvelope, JobType, TenantRef};
 use store::repo::job_runs::{self, NewJobRun};
+use store::repo::tenants;
 
 use crate::error::AppError;
 use crate::state::AppState;
@@ -15,10 +16,27 @@ pub async fn submit(
     params: serde_json::Value,
 ) -> Result<JobEnvelope, AppError> {
     let envelope = JobEnvelope::new(job_type, TenantRef::Id(tenant_id), params, Utc::now());
-    envelope.validate().map_err(|e| match e.field() {
-        Some(f) => AppError::invalid(f, e.to_string()),
-        None => AppError::invalid("type", e.to_string()),
-    })?;
+    let invalid = |e: job::JobError| match e {
+        job::JobError::Invalid { field, problem } => AppError::invalid(&field, problem),
+        other => AppError::invalid("type", other.to_string()),
+    };
+    envelope.validate().map_err(invalid)?;
+    envelope
+        .check_horizon(envelope.submitted_at)
+        .map_err(invalid)?;
+    if matches!(
+        envelope.job_type,
+        JobType::MessagesHot | JobType::MessagesCold
+    ) {
+        // The worker refuses a window outside the tenant's collection too; say so at once.
+        let tenant = tenants::get(&state.db, tenant_id).await?.ok_or_else(|| {
+            AppError::invalid("tenant", format!("there is no tenant {tenant_id}"))
+        })?;
+        let now = envelope.submitted_at;
+        let start = job::collection_start(tenant.settings.collection.collect_from, now);
+        let window: job::MessagesSync = envelope.params_as().map_err(invalid)?;
+        window.check_bounds(start, now).map_err(invalid)?;
+    }
     let run = NewJobRun {
         job_id: envelope.job_id.clone(),
         tenant_id: Some(tenant_id),
