@@ -822,12 +822,6 @@ impl Worker {
 
     /// The last `n` lines of its log, headed by its pid.
     pub fn tail(&self, n: usize) -> String {
-        let out = self.proc.output();
-        let lines: Vec<&str> = out.lines().collect();
-        format!(
-            "--- worker {} (last {n} lines)\n{}",
-            self.proc.pid(),
-            lines[lines.len().saturating_sub(n)..].join("\n")
-        )
+        self.proc.tail(n)
     }
 }

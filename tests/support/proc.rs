@@ -51,6 +51,19 @@ impl Proc {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The last `n` lines of its output, headed by its name and pid: what a timed-out wait
+    /// prints, so a failure in CI says what the process was doing.
+    pub fn tail(&self, n: usize) -> String {
+        let out = self.output();
+        let lines: Vec<&str> = out.lines().collect();
+        format!(
+            "--- {} {} (last {n} lines)\n{}",
+            self.name,
+            self.pid(),
+            lines[lines.len().saturating_sub(n)..].join("\n")
+        )
+    }
+
     pub fn signal(&self, sig: nix::sys::signal::Signal) {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), sig);
     }

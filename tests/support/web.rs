@@ -295,10 +295,21 @@ impl<'a> Client<'a> {
         path: &str,
         mut f: impl FnMut(&Value) -> Option<T>,
     ) -> T {
-        wait_for(secs, what, || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
             let (s, v) = self.get_json(path);
-            if s == 200 { f(&v) } else { None }
-        })
+            if s == 200 {
+                if let Some(found) = f(&v) {
+                    return found;
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out after {secs}s waiting for {what}; GET {path} last answered {s} {v}\n{}",
+                self.web.proc.tail(80)
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Domain types shared by every IntegraMon crate. No I/O lives here: no tokio, no database, no
 //! HTTP, no AMQP.
 
+pub mod alerts;
 pub mod archive;
 pub mod artifact;
 pub mod collection;
