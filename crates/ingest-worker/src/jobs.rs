@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use chrono::Utc;
+use cpi::CpiClient;
 use domain::collection::{self, CollectionState};
 use domain::job::{self, JobEnvelope, JobOutcome, JobType, MessagesSync, RetryTiers};
 use domain::tenant::{JobKind, JobSettings, Tenant, TenantStatus};
@@ -76,15 +77,16 @@ impl RecordedJob for Worker {
     }
 
     async fn run(&self, job: &JobEnvelope, tenant: &Tenant) -> JobOutcome {
-        match self.run_job(job, tenant).await {
+        let mut called = false;
+        match self.run_job(job, tenant, &mut called).await {
             Ok(summary) => {
-                self.tenant_reachable(tenant, job, None).await;
+                self.tenant_reachable(tenant, job, Ok(called)).await;
                 JobOutcome::Done { summary }
             }
             // Stopped by shutdown says nothing about the tenant.
             Err(e) if queue::stop_requested() => e.outcome(),
             Err(e) => {
-                self.tenant_reachable(tenant, job, Some(&e)).await;
+                self.tenant_reachable(tenant, job, Err(&e)).await;
                 e.outcome()
             }
         }
@@ -92,10 +94,13 @@ impl RecordedJob for Worker {
 }
 
 impl Worker {
+    /// Runs the job; `called` tells afterwards whether it sent the tenant any request (a
+    /// payloads job with nothing to fetch does not, and so proves nothing about the tenant).
     async fn run_job(
         &self,
         job: &JobEnvelope,
         tenant: &Tenant,
+        called: &mut bool,
     ) -> Result<serde_json::Value, JobError> {
         let bad_params = |e: job::JobError| JobError::Fail(format!("invalid parameters: {e}"));
         let now = Utc::now();
@@ -107,6 +112,21 @@ impl Worker {
             range.check_bounds(start, now).map_err(bad_params)?;
         }
         let client = self.clients.client(&self.db, tenant).await?;
+        let requests_before = client.stats().requests;
+        let summary = self.run_with(job, tenant, &client, now).await;
+        // Other jobs of the tenant share the client; counting theirs too errs towards "called".
+        *called = client.stats().requests > requests_before;
+        summary
+    }
+
+    async fn run_with(
+        &self,
+        job: &JobEnvelope,
+        tenant: &Tenant,
+        client: &CpiClient,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<serde_json::Value, JobError> {
+        let bad_params = |e: job::JobError| JobError::Fail(format!("invalid parameters: {e}"));
         let summary = match &job.job_type {
             JobType::MessagesHot | JobType::MessagesCold => {
                 let range: MessagesSync = job.params_as().map_err(bad_params)?;
@@ -114,7 +134,7 @@ impl Worker {
                     (Some(from), to) => {
                         messages::sync_range(
                             &self.db,
-                            &client,
+                            client,
                             tenant,
                             &self.messages,
                             from,
@@ -124,10 +144,10 @@ impl Worker {
                         .await?
                     }
                     (None, _) if job.job_type == JobType::MessagesHot => {
-                        messages::sync_hot(&self.db, &client, tenant, &self.messages, now).await?
+                        messages::sync_hot(&self.db, client, tenant, &self.messages, now).await?
                     }
                     (None, _) => {
-                        messages::sync_cold(&self.db, &client, tenant, &self.messages, now).await?
+                        messages::sync_cold(&self.db, client, tenant, &self.messages, now).await?
                     }
                 };
                 serde_json::to_value(report)
@@ -135,30 +155,30 @@ impl Worker {
             JobType::MessageDetails => {
                 let p: job::MessageDetails = job.params_as().map_err(bad_params)?;
                 let status =
-                    details::sync_one(&self.db, &client, tenant.id, &p.message_guid).await?;
+                    details::sync_one(&self.db, client, tenant.id, &p.message_guid).await?;
                 Ok(serde_json::json!({ "message_guid": p.message_guid, "status": status }))
             }
             JobType::Payloads => {
                 let p: job::Payloads = job.params_as().map_err(bad_params)?;
                 if let Some(guid) = &p.message_guid {
                     // An explicit request may name a message whose entries are not known yet.
-                    details::sync_one(&self.db, &client, tenant.id, guid).await?;
+                    details::sync_one(&self.db, client, tenant.id, guid).await?;
                 }
                 let report =
-                    payloads::sync(&self.db, &client, tenant, p.message_guid.as_deref()).await?;
+                    payloads::sync(&self.db, client, tenant, p.message_guid.as_deref()).await?;
                 serde_json::to_value(report)
             }
             JobType::Packages => {
-                serde_json::to_value(content::sync_packages(&self.db, &client, tenant).await?)
+                serde_json::to_value(content::sync_packages(&self.db, client, tenant).await?)
             }
             JobType::DeepSync => {
                 let p: job::DeepSync = job.params_as().map_err(bad_params)?;
                 let report =
-                    content::deep_sync(&self.db, &client, tenant, p.package_id.as_deref()).await?;
+                    content::deep_sync(&self.db, client, tenant, p.package_id.as_deref()).await?;
                 serde_json::to_value(report)
             }
             JobType::Keystore => {
-                serde_json::to_value(content::sync_keystore(&self.db, &client, tenant).await?)
+                serde_json::to_value(content::sync_keystore(&self.db, client, tenant).await?)
             }
             other => {
                 return Err(JobError::Fail(format!(
@@ -171,17 +191,23 @@ impl Worker {
 
     /// Keep the tenant's status and the job's sync state current, so the UI can say "tenant
     /// unreachable", "collection stuck" (with the reason) and when it last worked.
-    async fn tenant_reachable(&self, tenant: &Tenant, job: &JobEnvelope, error: Option<&JobError>) {
+    /// `outcome` is whether the job, when it succeeded, sent the tenant any request, or its error.
+    async fn tenant_reachable(
+        &self,
+        tenant: &Tenant,
+        job: &JobEnvelope,
+        outcome: Result<bool, &JobError>,
+    ) {
         let now = Utc::now();
         let kind = job.job_type.as_str();
-        let recorded = match error {
-            None => sync_state::record_success(&self.db, tenant.id, kind, now, None, None).await,
-            Some(e) => sync_state::record_failure(&self.db, tenant.id, kind, now, &e.to_string())
+        let recorded = match outcome {
+            Ok(_) => sync_state::record_success(&self.db, tenant.id, kind, now, None, None).await,
+            Err(e) => sync_state::record_failure(&self.db, tenant.id, kind, now, &e.to_string())
                 .await
                 .map(|_| ()),
         };
         let result = match recorded {
-            Ok(()) => self.set_tenant_status(tenant, error, now).await,
+            Ok(()) => self.set_tenant_status(tenant, outcome, now).await,
             Err(e) => Err(e),
         };
         if let Err(e) = result {
@@ -191,24 +217,24 @@ impl Worker {
 
     /// The tenant's status after a job: `stuck` while its message collection makes no progress
     /// (whatever other jobs do), else `unreachable` after a failed call to the tenant, `ok` after
-    /// a success; other failures leave it as it was.
+    /// a success that called it; a success without a call (nothing to fetch) and other failures
+    /// leave it as it was — they say nothing about the tenant.
     async fn set_tenant_status(
         &self,
         tenant: &Tenant,
-        error: Option<&JobError>,
+        outcome: Result<bool, &JobError>,
         now: chrono::DateTime<Utc>,
     ) -> Result<(), store::StoreError> {
         let stuck = self.stuck_reason(tenant, now).await?;
-        let (status, message) = match (stuck, error) {
+        let (status, message) = match (stuck, outcome) {
             (Some(reason), _) => (TenantStatus::Stuck, Some(reason)),
-            (None, None) => (TenantStatus::Ok, None),
-            (None, Some(e)) if e.to_string().starts_with("tenant:") => {
+            (None, Ok(true)) => (TenantStatus::Ok, None),
+            (None, Err(e)) if e.to_string().starts_with("tenant:") => {
                 (TenantStatus::Unreachable, Some(e.to_string()))
             }
-            // The tenant answered; something else failed (a bad parameter, the database). A
-            // stuck tenant recovers here once collection no longer is.
-            (None, Some(_)) if tenant.status == TenantStatus::Stuck => (TenantStatus::Ok, None),
-            (None, Some(_)) => return Ok(()),
+            // Collection is no longer stuck: a stuck tenant recovers whatever this job did.
+            (None, _) if tenant.status == TenantStatus::Stuck => (TenantStatus::Ok, None),
+            (None, _) => return Ok(()),
         };
         tenants::set_status(&self.db, tenant.id, status, message.as_deref(), now).await
     }

@@ -481,3 +481,44 @@ async fn a_tenant_whose_collection_keeps_failing_shows_as_stuck(db: Db) {
     sim.stop().await;
 }
 on_both!(a_tenant_whose_collection_keeps_failing_shows_as_stuck);
+
+/// A job that sends the tenant no request (a payloads job with nothing to fetch) says nothing
+/// about the tenant: it leaves an `unreachable` status and its reason as they were (before, its
+/// success set the tenant back to `ok` between two failed collections, and the reason flickered
+/// away); the next job that reaches the tenant does make it `ok`.
+async fn a_job_that_calls_no_one_leaves_the_tenants_status(db: Db) {
+    let sim = sim().await;
+    let key = SecretKey::generate().expect("key");
+    let sealed = domain::secret::seal(&key, "sim").expect("seal");
+    let w = worker(&db, key, 5);
+    let t = tenant_with_secret(&db, "quiet", &sim.base_url(), Some(&sealed)).await;
+    sim.inject_on(
+        "MessageProcessingLogs",
+        Fault::ServerError {
+            count: 10_000,
+            status: 400,
+        },
+    );
+    let outcome = run(&w, t.id, JobType::MessagesHot, 1).await;
+    assert!(!matches!(outcome, JobOutcome::Done { .. }), "{outcome:?}");
+    let failed = tenants::get(&db, t.id).await.unwrap().unwrap();
+    assert_eq!(failed.status, TenantStatus::Unreachable, "{failed:?}");
+    let reason = failed.status_message.clone().expect("a reason");
+    assert!(reason.starts_with("tenant:"), "{reason}");
+
+    let outcome = run(&w, t.id, JobType::Payloads, 1).await;
+    assert!(matches!(outcome, JobOutcome::Done { .. }), "{outcome:?}");
+    let after = tenants::get(&db, t.id).await.unwrap().unwrap();
+    assert_eq!(
+        (after.status, after.status_message.as_deref()),
+        (TenantStatus::Unreachable, Some(reason.as_str())),
+        "a job without a call changed the tenant's status"
+    );
+
+    let outcome = run(&w, t.id, JobType::Keystore, 1).await;
+    assert!(matches!(outcome, JobOutcome::Done { .. }), "{outcome:?}");
+    let reached = tenants::get(&db, t.id).await.unwrap().unwrap();
+    assert_eq!(reached.status, TenantStatus::Ok, "{reached:?}");
+    sim.stop().await;
+}
+on_both!(a_job_that_calls_no_one_leaves_the_tenants_status);
