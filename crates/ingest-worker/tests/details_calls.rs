@@ -4,23 +4,23 @@
 //! same result, and what is stored still matches the simulated tenant's ground truth on SQLite
 //! and PostgreSQL.
 
-use std::future::Future;
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::Timelike;
-use cpi::{Auth, CpiClient, RateLimits, RetryPolicy, Secret, TenantConfig};
+use common::client;
 use cpi_sim::{Clock, Sim, SimConfig};
 use domain::MessageStatus;
 use domain::message::MessageDetails;
 use domain::tenant::{Auth as TenantAuth, TenantSettings};
 use integramon_ingest_worker::details;
 use integramon_ingest_worker::messages::{self, MessageOptions};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, Statement};
-use sea_orm_migration::MigratorTrait;
+use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 use store::repo::tenants;
-use store::{Db, DbSettings, SslMode};
+use store::{Db, on_both};
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -41,24 +41,6 @@ fn fixture(rel: &str) -> Value {
 
 fn example(name: &str) -> Value {
     fixture(&format!("examples/{name}"))
-}
-
-fn client(api_url: &str) -> CpiClient {
-    let mut config = TenantConfig::new(
-        api_url,
-        Auth::Basic {
-            username: "sim".into(),
-            password: Secret::new("sim"),
-        },
-    )
-    .expect("config");
-    config.limits.rate = RateLimits::unlimited();
-    config.retry = RetryPolicy {
-        max_attempts: 2,
-        base_delay: Duration::from_millis(10),
-        max_delay: Duration::from_millis(50),
-    };
-    CpiClient::new(config).expect("client")
 }
 
 fn mpl_path(part: &str) -> String {
@@ -299,88 +281,6 @@ async fn a_refused_expansion_reads_each_part_and_gets_the_same_details() {
 }
 
 // --- against the simulated tenant, on both backends ------------------------------------------
-
-#[derive(Clone, Copy)]
-enum Kind {
-    Sqlite,
-    Postgres,
-}
-
-fn pg_admin_url() -> String {
-    std::env::var("TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-async fn pg_admin(sql: &str) {
-    let url = pg_admin_url();
-    let mut opts = ConnectOptions::new(url.clone());
-    opts.max_connections(1).sqlx_logging(false);
-    let admin = Database::connect(opts)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {url} is needed by this test: {e}"));
-    admin.execute_unprepared(sql).await.expect(sql);
-}
-
-/// Run `body` on a migrated database of `kind` made for it alone; removed afterwards, also
-/// when the body panics.
-async fn on<F, Fut>(kind: Kind, body: F)
-where
-    F: FnOnce(Db) -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (settings, pg) = match kind {
-        Kind::Sqlite => (DbSettings::sqlite(dir.path().join("im.sqlite3")), None),
-        Kind::Postgres => {
-            let name = format!("im_test_{}", uuid::Uuid::new_v4().simple());
-            pg_admin(&format!("CREATE DATABASE \"{name}\"")).await;
-            let url = url::Url::parse(&pg_admin_url()).expect("URL");
-            let mut s = DbSettings::postgres(
-                url.host_str().unwrap_or("127.0.0.1"),
-                url.port().unwrap_or(5432),
-                &name,
-                if url.username().is_empty() {
-                    "postgres"
-                } else {
-                    url.username()
-                },
-            );
-            s.sslmode = SslMode::Disable;
-            (s, Some(name))
-        }
-    };
-    let outcome = tokio::spawn(async move {
-        let db = store::connect(&settings).expect("connect");
-        migration::Migrator::up(db.conn(), None)
-            .await
-            .expect("migrate");
-        body(db.clone()).await;
-        db.close().await;
-    })
-    .await;
-    if let Some(name) = pg {
-        pg_admin(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
-    }
-    if let Err(e) = outcome {
-        std::panic::resume_unwind(e.into_panic());
-    }
-}
-
-macro_rules! on_both {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::on(super::Kind::Sqlite, super::$name).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::on(super::Kind::Postgres, super::$name).await;
-            }
-        }
-    };
-}
 
 async fn counts(db: &Db, sql: &str) -> Vec<(String, Vec<i64>)> {
     let rows = db

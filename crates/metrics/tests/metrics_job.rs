@@ -18,48 +18,15 @@ use domain::tenant::{Auth, TenantSettings};
 use integramon_metrics::jobs::{self, Worker};
 use integramon_metrics::snapshot::SnapshotOptions;
 use integramon_metrics::storage;
-use migration::{Migrator, MigratorTrait};
 use queue::{InProcessQueue, JobQueue, QueueConfig, Shutdown};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectOptions, ConnectionTrait, Database};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set};
 use store::entity::payloads as payload_rows;
 use store::repo::job_runs;
 use store::repo::snapshots::{self, MetricSnapshot, StorageKind};
 use store::repo::{messages, sync_state, tenants};
-use store::{Db, DbSettings, SslMode};
+use store::{Db, on_both};
 
 const BUCKET: i64 = 300;
-
-fn pg_admin_url() -> String {
-    std::env::var("TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-async fn pg_admin(sql: &str) {
-    let url = pg_admin_url();
-    let mut opts = ConnectOptions::new(url.clone());
-    opts.max_connections(1).sqlx_logging(false);
-    let conn = Database::connect(opts)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {url} is needed by this test: {e}"));
-    conn.execute_unprepared(sql).await.expect(sql);
-}
-
-fn pg_settings(name: &str) -> DbSettings {
-    let url = url::Url::parse(&pg_admin_url()).expect("TEST_POSTGRES_URL is a URL");
-    let mut s = DbSettings::postgres(
-        url.host_str().unwrap_or("127.0.0.1"),
-        url.port().unwrap_or(5432),
-        name,
-        if url.username().is_empty() {
-            "postgres"
-        } else {
-            url.username()
-        },
-    );
-    s.password = url.password().map(str::to_owned);
-    s.sslmode = SslMode::Disable;
-    s
-}
 
 /// Nearest rank, written out differently from the daemon's: ⌈p/100 · n⌉ with floats.
 fn nearest_rank(values: &[i64], p: f64) -> Option<i64> {
@@ -233,7 +200,7 @@ fn check(rows: &[MetricSnapshot], seeded: &Seeded) {
     }
 }
 
-async fn scenario(db: Db) {
+async fn metrics_job(db: Db) {
     let settings = TenantSettings::new(
         "Metrics tenant",
         "https://tenant.example.com",
@@ -344,7 +311,7 @@ async fn scenario(db: Db) {
 
 /// Storage snapshots: at most one per period, whatever asks; the archive directory of each
 /// tenant measured where the archiver writes it (by tenant id, whatever the name holds).
-async fn storage_scenario(db: Db) {
+async fn storage_snapshots(db: Db) {
     let data = tempfile::tempdir().unwrap();
     let create = |name: &str| {
         TenantSettings::new(
@@ -408,54 +375,5 @@ async fn storage_scenario(db: Db) {
     assert_eq!(logs.row_count.map(|n| n >= 0), Some(true));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_job_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = store::connect(&DbSettings::sqlite(dir.path().join("m.sqlite3"))).unwrap();
-    Migrator::up(db.conn(), None).await.unwrap();
-    scenario(db.clone()).await;
-    db.close().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn storage_snapshots_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = store::connect(&DbSettings::sqlite(dir.path().join("m.sqlite3"))).unwrap();
-    Migrator::up(db.conn(), None).await.unwrap();
-    storage_scenario(db.clone()).await;
-    db.close().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn storage_snapshots_on_postgres() {
-    on_postgres(storage_scenario).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_job_on_postgres() {
-    on_postgres(scenario).await;
-}
-
-/// Run `body` on a fresh, migrated PostgreSQL database, dropped afterwards (also on panic).
-async fn on_postgres<F, Fut>(body: F)
-where
-    F: FnOnce(Db) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let name = format!("im_test_{}", uuid::Uuid::new_v4().simple());
-    pg_admin(&format!("CREATE DATABASE \"{name}\"")).await;
-    let outcome = tokio::spawn({
-        let name = name.clone();
-        async move {
-            let db = store::connect(&pg_settings(&name)).unwrap();
-            Migrator::up(db.conn(), None).await.unwrap();
-            body(db.clone()).await;
-            db.close().await;
-        }
-    })
-    .await;
-    pg_admin(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
-    if let Err(e) = outcome {
-        std::panic::resume_unwind(e.into_panic());
-    }
-}
+on_both!(metrics_job);
+on_both!(storage_snapshots);

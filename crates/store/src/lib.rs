@@ -14,6 +14,8 @@ pub mod pg_local;
 pub mod repo;
 pub mod schema;
 pub mod settings;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use connect::{Db, PoolStats, connect};
 pub use error::StoreError;
