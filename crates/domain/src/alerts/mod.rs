@@ -3,8 +3,13 @@
 //! Semantics follow Prometheus/Alertmanager/Grafana (see docs/alerts.md).
 
 mod duration;
+pub mod eval;
+pub mod inhibit;
 mod labels;
+pub mod lifecycle;
 mod matcher;
+pub mod rule;
+pub mod silence;
 
 pub use duration::{DurationError, format_duration, parse_duration};
 pub use labels::{LabelError, Labels, check_label_name};
