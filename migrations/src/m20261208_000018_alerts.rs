@@ -266,8 +266,16 @@ pub(crate) fn indexes() -> Vec<IndexCreateStatement> {
             A::Table,
             [A::RuleId, A::OpenIdentity],
         ),
-        index("idx_alerts_tenant_id_state", A::Table, [A::TenantId, A::State]),
-        index("idx_alerts_state_last_seen_at", A::Table, [A::State, A::LastSeenAt]),
+        index(
+            "idx_alerts_tenant_id_state",
+            A::Table,
+            [A::TenantId, A::State],
+        ),
+        index(
+            "idx_alerts_state_last_seen_at",
+            A::Table,
+            [A::State, A::LastSeenAt],
+        ),
         index("idx_alerts_resolved_at", A::Table, [A::ResolvedAt]),
         index(
             "idx_alert_transitions_alert_id_id",

@@ -550,7 +550,9 @@ async fn error_group_days_filled_from_hours(db: DatabaseConnection) {
         .await
         .expect("hour");
     }
-    Migrator::up(&db, Some(1)).await.expect("the days migration");
+    Migrator::up(&db, Some(1))
+        .await
+        .expect("the days migration");
     for (g, day, want) in [(1, 1, 7), (1, 2, 5), (2, 1, 7)] {
         assert_eq!(
             count(
