@@ -2,6 +2,7 @@
 //! evaluations (pending, firing, flapping held, acknowledged, resolved), silences, built-in
 //! inhibition, default rules, and concurrent evaluators of one tenant.
 
+#[macro_use]
 #[path = "../../store/tests/support/mod.rs"]
 mod support;
 
@@ -154,7 +155,7 @@ async fn failures_fire_once_and_repeats_update_the_alert(db: Db, _: Target) {
     assert_eq!(watchdog[0].identity, WATCHDOG_IDENTITY);
     assert_eq!(watchdog[0].state, AlertState::Firing);
 }
-support::on_both!(failures_fire_once_and_repeats_update_the_alert);
+on_both!(failures_fire_once_and_repeats_update_the_alert);
 
 /// Tenant reachability is easy to flip, so the lifecycle is driven with it.
 async fn set_unreachable(db: &Db, tid: i64, down: bool) {
@@ -242,7 +243,7 @@ async fn pending_firing_flapping_held_acknowledged_resolved(db: Db, _: Target) {
     assert_eq!(log[3].cause, "condition false for 5m");
     assert!(log.windows(2).all(|w| w[0].id < w[1].id));
 }
-support::on_both!(pending_firing_flapping_held_acknowledged_resolved);
+on_both!(pending_firing_flapping_held_acknowledged_resolved);
 
 async fn concurrent_evaluators_never_duplicate(db: Db, target: Target) {
     let tid = tenant(&db, "demo").await;
@@ -288,7 +289,7 @@ async fn concurrent_evaluators_never_duplicate(db: Db, target: Target) {
     assert_eq!(alerts_of(&db, rules::WATCHDOG).await.len(), 1);
     assert_eq!(rules::list(&db).await.unwrap().len(), 5, "defaults once");
 }
-support::on_both!(concurrent_evaluators_never_duplicate);
+on_both!(concurrent_evaluators_never_duplicate);
 
 async fn silences_mute_and_expire_when_their_alerts_resolve(db: Db, _: Target) {
     let tid = tenant(&db, "demo").await;
@@ -318,7 +319,7 @@ async fn silences_mute_and_expire_when_their_alerts_resolve(db: Db, _: Target) {
     assert_eq!(stored.silence.expired_at, Some(at(600)));
     assert!(silences::current(&db, at(601)).await.unwrap().is_empty());
 }
-support::on_both!(silences_mute_and_expire_when_their_alerts_resolve);
+on_both!(silences_mute_and_expire_when_their_alerts_resolve);
 
 async fn unreachable_tenant_inhibits_its_error_rate_alerts(db: Db, _: Target) {
     let tid = tenant(&db, "demo").await;
@@ -351,7 +352,7 @@ async fn unreachable_tenant_inhibits_its_error_rate_alerts(db: Db, _: Target) {
     let f = alerts_of(&db, "default-failures-demo").await.remove(0);
     assert_eq!(f.muted_by, None);
 }
-support::on_both!(unreachable_tenant_inhibits_its_error_rate_alerts);
+on_both!(unreachable_tenant_inhibits_its_error_rate_alerts);
 
 async fn certificates_and_artifacts_from_the_stored_sets(db: Db, _: Target) {
     let tid = tenant(&db, "demo").await;
@@ -394,7 +395,7 @@ async fn certificates_and_artifacts_from_the_stored_sets(db: Db, _: Target) {
     assert!(arts[0].summary.contains("adapter missing"), "{}", arts[0].summary);
     assert_eq!(arts[0].severity, domain::alerts::Severity::Low);
 }
-support::on_both!(certificates_and_artifacts_from_the_stored_sets);
+on_both!(certificates_and_artifacts_from_the_stored_sets);
 
 fn hex(s: &str) -> String {
     s.bytes().map(|b| format!("{b:02X}")).collect()
@@ -425,4 +426,4 @@ async fn default_rules_are_created_once(db: Db, _: Target) {
         "{report:?}"
     );
 }
-support::on_both!(default_rules_are_created_once);
+on_both!(default_rules_are_created_once);
