@@ -392,7 +392,11 @@ async fn certificates_and_artifacts_from_the_stored_sets(db: Db, _: Target) {
     assert_eq!(certs[0].severity, domain::alerts::Severity::High);
     let arts = alerts_of(&db, "default-artifacts-demo").await;
     assert_eq!(arts.len(), 1);
-    assert!(arts[0].summary.contains("adapter missing"), "{}", arts[0].summary);
+    assert!(
+        arts[0].summary.contains("adapter missing"),
+        "{}",
+        arts[0].summary
+    );
     assert_eq!(arts[0].severity, domain::alerts::Severity::Low);
 }
 on_both!(certificates_and_artifacts_from_the_stored_sets);
@@ -414,7 +418,11 @@ async fn default_rules_are_created_once(db: Db, _: Target) {
         "a deleted default rule stays deleted"
     );
     // A later kind is accepted and reported as not evaluated, its alerts left alone.
-    rule(&db, serde_json::json!({"name": "quiet", "kind": "no_messages"})).await;
+    rule(
+        &db,
+        serde_json::json!({"name": "quiet", "kind": "no_messages"}),
+    )
+    .await;
     let report = evaluate_tenant(&db, &load(&db, tid).await, at(120))
         .await
         .unwrap();
@@ -427,3 +435,42 @@ async fn default_rules_are_created_once(db: Db, _: Target) {
     );
 }
 on_both!(default_rules_are_created_once);
+
+async fn hot_trigger_queues_at_most_one_evaluation_per_tenant(db: Db, _: Target) {
+    use integramon_ingest_worker::alerts::{Trigger, request_evaluation};
+    use queue::{InProcessQueue, JobQueue, QueueConfig};
+    use store::repo::job_runs;
+    let tid = tenant(&db, "demo").await;
+    let other = tenant(&db, "other").await;
+    let queue = std::sync::Arc::new(InProcessQueue::new(QueueConfig::default()).unwrap());
+    let trigger = Trigger {
+        queue: queue.clone(),
+        prefix: "integramon".into(),
+    };
+    assert!(request_evaluation(&db, &trigger, tid).await.unwrap());
+    // One is queued: neither a second request for the tenant nor a concurrent one queues more.
+    let again =
+        futures::future::join_all((0..3).map(|_| request_evaluation(&db, &trigger, tid))).await;
+    assert!(again.into_iter().all(|r| !r.unwrap()));
+    // Another tenant is not held back.
+    assert!(request_evaluation(&db, &trigger, other).await.unwrap());
+    let depth = queue
+        .depths()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|d| d.queue == "integramon.alerts")
+        .unwrap();
+    assert_eq!(depth.messages, 2);
+    let runs = job_runs::list_recent(&db, Some(tid), Some("alerts"), 10)
+        .await
+        .unwrap();
+    let active: Vec<_> = runs.iter().filter(|r| r.state.is_active()).collect();
+    assert_eq!(active.len(), 1, "{runs:?}");
+    // Once it has run, the next request queues again.
+    job_runs::mark_succeeded(&db, &active[0].job_id, &serde_json::json!({}), Utc::now())
+        .await
+        .unwrap();
+    assert!(request_evaluation(&db, &trigger, tid).await.unwrap());
+}
+on_both!(hot_trigger_queues_at_most_one_evaluation_per_tenant);
