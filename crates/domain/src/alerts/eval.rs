@@ -208,7 +208,7 @@ impl Ctx<'_> {
     }
 }
 
-fn window_counts<'a>(facts: &'a TenantFacts, window: Duration) -> &'a [IflowCount] {
+fn window_counts(facts: &TenantFacts, window: Duration) -> &[IflowCount] {
     facts
         .counts
         .get(&window.as_secs())
