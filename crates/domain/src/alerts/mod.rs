@@ -2,6 +2,8 @@
 //! evaluation, silences, maintenance windows and the alerting document build on these.
 //! Semantics follow Prometheus/Alertmanager/Grafana (see docs/alerts.md).
 
+mod artifact_memory;
+mod defaults;
 mod duration;
 pub mod eval;
 pub mod inhibit;
