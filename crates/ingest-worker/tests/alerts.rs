@@ -474,3 +474,87 @@ async fn hot_trigger_queues_at_most_one_evaluation_per_tenant(db: Db, _: Target)
     assert!(request_evaluation(&db, &trigger, tid).await.unwrap());
 }
 on_both!(hot_trigger_queues_at_most_one_evaluation_per_tenant);
+
+async fn error_group_rule_fires_on_new_and_regressed_groups(db: Db, _: Target) {
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+    use store::entity::{error_group_events, error_groups};
+    let tid = tenant(&db, "demo").await;
+    rule(
+        &db,
+        serde_json::json!({"name": "groups", "kind": "error_group", "resolve_after": "1h"}),
+    )
+    .await;
+    let group = |fp: &str, state: &str, first_seen: DateTime<Utc>| error_groups::ActiveModel {
+        tenant_id: Set(tid),
+        iflow_id: Set("flow_a".into()),
+        package_id: Set(Some("pkg".into())),
+        fingerprint: Set(fp.into()),
+        grouping_version: Set(1),
+        rule_id: Set(None),
+        title: Set(format!("HTTP 500 {fp}")),
+        template: Set("t".into()),
+        sample_text: Set(None),
+        sample_message_id: Set(None),
+        state: Set(state.into()),
+        state_changed_at: Set(first_seen),
+        resolved_at: Set(None),
+        resolve_mode: Set(None),
+        resolved_deployed_at: Set(None),
+        ignore_until: Set(None),
+        ignored_at: Set(None),
+        ignored_occurrences: Set(0),
+        total_occurrences: Set(1),
+        first_seen: Set(first_seen),
+        last_seen: Set(first_seen),
+        merged_into: Set(None),
+        created_at: Set(first_seen),
+        ..Default::default()
+    };
+    let fresh = group("new1", "new", at(-60))
+        .insert(db.conn())
+        .await
+        .unwrap();
+    let old = group("old", "regressed", at(-86_400))
+        .insert(db.conn())
+        .await
+        .unwrap();
+    group("quiet", "ongoing", at(-86_400))
+        .insert(db.conn())
+        .await
+        .unwrap();
+    error_group_events::ActiveModel {
+        group_id: Set(old.id),
+        at: Set(at(-30)),
+        actor: Set("system".into()),
+        action: Set("regressed".into()),
+        from_state: Set(Some("resolved".into())),
+        to_state: Set(Some("regressed".into())),
+        comment: Set(None),
+        ..Default::default()
+    }
+    .insert(db.conn())
+    .await
+    .unwrap();
+    eval(&db, tid, now()).await;
+    let mut ids: Vec<String> = alerts_of(&db, "groups")
+        .await
+        .iter()
+        .map(|a| a.labels.get("error_group").unwrap().to_string())
+        .collect();
+    ids.sort();
+    let mut want = vec![fresh.id.to_string(), old.id.to_string()];
+    want.sort();
+    assert_eq!(
+        ids, want,
+        "the new and the regressed group, not the quiet one"
+    );
+    // An hour after the events (resolve_after), both resolve.
+    eval(&db, tid, at(3600)).await;
+    assert!(
+        alerts_of(&db, "groups")
+            .await
+            .iter()
+            .all(|a| a.state == AlertState::Resolved)
+    );
+}
+on_both!(error_group_rule_fires_on_new_and_regressed_groups);
