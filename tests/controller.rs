@@ -42,8 +42,8 @@ fn job(kind: JobKind, enabled: bool, every: Option<u32>, daily: Option<PlanTime>
 }
 
 /// Two tenants. `active`: hot messages every 2 s and a deep sync daily at 00:00 UTC (so due
-/// whenever the test runs), payloads every 2 s but disabled, alerts every 2 s (no worker yet),
-/// everything else disabled. `off`: collection disabled, hot messages every 2 s enabled.
+/// whenever the test runs), payloads and alerts every 2 s but disabled, everything else
+/// disabled. `off`: collection disabled, hot messages every 2 s enabled.
 async fn create_tenants(db: &store::Db) -> Ids {
     let mut ids = Vec::new();
     for (name, enabled) in [("active", true), ("off", false)] {
@@ -61,7 +61,7 @@ async fn create_tenants(db: &store::Db) -> Ids {
                 JobKind::MessagesHot => job(kind, true, Some(EVERY), None),
                 JobKind::DeepSync if enabled => job(kind, true, None, PlanTime::new(0, 0)),
                 JobKind::Payloads => job(kind, false, Some(EVERY), None),
-                JobKind::Alerts => job(kind, true, Some(EVERY), None),
+                JobKind::Alerts => job(kind, false, Some(EVERY), None),
                 other => job(other, false, Some(600), None),
             };
             tenants::upsert_job(db, tenant.id, &settings).await.unwrap();
@@ -373,7 +373,7 @@ fn two_controllers_share_the_schedule(target: Target) {
     assert!(fired_lines.values().all(|n| *n == 1), "{fired_lines:?}");
     assert_eq!(fired_lines.len(), published_ids.len(), "{fired_lines:?}");
 
-    // Disabled jobs, a disabled tenant and kinds without a worker never fire.
+    // Disabled jobs and a disabled tenant never fire.
     for (tenant, job_type) in [
         (ids.active, "payloads"),
         (ids.active, "alerts"),

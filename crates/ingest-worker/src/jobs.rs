@@ -22,7 +22,7 @@ use crate::tenants::Clients;
 use crate::{content, details, payloads};
 
 /// The job families an ingest worker consumes unless told otherwise.
-pub const FAMILIES: [JobType; 7] = [
+pub const FAMILIES: [JobType; 8] = [
     JobType::MessagesHot,
     JobType::MessagesCold,
     JobType::MessageDetails,
@@ -30,6 +30,7 @@ pub const FAMILIES: [JobType; 7] = [
     JobType::Packages,
     JobType::DeepSync,
     JobType::Keystore,
+    JobType::Alerts,
 ];
 
 pub struct Worker {
@@ -42,6 +43,9 @@ pub struct Worker {
     pub retry_tiers: RetryTiers,
     /// Jobs in flight per tenant and type on this worker (fair scheduling).
     pub slots: TenantSlots,
+    /// Where a hot messages job that stored new problem messages asks for an alert
+    /// evaluation; `None`: it does not.
+    pub alerts: Option<crate::alerts::Trigger>,
 }
 
 impl RecordedJob for Worker {
@@ -77,6 +81,15 @@ impl RecordedJob for Worker {
     }
 
     async fn run(&self, job: &JobEnvelope, tenant: &Tenant) -> JobOutcome {
+        if job.job_type == JobType::Alerts {
+            // Reads and writes the database only: says nothing about the tenant's reachability.
+            return match crate::alerts::evaluate_tenant(&self.db, tenant, Utc::now()).await {
+                Ok(report) => JobOutcome::Done {
+                    summary: serde_json::to_value(report).unwrap_or_default(),
+                },
+                Err(e) => JobError::from(e).outcome(),
+            };
+        }
         let mut called = false;
         match self.run_job(job, tenant, &mut called).await {
             Ok(summary) => {
@@ -144,7 +157,11 @@ impl Worker {
                         .await?
                     }
                     (None, _) if job.job_type == JobType::MessagesHot => {
-                        messages::sync_hot(&self.db, client, tenant, &self.messages, now).await?
+                        let report =
+                            messages::sync_hot(&self.db, client, tenant, &self.messages, now)
+                                .await?;
+                        self.after_hot(tenant, &report).await;
+                        report
                     }
                     (None, _) => {
                         messages::sync_cold(&self.db, client, tenant, &self.messages, now).await?
@@ -187,6 +204,30 @@ impl Worker {
             }
         };
         summary.map_err(|e| JobError::Fail(format!("cannot summarise the run: {e}")))
+    }
+
+    /// After a hot run that stored new or changed problem messages (those whose details it
+    /// fetched, or tried to), ask for an alert evaluation so failures alert within seconds
+    /// instead of at the next scheduled evaluation.
+    async fn after_hot(&self, tenant: &Tenant, report: &messages::SyncReport) {
+        let Some(trigger) = &self.alerts else {
+            return;
+        };
+        let problems = match self.messages.details {
+            messages::DetailsPolicy::Problems => report.details + report.details_failed,
+            messages::DetailsPolicy::All => report.inserted + report.updated,
+        };
+        if problems == 0 {
+            return;
+        }
+        match crate::alerts::request_evaluation(&self.db, trigger, tenant.id).await {
+            Ok(queued) => {
+                tracing::debug!(tenant = %tenant.settings.name, queued, "alert evaluation requested after new problem messages")
+            }
+            Err(e) => {
+                tracing::warn!(tenant = %tenant.settings.name, "cannot request an alert evaluation: {e}")
+            }
+        }
     }
 
     /// Keep the tenant's status and the job's sync state current, so the UI can say "tenant

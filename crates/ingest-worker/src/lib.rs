@@ -1,7 +1,8 @@
 //! The ingest worker: consumes collection jobs (messages hot and cold, message details, payloads,
-//! packages and artifacts, the deep sync, keystore), calls the tenant through `cpi`, and writes
+//! packages and artifacts, the deep sync, keystore) and alert evaluation, calls the tenant through `cpi`, and writes
 //! through `store`. Any number of workers may consume the same queues.
 
+pub mod alerts;
 pub mod content;
 pub mod details;
 pub mod error;
@@ -50,6 +51,10 @@ pub async fn run(ctx: Context<IngestSettings>) -> anyhow::Result<()> {
         max_attempts: ctx.queue_config.max_attempts,
         retry_tiers: ctx.queue_config.retry_tiers.clone(),
         slots: fairness::TenantSlots::new(scheduling.per_tenant),
+        alerts: Some(alerts::Trigger {
+            queue: ctx.queue.clone(),
+            prefix: ctx.queue_config.prefix.clone(),
+        }),
     };
     tracing::info!(
         families = %families.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(","),

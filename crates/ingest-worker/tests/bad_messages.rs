@@ -324,6 +324,7 @@ fn worker(db: &Db, key: SecretKey, max_attempts: u32) -> Worker {
         max_attempts,
         retry_tiers: RetryTiers::default(),
         slots: integramon_ingest_worker::fairness::TenantSlots::new(1),
+        alerts: None,
     }
 }
 

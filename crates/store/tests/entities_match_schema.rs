@@ -724,6 +724,109 @@ async fn entities_match(db: &DatabaseConnection) {
         },
     )
     .await;
+    check::<alert_rules::Entity>(
+        db,
+        alert_rules::Model {
+            id: 1,
+            name: "alert_rules.name".to_owned(),
+            kind: "alert_rules.kind".to_owned(),
+            spec: "alert_rules.spec".to_owned(),
+            enabled: false,
+            tenant: Some("alert_rules.tenant".to_owned()),
+            created_at: at,
+            updated_at: at,
+            updated_by: Some("alert_rules.updated_by".to_owned()),
+        },
+    )
+    .await;
+    check::<alerts::Entity>(
+        db,
+        alerts::Model {
+            id: 1,
+            rule_id: 1,
+            tenant_id: Some(1),
+            identity: "alerts.identity".to_owned(),
+            open_identity: Some("alerts.open_identity".to_owned()),
+            labels: "alerts.labels".to_owned(),
+            state: "alerts.state".to_owned(),
+            severity: "alerts.severity".to_owned(),
+            summary: "alerts.summary".to_owned(),
+            started_at: at,
+            firing_at: Some(at),
+            last_seen_at: at,
+            resolved_at: Some(at),
+            recovering_since: Some(at),
+            count: 5_000_000_009,
+            value: 1.5,
+            seen_key: Some("alerts.seen_key".to_owned()),
+            ack_by: Some("alerts.ack_by".to_owned()),
+            ack_at: Some(at),
+            ack_comment: Some("alerts.ack_comment".to_owned()),
+            ack_until: Some(at),
+            assignee: Some("alerts.assignee".to_owned()),
+            about: "alerts.about".to_owned(),
+            muted_by: Some("alerts.muted_by".to_owned()),
+            updated_at: at,
+        },
+    )
+    .await;
+    check::<alert_transitions::Entity>(
+        db,
+        alert_transitions::Model {
+            id: 1,
+            alert_id: 1,
+            at,
+            from_state: Some("alert_transitions.from_state".to_owned()),
+            to_state: "alert_transitions.to_state".to_owned(),
+            cause: "alert_transitions.cause".to_owned(),
+            actor: "alert_transitions.actor".to_owned(),
+        },
+    )
+    .await;
+    check::<silences::Entity>(
+        db,
+        silences::Model {
+            id: 1,
+            name: "silences.name".to_owned(),
+            matchers: "silences.matchers".to_owned(),
+            starts_at: at,
+            ends_at: at,
+            created_by: "silences.created_by".to_owned(),
+            comment: "silences.comment".to_owned(),
+            expire_on_resolve: false,
+            expired_at: Some(at),
+            muted_any: false,
+            created_at: at,
+            updated_at: at,
+        },
+    )
+    .await;
+    check::<alert_evaluations::Entity>(
+        db,
+        alert_evaluations::Model {
+            id: 1,
+            tenant_id: 1,
+            last_started_at: Some(at),
+            last_finished_at: Some(at),
+            duration_ms: Some(5_000_000_010),
+            error: Some("alert_evaluations.error".to_owned()),
+            cursor: "alert_evaluations.cursor".to_owned(),
+            defaults_applied: false,
+        },
+    )
+    .await;
+    check::<object_labels::Entity>(
+        db,
+        object_labels::Model {
+            id: 1,
+            tenant_id: 1,
+            object_type: "object_labels.object_type".to_owned(),
+            object_id: "object_labels.object_id".to_owned(),
+            name: "object_labels.name".to_owned(),
+            value: "object_labels.value".to_owned(),
+        },
+    )
+    .await;
     let mut expected: Vec<String> = [
         tenants::Entity.table_name(),
         tenant_jobs::Entity.table_name(),
@@ -759,6 +862,12 @@ async fn entities_match(db: &DatabaseConnection) {
         error_group_days::Entity.table_name(),
         error_group_events::Entity.table_name(),
         error_rules::Entity.table_name(),
+        alert_rules::Entity.table_name(),
+        alerts::Entity.table_name(),
+        alert_transitions::Entity.table_name(),
+        silences::Entity.table_name(),
+        alert_evaluations::Entity.table_name(),
+        object_labels::Entity.table_name(),
     ]
     .iter()
     .map(|t| (*t).to_owned())

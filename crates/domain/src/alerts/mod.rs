@@ -2,9 +2,16 @@
 //! evaluation, silences, maintenance windows and the alerting document build on these.
 //! Semantics follow Prometheus/Alertmanager/Grafana (see docs/alerts.md).
 
+mod artifact_memory;
+mod defaults;
 mod duration;
+pub mod eval;
+pub mod inhibit;
 mod labels;
+pub mod lifecycle;
 mod matcher;
+pub mod rule;
+pub mod silence;
 
 pub use duration::{DurationError, format_duration, parse_duration};
 pub use labels::{LabelError, Labels, check_label_name};

@@ -98,6 +98,8 @@ job_types! {
     Archive => "archive", "archive", Archive;
     /// Metric and storage snapshots of a tenant (the metrics daemon).
     Metrics => "metrics", "metrics", NoParams;
+    /// Alert rule evaluation of a tenant (docs/alerts.md).
+    Alerts => "alerts", "alerts", NoParams;
 }
 
 impl JobType {
@@ -330,6 +332,7 @@ mod tests {
                 "integramon.keystore",
                 "integramon.archive",
                 "integramon.metrics",
+                "integramon.alerts",
             ]
         );
     }

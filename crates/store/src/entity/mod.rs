@@ -18,6 +18,10 @@
 //! schema agree, column by column, on both backends.
 
 pub mod adapter_attributes;
+pub mod alert_evaluations;
+pub mod alert_rules;
+pub mod alert_transitions;
+pub mod alerts;
 pub mod api_tokens;
 pub mod archives;
 pub mod artifact_versions;
@@ -42,10 +46,12 @@ pub mod message_logs;
 pub mod message_run_steps;
 pub mod message_runs;
 pub mod metric_snapshots;
+pub mod object_labels;
 pub mod packages;
 pub mod payloads;
 pub mod runtime_artifacts;
 pub mod sessions;
+pub mod silences;
 pub mod storage_snapshots;
 pub mod sync_state;
 pub mod tenant_jobs;
@@ -55,6 +61,10 @@ pub mod users;
 /// The entities under their table names in CamelCase.
 pub mod prelude {
     pub use super::adapter_attributes::Entity as AdapterAttributes;
+    pub use super::alert_evaluations::Entity as AlertEvaluations;
+    pub use super::alert_rules::Entity as AlertRules;
+    pub use super::alert_transitions::Entity as AlertTransitions;
+    pub use super::alerts::Entity as Alerts;
     pub use super::api_tokens::Entity as ApiTokens;
     pub use super::archives::Entity as Archives;
     pub use super::artifact_versions::Entity as ArtifactVersions;
@@ -79,10 +89,12 @@ pub mod prelude {
     pub use super::message_run_steps::Entity as MessageRunSteps;
     pub use super::message_runs::Entity as MessageRuns;
     pub use super::metric_snapshots::Entity as MetricSnapshots;
+    pub use super::object_labels::Entity as ObjectLabels;
     pub use super::packages::Entity as Packages;
     pub use super::payloads::Entity as Payloads;
     pub use super::runtime_artifacts::Entity as RuntimeArtifacts;
     pub use super::sessions::Entity as Sessions;
+    pub use super::silences::Entity as Silences;
     pub use super::storage_snapshots::Entity as StorageSnapshots;
     pub use super::sync_state::Entity as SyncState;
     pub use super::tenant_jobs::Entity as TenantJobs;

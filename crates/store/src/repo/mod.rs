@@ -10,6 +10,7 @@
 //! - a missing row that the caller named is `DbErr::RecordNotFound` (see
 //!   [`StoreError::is_not_found`]); a stored value the code cannot read is `DbErr::Type`/`Json`.
 
+pub mod alerts;
 pub mod archive_data;
 pub mod archive_restore;
 pub mod archives;
@@ -20,6 +21,7 @@ pub mod error_groups;
 pub mod error_rules;
 pub mod firings;
 pub mod job_runs;
+pub mod labels;
 pub mod login_attempts;
 pub mod messages;
 pub mod monitor;
