@@ -6,7 +6,9 @@
 //! `(last_seen, id)` index newest first; sorting by occurrences in the range sums, per group,
 //! the whole UTC days of the range from `error_group_days` and only the partial days at its two
 //! ends from `error_group_hours` (`(day, group_id)` and `(hour, group_id)` indexes), which is
-//! exactly the sum of the range's hours, and lists the groups that had any.
+//! exactly the sum of the range's hours, and lists the groups that had any. The quick ranges
+//! 24 h, 7 d and 30 d ending now read per-group sums kept for them instead ([`sums`]), which
+//! are the same numbers without the aggregation.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -19,6 +21,7 @@ use sea_orm::{
 use super::counts::{day_of, hour_of};
 use super::cursor;
 use super::lifecycle::ignore_of;
+use super::sums;
 use super::{
     GroupDetail, GroupEvent, GroupPage, GroupQuery, GroupSort, GroupSummary, MAX_PAGE,
     OverviewCounts, SPARKLINE_DAYS, state_of,
@@ -183,22 +186,11 @@ pub async fn list(db: &Db, q: &GroupQuery) -> Result<GroupPage, StoreError> {
                 .bind(limit as i64 + 1);
         }
         GroupSort::Occurrences => {
-            sql.push(&format!(
-                "SELECT {COLUMNS}, h.n AS occurrences FROM (SELECT group_id, CAST(SUM(count) AS BIGINT) AS n \
-                 FROM ("
-            ));
-            push_range_rows(&mut sql, q.from, q.to, None);
-            sql.push(") r GROUP BY group_id HAVING SUM(count) > 0) h JOIN error_groups g ON g.id = h.group_id WHERE");
-            conditions(&mut sql, q, &tenants);
-            if let Some((key, id)) = after {
-                sql.push(" AND (h.n, g.id) < (")
-                    .bind(key)
-                    .push(", ")
-                    .bind(id)
-                    .push(")");
+            if let Some(w) = sums::window_for(db, q.from, q.to, Utc::now()).await? {
+                windowed(&mut sql, q, &tenants, w, after, limit);
+            } else {
+                exact(&mut sql, q, &tenants, after, limit);
             }
-            sql.push(" ORDER BY h.n DESC, g.id DESC LIMIT ")
-                .bind(limit as i64 + 1);
         }
     }
     let mut rows = Row::find_by_statement(sql.statement())
@@ -239,6 +231,67 @@ pub async fn list(db: &Db, q: &GroupQuery) -> Result<GroupPage, StoreError> {
         })
         .collect();
     Ok(GroupPage { items, next })
+}
+
+/// Sort by occurrences, summing every group's hours (and whole days) of the range: exact for
+/// any range, but it aggregates all groups seen in the range on every request.
+fn exact(sql: &mut Sql, q: &GroupQuery, tenants: &[i64], after: Option<(i64, i64)>, limit: u64) {
+    sql.push(&format!(
+        "SELECT {COLUMNS}, h.n AS occurrences FROM (SELECT group_id, CAST(SUM(count) AS BIGINT) AS n \
+         FROM ("
+    ));
+    push_range_rows(sql, q.from, q.to, None);
+    sql.push(") r GROUP BY group_id HAVING SUM(count) > 0) h JOIN error_groups g ON g.id = h.group_id WHERE");
+    conditions(sql, q, tenants);
+    if let Some((key, id)) = after {
+        sql.push(" AND (h.n, g.id) < (")
+            .bind(key)
+            .push(", ")
+            .bind(id)
+            .push(")");
+    }
+    sql.push(" ORDER BY h.n DESC, g.id DESC LIMIT ")
+        .bind(limit as i64 + 1);
+}
+
+/// Sort by occurrences from a window's sums (`error_group_sums`): per tenant a walk of
+/// `(tenant_id, window_hours, count, group_id)` backwards that stops after a page, the tenants'
+/// pages then merged.
+fn windowed(
+    sql: &mut Sql,
+    q: &GroupQuery,
+    tenants: &[i64],
+    w: i32,
+    after: Option<(i64, i64)>,
+    limit: u64,
+) {
+    sql.push("SELECT * FROM (");
+    for (i, t) in tenants.iter().enumerate() {
+        if i > 0 {
+            sql.push(" UNION ALL ");
+        }
+        sql.push(&format!(
+            "SELECT * FROM (SELECT {COLUMNS}, s.count AS occurrences FROM error_group_sums s \
+             JOIN error_groups g ON g.id = s.group_id WHERE s.tenant_id = "
+        ))
+        .bind(*t)
+        .push(" AND s.window_hours = ")
+        .bind(w)
+        .push(" AND s.count > 0 AND");
+        conditions(sql, q, std::slice::from_ref(t));
+        if let Some((key, id)) = after {
+            sql.push(" AND (s.count, s.group_id) < (")
+                .bind(key)
+                .push(", ")
+                .bind(id)
+                .push(")");
+        }
+        sql.push(" ORDER BY s.count DESC, s.group_id DESC LIMIT ")
+            .bind(limit as i64 + 1)
+            .push(&format!(") t{i}"));
+    }
+    sql.push(") p ORDER BY occurrences DESC, id DESC LIMIT ")
+        .bind(limit as i64 + 1);
 }
 
 fn summary(r: Row, occurrences: i64, sparkline: Vec<i64>) -> GroupSummary {
