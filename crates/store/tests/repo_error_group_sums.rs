@@ -178,6 +178,9 @@ async fn expected(db: &Db, q: &GroupQuery) -> Vec<(i64, i64)> {
                 && g.last_seen >= q.from
                 && g.first_seen < q.to
                 && q.iflow.as_ref().is_none_or(|f| *f == g.iflow_id)
+                && q.q.as_ref().is_none_or(|t| {
+                    g.title.to_lowercase().contains(t) || g.iflow_id.to_lowercase().contains(t)
+                })
         })
         .map(|g| {
             let n = hours
@@ -194,7 +197,7 @@ async fn expected(db: &Db, q: &GroupQuery) -> Vec<(i64, i64)> {
 }
 
 /// The quick ranges 24 h, 7 d and 30 d ending at `at` (the clock as the sums were moved to),
-/// for each tenant alone, both together, and one iFlow.
+/// for each tenant alone, both together, one iFlow, and a text search.
 async fn check_list(db: &Db, tenants: &[i64], at: DateTime<Utc>, step: &str) {
     let mut shapes: Vec<GroupQuery> = Vec::new();
     for days in [1, 7, 30] {
@@ -206,6 +209,10 @@ async fn check_list(db: &Db, tenants: &[i64], at: DateTime<Utc>, step: &str) {
         let mut one = query(tenants, from, at);
         one.iflow = Some("flow_b".into());
         shapes.push(one);
+        // The text search (on PostgreSQL through the trigram indexes' candidates).
+        let mut text = query(tenants, from, at);
+        text.q = Some("sftpexception".into());
+        shapes.push(text);
     }
     let mut nonempty = 0;
     for q in shapes {

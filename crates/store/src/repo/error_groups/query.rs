@@ -15,7 +15,8 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Duration, DurationRound as _, TimeDelta, TimeZone as _, Utc};
 use domain::errors::NO_TEXT_FINGERPRINT;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    Statement,
 };
 
 use super::counts::{day_of, hour_of};
@@ -105,12 +106,17 @@ fn push_range_rows(sql: &mut Sql, from: DateTime<Utc>, to: DateTime<Utc>, ids: O
     }
 }
 
-fn conditions(sql: &mut Sql, q: &GroupQuery, tenants: &[i64]) {
+/// The list's filters on `error_groups g`; `ids`, when given, are the only candidates (the
+/// groups the text search found through its index).
+fn conditions(sql: &mut Sql, q: &GroupQuery, tenants: &[i64], ids: Option<&[i64]>) {
     // A group whose messages all moved elsewhere (a "no error text yet" group after the texts
     // arrived) is empty and not listed.
     sql.push(" g.merged_into IS NULL AND g.total_occurrences > 0 AND g.tenant_id IN ")
-        .bind_list(tenants.iter().copied())
-        .push(" AND g.last_seen >= ")
+        .bind_list(tenants.iter().copied());
+    if let Some(ids) = ids {
+        sql.push(" AND g.id IN ").bind_list(ids.iter().copied());
+    }
+    sql.push(" AND g.last_seen >= ")
         .bind(q.from)
         .push(" AND g.first_seen < ")
         .bind(q.to);
@@ -162,6 +168,10 @@ pub async fn list(db: &Db, q: &GroupQuery) -> Result<GroupPage, StoreError> {
         return Ok(empty);
     }
     let limit = q.limit.clamp(1, MAX_PAGE);
+    let ids = text_candidates(db, q, &tenants).await?;
+    if ids.as_ref().is_some_and(Vec::is_empty) {
+        return Ok(empty);
+    }
     let backend = db.db_backend();
     let mut sql = Sql::new(backend);
     match q.sort {
@@ -174,7 +184,7 @@ pub async fn list(db: &Db, q: &GroupQuery) -> Result<GroupPage, StoreError> {
             sql.push(&format!(
                 "SELECT {COLUMNS}, NULL AS occurrences FROM error_groups g WHERE"
             ));
-            conditions(&mut sql, q, &tenants);
+            conditions(&mut sql, q, &tenants, ids.as_deref());
             if let Some((key, id)) = after {
                 sql.push(&format!(" AND ({col}, g.id) < ("))
                     .bind(Utc.timestamp_nanos(key))
@@ -187,9 +197,13 @@ pub async fn list(db: &Db, q: &GroupQuery) -> Result<GroupPage, StoreError> {
         }
         GroupSort::Occurrences => {
             if let Some(w) = sums::window_for(db, q.from, q.to, Utc::now()).await? {
-                windowed(&mut sql, q, &tenants, w, after, limit);
+                if q.iflow.is_some() || ids.is_some() {
+                    narrowed(&mut sql, q, &tenants, ids.as_deref(), w, after, limit);
+                } else {
+                    windowed(&mut sql, q, &tenants, w, after, limit);
+                }
             } else {
-                exact(&mut sql, q, &tenants, after, limit);
+                exact(&mut sql, q, &tenants, ids.as_deref(), after, limit);
             }
         }
     }
@@ -235,14 +249,21 @@ pub async fn list(db: &Db, q: &GroupQuery) -> Result<GroupPage, StoreError> {
 
 /// Sort by occurrences, summing every group's hours (and whole days) of the range: exact for
 /// any range, but it aggregates all groups seen in the range on every request.
-fn exact(sql: &mut Sql, q: &GroupQuery, tenants: &[i64], after: Option<(i64, i64)>, limit: u64) {
+fn exact(
+    sql: &mut Sql,
+    q: &GroupQuery,
+    tenants: &[i64],
+    ids: Option<&[i64]>,
+    after: Option<(i64, i64)>,
+    limit: u64,
+) {
     sql.push(&format!(
         "SELECT {COLUMNS}, h.n AS occurrences FROM (SELECT group_id, CAST(SUM(count) AS BIGINT) AS n \
          FROM ("
     ));
-    push_range_rows(sql, q.from, q.to, None);
+    push_range_rows(sql, q.from, q.to, ids);
     sql.push(") r GROUP BY group_id HAVING SUM(count) > 0) h JOIN error_groups g ON g.id = h.group_id WHERE");
-    conditions(sql, q, tenants);
+    conditions(sql, q, tenants, None);
     if let Some((key, id)) = after {
         sql.push(" AND (h.n, g.id) < (")
             .bind(key)
@@ -278,7 +299,7 @@ fn windowed(
         .push(" AND s.window_hours = ")
         .bind(w)
         .push(" AND s.count > 0 AND");
-        conditions(sql, q, std::slice::from_ref(t));
+        conditions(sql, q, std::slice::from_ref(t), None);
         if let Some((key, id)) = after {
             sql.push(" AND (s.count, s.group_id) < (")
                 .bind(key)
@@ -292,6 +313,102 @@ fn windowed(
     }
     sql.push(") p ORDER BY occurrences DESC, id DESC LIMIT ")
         .bind(limit as i64 + 1);
+}
+
+/// Sort by occurrences from a window's sums when the filters leave few groups (one iFlow, or
+/// the text search's candidates): the matching groups first, then their sums by key, sorted.
+/// The subquery is a fence (`OFFSET 0`): walking the sums in order and looking up every group
+/// to test the filter costs a look-up per group of the tenant when few match.
+#[allow(clippy::too_many_arguments)]
+fn narrowed(
+    sql: &mut Sql,
+    q: &GroupQuery,
+    tenants: &[i64],
+    ids: Option<&[i64]>,
+    w: i32,
+    after: Option<(i64, i64)>,
+    limit: u64,
+) {
+    sql.push(&format!(
+        "SELECT {COLUMNS}, s.count AS occurrences FROM (SELECT * FROM error_groups g WHERE"
+    ));
+    conditions(sql, q, tenants, ids);
+    // SQLite takes an OFFSET only after a LIMIT (-1: none).
+    let fence = match sql.backend() {
+        DbBackend::Postgres => " OFFSET 0",
+        _ => " LIMIT -1 OFFSET 0",
+    };
+    sql.push(fence)
+        .push(") g JOIN error_group_sums s ON s.group_id = g.id AND s.window_hours = ")
+        .bind(w)
+        .push(" WHERE s.count > 0");
+    if let Some((key, id)) = after {
+        sql.push(" AND (s.count, g.id) < (")
+            .bind(key)
+            .push(", ")
+            .bind(id)
+            .push(")");
+    }
+    sql.push(" ORDER BY s.count DESC, g.id DESC LIMIT ")
+        .bind(limit as i64 + 1);
+}
+
+/// Most groups the text search hands on as candidates; more matches and the list walks its
+/// order instead (then at least this many of the tenant's groups match, so a page is found
+/// after a short walk).
+const TEXT_CANDIDATES: usize = 2_000;
+
+/// On PostgreSQL with the trigram indexes: the ids of the visible groups whose title or iFlow
+/// contains the search text, when there are at most [`TEXT_CANDIDATES`]; `None` otherwise (no
+/// text, SQLite, no indexes, a text under three characters, or too many matches).
+async fn text_candidates(
+    db: &Db,
+    q: &GroupQuery,
+    tenants: &[i64],
+) -> Result<Option<Vec<i64>>, StoreError> {
+    let Some(text) =
+        q.q.as_deref()
+            .map(str::trim)
+            .filter(|s| s.chars().count() >= 3)
+    else {
+        return Ok(None);
+    };
+    if db.db_backend() != DbBackend::Postgres {
+        return Ok(None);
+    }
+    let indexed = db
+        .conn()
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT COUNT(*) AS n FROM pg_indexes WHERE indexname IN \
+             ('idx_error_groups_title_trgm', 'idx_error_groups_iflow_id_trgm')",
+        ))
+        .await?
+        .map(|r| col::<i64>(&r, "n"))
+        .transpose()?
+        == Some(2);
+    if !indexed {
+        return Ok(None);
+    }
+    let pattern = format!("%{}%", like_escape(&text.to_lowercase()));
+    let mut sql = Sql::new(DbBackend::Postgres);
+    sql.push("SELECT id FROM error_groups WHERE tenant_id IN ")
+        .bind_list(tenants.iter().copied())
+        .push(" AND (LOWER(title) LIKE ")
+        .bind(pattern.clone())
+        .push(" ESCAPE '\\' OR LOWER(iflow_id) LIKE ")
+        .bind(pattern)
+        .push(" ESCAPE '\\') LIMIT ")
+        .bind(TEXT_CANDIDATES as i64 + 1);
+    let rows = db.conn().query_all_raw(sql.statement()).await?;
+    if rows.len() > TEXT_CANDIDATES {
+        return Ok(None);
+    }
+    Ok(Some(
+        rows.iter()
+            .map(|r| col::<i64>(r, "id"))
+            .collect::<Result<_, _>>()?,
+    ))
 }
 
 fn summary(r: Row, occurrences: i64, sparkline: Vec<i64>) -> GroupSummary {

@@ -204,6 +204,10 @@ async fn build<C: ConnectionTrait>(conn: &C, w: i32, start: DateTime<Utc>) -> Re
         .bind(start)
         .push(" GROUP BY h.group_id, g.tenant_id HAVING SUM(h.count) <> 0");
     conn.execute_raw(sql.statement()).await?;
+    // The planner's estimates for the list's walk need the new rows' statistics.
+    if backend == DbBackend::Postgres {
+        conn.execute_unprepared("ANALYZE error_group_sums").await?;
+    }
     let mut sql = Sql::new(backend);
     sql.push("INSERT INTO error_group_sum_windows (window_hours, start_hour) VALUES ")
         .tuple(|t| {
@@ -294,12 +298,22 @@ pub(crate) async fn window_for(
     let Some(w) = w else {
         return Ok(None);
     };
+    // The newest hour first: a MAX over the `(hour, group_id)` index, whatever plan a prepared
+    // statement gets (a generic plan for `hour >= $1 … LIMIT 1` may scan the whole table).
     let mut sql = Sql::new(db.db_backend());
-    sql.push("SELECT 1 AS x FROM error_group_hours WHERE hour >= ")
-        .bind(to)
-        .push(" AND count <> 0 LIMIT 1");
-    if db.conn().query_one_raw(sql.statement()).await?.is_some() {
-        return Ok(None);
+    sql.push("SELECT MAX(hour) AS newest FROM error_group_hours");
+    let newest: Option<DateTime<Utc>> = match db.conn().query_one_raw(sql.statement()).await? {
+        Some(row) => get(&row, "newest")?,
+        None => None,
+    };
+    if newest.is_some_and(|h| h >= to) {
+        let mut sql = Sql::new(db.db_backend());
+        sql.push("SELECT 1 AS x FROM error_group_hours WHERE hour >= ")
+            .bind(to)
+            .push(" AND count <> 0 LIMIT 1");
+        if db.conn().query_one_raw(sql.statement()).await?.is_some() {
+            return Ok(None);
+        }
     }
     Ok(Some(w))
 }
