@@ -356,7 +356,7 @@ fn narrowed(
 /// Most groups the text search hands on as candidates; more matches and the list walks its
 /// order instead (then at least this many of the tenant's groups match, so a page is found
 /// after a short walk).
-const TEXT_CANDIDATES: usize = 2_000;
+const TEXT_CANDIDATES: usize = 500;
 
 /// On PostgreSQL with the trigram indexes: the ids of the visible groups whose title or iFlow
 /// contains the search text, when there are at most [`TEXT_CANDIDATES`]; `None` otherwise (no
