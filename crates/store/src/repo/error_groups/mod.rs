@@ -26,6 +26,7 @@ mod lifecycle;
 mod merge;
 mod query;
 mod regroup;
+mod search;
 mod seed;
 mod sums;
 

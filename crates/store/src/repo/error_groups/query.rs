@@ -16,12 +16,12 @@ use chrono::{DateTime, Duration, DurationRound as _, TimeDelta, TimeZone as _, U
 use domain::errors::NO_TEXT_FINGERPRINT;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
-    Statement,
 };
 
 use super::counts::{day_of, hour_of};
 use super::cursor;
 use super::lifecycle::ignore_of;
+use super::search::text_candidates;
 use super::sums;
 use super::{
     GroupDetail, GroupEvent, GroupPage, GroupQuery, GroupSort, GroupSummary, MAX_PAGE,
@@ -50,7 +50,7 @@ const COLUMNS: &str = "g.id, g.tenant_id, g.iflow_id, g.title, g.state, g.total_
     g.first_seen, g.last_seen, g.grouping_version";
 
 /// `s` as a LIKE pattern matching it literally (escape character `\`).
-fn like_escape(s: &str) -> String {
+pub(super) fn like_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if matches!(c, '\\' | '%' | '_') {
@@ -351,64 +351,6 @@ fn narrowed(
     }
     sql.push(" ORDER BY s.count DESC, g.id DESC LIMIT ")
         .bind(limit as i64 + 1);
-}
-
-/// Most groups the text search hands on as candidates; more matches and the list walks its
-/// order instead (then at least this many of the tenant's groups match, so a page is found
-/// after a short walk).
-const TEXT_CANDIDATES: usize = 500;
-
-/// On PostgreSQL with the trigram indexes: the ids of the visible groups whose title or iFlow
-/// contains the search text, when there are at most [`TEXT_CANDIDATES`]; `None` otherwise (no
-/// text, SQLite, no indexes, a text under three characters, or too many matches).
-async fn text_candidates(
-    db: &Db,
-    q: &GroupQuery,
-    tenants: &[i64],
-) -> Result<Option<Vec<i64>>, StoreError> {
-    let Some(text) =
-        q.q.as_deref()
-            .map(str::trim)
-            .filter(|s| s.chars().count() >= 3)
-    else {
-        return Ok(None);
-    };
-    if db.db_backend() != DbBackend::Postgres {
-        return Ok(None);
-    }
-    let indexed = db
-        .conn()
-        .query_one_raw(Statement::from_string(
-            DbBackend::Postgres,
-            "SELECT COUNT(*) AS n FROM pg_indexes WHERE indexname IN \
-             ('idx_error_groups_title_trgm', 'idx_error_groups_iflow_id_trgm')",
-        ))
-        .await?
-        .map(|r| col::<i64>(&r, "n"))
-        .transpose()?
-        == Some(2);
-    if !indexed {
-        return Ok(None);
-    }
-    let pattern = format!("%{}%", like_escape(&text.to_lowercase()));
-    let mut sql = Sql::new(DbBackend::Postgres);
-    sql.push("SELECT id FROM error_groups WHERE tenant_id IN ")
-        .bind_list(tenants.iter().copied())
-        .push(" AND (LOWER(title) LIKE ")
-        .bind(pattern.clone())
-        .push(" ESCAPE '\\' OR LOWER(iflow_id) LIKE ")
-        .bind(pattern)
-        .push(" ESCAPE '\\') LIMIT ")
-        .bind(TEXT_CANDIDATES as i64 + 1);
-    let rows = db.conn().query_all_raw(sql.statement()).await?;
-    if rows.len() > TEXT_CANDIDATES {
-        return Ok(None);
-    }
-    Ok(Some(
-        rows.iter()
-            .map(|r| col::<i64>(r, "id"))
-            .collect::<Result<_, _>>()?,
-    ))
 }
 
 fn summary(r: Row, occurrences: i64, sparkline: Vec<i64>) -> GroupSummary {

@@ -66,7 +66,8 @@ pub(crate) async fn starts<C: ConnectionTrait>(
 }
 
 /// Add positive hourly deltas `(group, hour, delta)` to the sums of the windows that count
-/// that hour. Inside the writer's transaction, after the hours were written.
+/// that hour. Inside the writer's transaction, after the hours were written. Three statements:
+/// the shared lock (PostgreSQL), the groups' tenants with the window starts, the upsert.
 pub(crate) async fn add<C: ConnectionTrait>(
     conn: &C,
     ups: &[(i64, DateTime<Utc>, i64)],
@@ -75,53 +76,56 @@ pub(crate) async fn add<C: ConnectionTrait>(
         return Ok(());
     }
     lock(conn, false).await?;
-    let starts = starts(conn).await?;
-    let mut sums: BTreeMap<(i64, i32), i64> = BTreeMap::new();
+    let backend = conn.get_database_backend();
+    let ids: Vec<i64> = ups
+        .iter()
+        .map(|(g, _, _)| *g)
+        .collect::<BTreeSet<i64>>()
+        .into_iter()
+        .collect();
+    // Per group: its tenant and each built window's start.
+    let mut windows: BTreeMap<i64, (i64, Vec<(i32, DateTime<Utc>)>)> = BTreeMap::new();
+    for chunk in ids.chunks(max_params(backend) - 1) {
+        let mut sql = Sql::new(backend);
+        sql.push(
+            "SELECT g.id, g.tenant_id, w.window_hours, w.start_hour FROM error_groups g \
+             CROSS JOIN error_group_sum_windows w WHERE g.id IN ",
+        )
+        .bind_list(chunk.iter().copied());
+        for row in conn.query_all_raw(sql.statement()).await? {
+            let e = windows
+                .entry(get(&row, "id")?)
+                .or_insert_with(|| (0, Vec::new()));
+            e.0 = get(&row, "tenant_id")?;
+            e.1.push((get(&row, "window_hours")?, get(&row, "start_hour")?));
+        }
+    }
+    let mut sums: BTreeMap<(i64, i32), (i64, i64)> = BTreeMap::new();
     for (g, h, d) in ups {
-        for (w, s) in &starts {
+        let Some((tenant, starts)) = windows.get(g) else {
+            continue;
+        };
+        for (w, s) in starts {
             if h >= s {
-                *sums.entry((*g, *w)).or_default() += *d;
+                sums.entry((*g, *w)).or_insert((*tenant, 0)).1 += *d;
             }
         }
     }
-    if sums.is_empty() {
-        return Ok(());
-    }
-    let groups: BTreeSet<i64> = sums.keys().map(|(g, _)| *g).collect();
-    let tenants = tenants_of(conn, &groups).await?;
     let rows: Vec<(i64, i32, i64, i64)> = sums
         .into_iter()
-        .filter_map(|((g, w), n)| tenants.get(&g).map(|t| (g, w, *t, n)))
+        .map(|((g, w), (t, n))| (g, w, t, n))
         .collect();
     let bulk = Bulk {
         head: "INSERT INTO error_group_sums (group_id, window_hours, tenant_id, count)",
         tail: "ON CONFLICT (group_id, window_hours) DO UPDATE SET count = error_group_sums.count + excluded.count",
         shared: Vec::new(),
     };
-    for stmt in bulk.statements(conn.get_database_backend(), &rows, |t, (g, w, ten, n)| {
+    for stmt in bulk.statements(backend, &rows, |t, (g, w, ten, n)| {
         t.bind(*g).bind(*w).bind(*ten).bind(*n);
     }) {
         conn.execute_raw(stmt).await?;
     }
     Ok(())
-}
-
-async fn tenants_of<C: ConnectionTrait>(
-    conn: &C,
-    groups: &BTreeSet<i64>,
-) -> Result<BTreeMap<i64, i64>, DbErr> {
-    let backend = conn.get_database_backend();
-    let ids: Vec<i64> = groups.iter().copied().collect();
-    let mut out = BTreeMap::new();
-    for chunk in ids.chunks(max_params(backend) - 1) {
-        let mut sql = Sql::new(backend);
-        sql.push("SELECT id, tenant_id FROM error_groups WHERE id IN ")
-            .bind_list(chunk.iter().copied());
-        for row in conn.query_all_raw(sql.statement()).await? {
-            out.insert(get(&row, "id")?, get(&row, "tenant_id")?);
-        }
-    }
-    Ok(out)
 }
 
 /// Set the sums of `groups` in every built window to the sum of their hours from the
