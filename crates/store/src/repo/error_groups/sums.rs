@@ -65,6 +65,9 @@ pub(crate) async fn starts<C: ConnectionTrait>(
     Ok(out)
 }
 
+/// Window lengths and their first hours.
+type Starts = Vec<(i32, DateTime<Utc>)>;
+
 /// Add positive hourly deltas `(group, hour, delta)` to the sums of the windows that count
 /// that hour. Inside the writer's transaction, after the hours were written. Three statements:
 /// the shared lock (PostgreSQL), the groups' tenants with the window starts, the upsert.
@@ -84,7 +87,7 @@ pub(crate) async fn add<C: ConnectionTrait>(
         .into_iter()
         .collect();
     // Per group: its tenant and each built window's start.
-    let mut windows: BTreeMap<i64, (i64, Vec<(i32, DateTime<Utc>)>)> = BTreeMap::new();
+    let mut windows: BTreeMap<i64, (i64, Starts)> = BTreeMap::new();
     for chunk in ids.chunks(max_params(backend) - 1) {
         let mut sql = Sql::new(backend);
         sql.push(
