@@ -26,6 +26,7 @@ mod m20261207_000012_login_attempts;
 mod m20261207_000013_audit_log;
 mod m20261208_000014_error_groups;
 mod m20261208_000016_error_group_days;
+mod m20261208_000017_error_group_sums;
 mod m20261208_000018_alerts;
 
 pub use m20261126_000002_messages::HEADER_VALUE_PREFIX_CHARS;
@@ -46,6 +47,7 @@ const VERSIONS: &[&str] = &[
     "m20261207_000013_audit_log",
     "m20261208_000014_error_groups",
     "m20261208_000016_error_group_days",
+    "m20261208_000017_error_group_sums",
     "m20261208_000018_alerts",
 ];
 
@@ -68,6 +70,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000013_audit_log::Migration),
             Box::new(m20261208_000014_error_groups::Migration),
             Box::new(m20261208_000016_error_group_days::Migration),
+            Box::new(m20261208_000017_error_group_sums::Migration),
             Box::new(m20261208_000018_alerts::Migration),
         ]
     }
@@ -103,6 +106,7 @@ mod tests {
             m20261207_000013_audit_log::tables(),
             m20261208_000014_error_groups::tables(),
             m20261208_000016_error_group_days::tables(),
+            m20261208_000017_error_group_sums::tables(),
             m20261208_000018_alerts::tables(),
         ]
         .concat()
@@ -124,6 +128,7 @@ mod tests {
             m20261207_000013_audit_log::indexes(),
             m20261208_000014_error_groups::indexes(),
             m20261208_000016_error_group_days::indexes(),
+            m20261208_000017_error_group_sums::indexes(),
             m20261208_000018_alerts::indexes(),
         ]
         .concat()
@@ -173,8 +178,9 @@ mod tests {
             }
         }
         // Every table but message_errors, sessions, message_detail_failures,
-        // error_group_hours and error_group_days, whose keys are natural.
-        assert_eq!(seen, tables().len() - 5);
+        // error_group_hours, error_group_days, error_group_sums and error_group_sum_windows,
+        // whose keys are natural.
+        assert_eq!(seen, tables().len() - 7);
     }
 
     /// PostgreSQL cuts identifiers at 63 bytes, and names must say what they are.

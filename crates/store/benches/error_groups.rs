@@ -7,8 +7,11 @@
 //! (`repo::error_groups::seed_groups`, what `integramon db seed --error-groups` runs) unless its
 //! tenant `errbench` exists already; an existing seeded database (`integramon db seed --tenant
 //! bench10m --messages 10000000 --error-groups 100000`) is used with `ERRORS_BENCH_TENANT`.
-//! `ERRORS_BENCH_ROUNDS` (default 20) requests per client and shape. Results go to
-//! docs/benchmarks.md.
+//! `ERRORS_BENCH_ROUNDS` (default 20) requests per client and shape. With
+//! `ERRORS_BENCH_SQLITE=<file>` the same runs on that SQLite file instead (created and seeded
+//! when the tenant is missing). Before measuring, the windowed sums are brought to the current
+//! hour (`refresh_sums`, what the metrics daemon's tick does; timed, since a fresh database
+//! builds them there). Results go to docs/benchmarks.md.
 
 mod common;
 
@@ -42,6 +45,43 @@ fn main() {
         .build()
         .expect("a tokio runtime");
     rt.block_on(async {
+        let db = match std::env::var("ERRORS_BENCH_SQLITE") {
+            Ok(path) => {
+                let mut settings = store::DbSettings::sqlite(path);
+                settings.pool.max = CLIENTS as u32 + 2;
+                store::connect(&settings).expect("connecting")
+            }
+            Err(_) => postgres(&name).await,
+        };
+        Migrator::up(db.conn(), None).await.expect("migrating");
+        let tenant = match tenants::get_by_name(&db, &tenant_name).await.expect("tenants") {
+            Some(t) => t.id,
+            None => seed(&db, &tenant_name, groups).await,
+        };
+        let counted = db
+            .conn()
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.db_backend(),
+                format!("SELECT COUNT(*) AS n FROM error_groups WHERE tenant_id = {tenant}"),
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<i64>("", "n")
+            .unwrap();
+        println!("{counted} groups in tenant {tenant_name} ({:?}); {CLIENTS} clients x {rounds} requests per shape", db.db_backend());
+        let started = Instant::now();
+        let moved = error_groups::refresh_sums(&db, Utc::now()).await.expect("refreshing the sums");
+        println!(
+            "windowed sums brought to the current hour (moved: {moved}) in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        run(&db, tenant, rounds).await;
+    });
+}
+
+async fn postgres(name: &str) -> Db {
+    {
         let admin = Database::connect(admin_url()).await.expect("PostgreSQL");
         let exists = admin
             .query_one_raw(sea_orm::Statement::from_string(
@@ -57,28 +97,10 @@ fn main() {
                 .await
                 .expect("creating the database");
         }
-        let mut settings = pg_settings(&name);
-        settings.pool.max = CLIENTS as u32 + 2;
-        let db = store::connect(&settings).expect("connecting");
-        Migrator::up(db.conn(), None).await.expect("migrating");
-        let tenant = match tenants::get_by_name(&db, &tenant_name).await.expect("tenants") {
-            Some(t) => t.id,
-            None => seed(&db, &tenant_name, groups).await,
-        };
-        let counted = db
-            .conn()
-            .query_one_raw(sea_orm::Statement::from_string(
-                sea_orm::DbBackend::Postgres,
-                format!("SELECT COUNT(*) AS n FROM error_groups WHERE tenant_id = {tenant}"),
-            ))
-            .await
-            .unwrap()
-            .unwrap()
-            .try_get::<i64>("", "n")
-            .unwrap();
-        println!("{counted} groups in tenant {tenant_name}; {CLIENTS} clients x {rounds} requests per shape");
-        run(&db, tenant, rounds).await;
-    });
+    }
+    let mut settings = pg_settings(name);
+    settings.pool.max = CLIENTS as u32 + 2;
+    store::connect(&settings).expect("connecting")
 }
 
 async fn seed(db: &Db, name: &str, groups: u64) -> i64 {
@@ -133,6 +155,15 @@ async fn run(db: &Db, tenant: i64, rounds: usize) {
     text.q = Some("sftpexception".into());
     let mut iflow = query(tenant, 30, GroupSort::Occurrences);
     iflow.iflow = Some("IF_Seed_Flow_0007".into());
+    let mut by_count_page_2 = query(tenant, 7, GroupSort::Occurrences);
+    by_count_page_2.after = error_groups::list(db, &by_count_page_2).await.unwrap().next;
+    let mut rare = query(tenant, 30, GroupSort::LastSeen);
+    rare.q = Some("(seeded 471)".into());
+    let mut text_by_count = query(tenant, 7, GroupSort::Occurrences);
+    text_by_count.q = Some("sftpexception".into());
+    // A custom range (not a window's start): the exact path.
+    let mut custom = query(tenant, 3, GroupSort::Occurrences);
+    custom.from -= Duration::minutes(90);
     let shapes: Vec<(&str, GroupQuery)> = vec![
         ("last seen, 24 h", query(tenant, 1, GroupSort::LastSeen)),
         ("last seen, 7 d", query(tenant, 7, GroupSort::LastSeen)),
@@ -147,9 +178,13 @@ async fn run(db: &Db, tenant: i64, rounds: usize) {
             "occurrences, 30 d",
             query(tenant, 30, GroupSort::Occurrences),
         ),
+        ("occurrences, 7 d, page 2", by_count_page_2),
         ("state regressed, 30 d", state),
         ("text search, 7 d", text),
+        ("text search, rare (200 groups), 30 d", rare),
+        ("text search by occurrences, 7 d", text_by_count),
         ("one iFlow by occurrences, 30 d", iflow),
+        ("occurrences, custom 3 d 1.5 h (exact path)", custom),
     ];
     println!("| request (50 per page) | p50 ms | p95 ms | max ms |");
     println!("|---|---|---|---|");

@@ -692,6 +692,24 @@ async fn entities_match(db: &DatabaseConnection) {
         },
     )
     .await;
+    check::<error_group_sums::Entity>(
+        db,
+        error_group_sums::Model {
+            group_id: 1,
+            window_hours: 720,
+            tenant_id: 5_000_000_009,
+            count: 5_000_000_010,
+        },
+    )
+    .await;
+    check::<error_group_sum_windows::Entity>(
+        db,
+        error_group_sum_windows::Model {
+            window_hours: 168,
+            start_hour: at,
+        },
+    )
+    .await;
     check::<error_group_events::Entity>(
         db,
         error_group_events::Model {
@@ -860,6 +878,8 @@ async fn entities_match(db: &DatabaseConnection) {
         error_groups::Entity.table_name(),
         error_group_hours::Entity.table_name(),
         error_group_days::Entity.table_name(),
+        error_group_sums::Entity.table_name(),
+        error_group_sum_windows::Entity.table_name(),
         error_group_events::Entity.table_name(),
         error_rules::Entity.table_name(),
         alert_rules::Entity.table_name(),

@@ -4,7 +4,8 @@
 //! - surrogate keys are `i64` (`bigint` identity on PostgreSQL, `INTEGER PRIMARY KEY
 //!   AUTOINCREMENT` on SQLite); `message_errors` and
 //!   `message_detail_failures` are keyed by their message, `sessions` by the hash
-//!   of the session token, `error_group_hours` by group and hour, `error_group_days` by group and day;
+//!   of the session token, `error_group_hours` by group and hour, `error_group_days` by group and day,
+//!   `error_group_sums` by group and window, `error_group_sum_windows` by window;
 //! - timestamps are [`DateTimeUtc`](sea_orm::prelude::DateTimeUtc) (`timestamptz` on
 //!   PostgreSQL, text on SQLite);
 //! - list- and object-valued settings (`tags`, `access_groups`, `settings`, `params`, …) are
@@ -33,6 +34,8 @@ pub mod design_artifacts;
 pub mod error_group_days;
 pub mod error_group_events;
 pub mod error_group_hours;
+pub mod error_group_sum_windows;
+pub mod error_group_sums;
 pub mod error_groups;
 pub mod error_rules;
 pub mod job_firings;
@@ -76,6 +79,8 @@ pub mod prelude {
     pub use super::error_group_days::Entity as ErrorGroupDays;
     pub use super::error_group_events::Entity as ErrorGroupEvents;
     pub use super::error_group_hours::Entity as ErrorGroupHours;
+    pub use super::error_group_sum_windows::Entity as ErrorGroupSumWindows;
+    pub use super::error_group_sums::Entity as ErrorGroupSums;
     pub use super::error_groups::Entity as ErrorGroups;
     pub use super::error_rules::Entity as ErrorRules;
     pub use super::job_firings::Entity as JobFirings;

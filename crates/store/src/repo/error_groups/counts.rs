@@ -11,6 +11,7 @@ use chrono::{DateTime, DurationRound as _, TimeDelta, Utc};
 use domain::errors::GroupState;
 use sea_orm::{ConnectionTrait, DbBackend, DbErr};
 
+use super::sums;
 use crate::connect::Db;
 use crate::error::StoreError;
 use crate::repo::{Bulk, Sql, clean, get, max_params};
@@ -312,21 +313,29 @@ pub(crate) async fn apply<C: ConnectionTrait>(
             .bind(*h);
         conn.execute_raw(sql.statement()).await?;
     }
+    let mut down_groups: BTreeSet<i64> = BTreeSet::new();
     for (day, groups) in down_days {
         let groups: Vec<i64> = groups.into_iter().collect();
         sync_days(conn, &groups, Some(day)).await?;
+        down_groups.extend(groups);
     }
+    // The windowed sums likewise: additions add, count-downs are summed again.
+    sums::add(conn, &ups).await?;
+    let down_groups: Vec<i64> = down_groups.into_iter().collect();
+    sums::sync(conn, &down_groups).await?;
     Ok(())
 }
 
 /// Delete hourly counts older than `before` (the group history's retention), and the daily
 /// counts with them: days before `before`'s day go, and that day, when cut in the middle, keeps
-/// the sum of its remaining hours. Totals, first and last seen stay. Returns the hours deleted.
+/// the sum of its remaining hours; the windowed sums lose what they counted of them. Totals,
+/// first and last seen stay. Returns the hours deleted.
 pub async fn prune_hours(db: &Db, before: DateTime<Utc>) -> Result<u64, StoreError> {
     let backend = db.db_backend();
     let cut = hour_of(before);
     let day = day_of(cut);
     let txn = db.begin_write().await?;
+    sums::before_prune(&txn, cut).await?;
     let mut sql = Sql::new(backend);
     sql.push("DELETE FROM error_group_hours WHERE hour < ")
         .bind(cut);

@@ -357,9 +357,12 @@ async fn detail(db: &Db, id: i64) -> Result<GroupDetail, StoreError> {
 
 /// The changes time makes without an occurrence (`domain::errors::lifecycle::on_tick`): an
 /// ignore date reached, an escalation over, a group no longer new, a regression settled. Only
-/// groups in those states are read. Returns how many groups changed. The metrics daemon runs it
-/// with its reconciliation.
+/// groups in those states are read. Returns how many groups changed. Also moves the Errors
+/// list's windowed sums to the current hour. The metrics daemon runs it with its
+/// reconciliation.
 pub async fn tick(db: &Db, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    // The list's windowed sums follow the clock here too, so a reader rarely moves them.
+    super::sums::refresh(db, now).await?;
     let week = now - Duration::days(dl::NEW_DAYS);
     let mut sql = Sql::new(db.db_backend());
     sql.push(&format!(

@@ -13,6 +13,7 @@ use sea_orm::{ConnectionTrait, DbErr};
 
 use super::counts::sync_days;
 use super::lifecycle::{StateRow, event, state_row};
+use super::sums;
 use super::{GroupDetail, get as get_detail, state_of};
 use crate::connect::Db;
 use crate::error::StoreError;
@@ -79,6 +80,7 @@ async fn move_hours<C: ConnectionTrait>(
         conn.execute_raw(sql.statement()).await?;
     }
     sync_days(conn, &[to], None).await?;
+    sums::sync(conn, &[to]).await?;
     Ok(())
 }
 

@@ -16,6 +16,8 @@
 //! - [`query`]: the Errors list ([`list`], keyset pages), one group ([`get`]) and the
 //!   overview's counts.
 //! - [`regroup`]: `integramon errors regroup`.
+//! - [`sums`]: per-group occurrences in the list's fixed windows (24 h, 7 d, 30 d), kept with
+//!   the hours, so sorting by occurrences in those ranges is an index walk.
 
 mod assign;
 mod counts;
@@ -24,7 +26,9 @@ mod lifecycle;
 mod merge;
 mod query;
 mod regroup;
+mod search;
 mod seed;
+mod sums;
 
 use chrono::{DateTime, Utc};
 use domain::errors::{GroupState, IgnoreUntil, ResolveMode};
@@ -37,6 +41,7 @@ pub use merge::{merge, unmerge};
 pub use query::{get, list, overview_counts};
 pub use regroup::{RegroupReport, regroup};
 pub use seed::{SeededGroups, seed_groups};
+pub use sums::refresh as refresh_sums;
 
 /// The actor recorded for changes the grouping makes itself.
 pub const SYSTEM_ACTOR: &str = "system";

@@ -6,19 +6,23 @@
 //! `(last_seen, id)` index newest first; sorting by occurrences in the range sums, per group,
 //! the whole UTC days of the range from `error_group_days` and only the partial days at its two
 //! ends from `error_group_hours` (`(day, group_id)` and `(hour, group_id)` indexes), which is
-//! exactly the sum of the range's hours, and lists the groups that had any.
+//! exactly the sum of the range's hours, and lists the groups that had any. The quick ranges
+//! 24 h, 7 d and 30 d ending now read per-group sums kept for them instead ([`sums`]), which
+//! are the same numbers without the aggregation.
 
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, DurationRound as _, TimeDelta, TimeZone as _, Utc};
 use domain::errors::NO_TEXT_FINGERPRINT;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
 };
 
 use super::counts::{day_of, hour_of};
 use super::cursor;
 use super::lifecycle::ignore_of;
+use super::search::text_candidates;
+use super::sums;
 use super::{
     GroupDetail, GroupEvent, GroupPage, GroupQuery, GroupSort, GroupSummary, MAX_PAGE,
     OverviewCounts, SPARKLINE_DAYS, state_of,
@@ -46,7 +50,7 @@ const COLUMNS: &str = "g.id, g.tenant_id, g.iflow_id, g.title, g.state, g.total_
     g.first_seen, g.last_seen, g.grouping_version";
 
 /// `s` as a LIKE pattern matching it literally (escape character `\`).
-fn like_escape(s: &str) -> String {
+pub(super) fn like_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if matches!(c, '\\' | '%' | '_') {
@@ -102,12 +106,17 @@ fn push_range_rows(sql: &mut Sql, from: DateTime<Utc>, to: DateTime<Utc>, ids: O
     }
 }
 
-fn conditions(sql: &mut Sql, q: &GroupQuery, tenants: &[i64]) {
+/// The list's filters on `error_groups g`; `ids`, when given, are the only candidates (the
+/// groups the text search found through its index).
+fn conditions(sql: &mut Sql, q: &GroupQuery, tenants: &[i64], ids: Option<&[i64]>) {
     // A group whose messages all moved elsewhere (a "no error text yet" group after the texts
     // arrived) is empty and not listed.
     sql.push(" g.merged_into IS NULL AND g.total_occurrences > 0 AND g.tenant_id IN ")
-        .bind_list(tenants.iter().copied())
-        .push(" AND g.last_seen >= ")
+        .bind_list(tenants.iter().copied());
+    if let Some(ids) = ids {
+        sql.push(" AND g.id IN ").bind_list(ids.iter().copied());
+    }
+    sql.push(" AND g.last_seen >= ")
         .bind(q.from)
         .push(" AND g.first_seen < ")
         .bind(q.to);
@@ -159,6 +168,10 @@ pub async fn list(db: &Db, q: &GroupQuery) -> Result<GroupPage, StoreError> {
         return Ok(empty);
     }
     let limit = q.limit.clamp(1, MAX_PAGE);
+    let ids = text_candidates(db, q, &tenants).await?;
+    if ids.as_ref().is_some_and(Vec::is_empty) {
+        return Ok(empty);
+    }
     let backend = db.db_backend();
     let mut sql = Sql::new(backend);
     match q.sort {
@@ -171,7 +184,7 @@ pub async fn list(db: &Db, q: &GroupQuery) -> Result<GroupPage, StoreError> {
             sql.push(&format!(
                 "SELECT {COLUMNS}, NULL AS occurrences FROM error_groups g WHERE"
             ));
-            conditions(&mut sql, q, &tenants);
+            conditions(&mut sql, q, &tenants, ids.as_deref());
             if let Some((key, id)) = after {
                 sql.push(&format!(" AND ({col}, g.id) < ("))
                     .bind(Utc.timestamp_nanos(key))
@@ -183,22 +196,15 @@ pub async fn list(db: &Db, q: &GroupQuery) -> Result<GroupPage, StoreError> {
                 .bind(limit as i64 + 1);
         }
         GroupSort::Occurrences => {
-            sql.push(&format!(
-                "SELECT {COLUMNS}, h.n AS occurrences FROM (SELECT group_id, CAST(SUM(count) AS BIGINT) AS n \
-                 FROM ("
-            ));
-            push_range_rows(&mut sql, q.from, q.to, None);
-            sql.push(") r GROUP BY group_id HAVING SUM(count) > 0) h JOIN error_groups g ON g.id = h.group_id WHERE");
-            conditions(&mut sql, q, &tenants);
-            if let Some((key, id)) = after {
-                sql.push(" AND (h.n, g.id) < (")
-                    .bind(key)
-                    .push(", ")
-                    .bind(id)
-                    .push(")");
+            if let Some(w) = sums::window_for(db, q.from, q.to, Utc::now()).await? {
+                if q.iflow.is_some() || ids.is_some() {
+                    narrowed(&mut sql, q, &tenants, ids.as_deref(), w, after, limit);
+                } else {
+                    windowed(&mut sql, q, &tenants, w, after, limit);
+                }
+            } else {
+                exact(&mut sql, q, &tenants, ids.as_deref(), after, limit);
             }
-            sql.push(" ORDER BY h.n DESC, g.id DESC LIMIT ")
-                .bind(limit as i64 + 1);
         }
     }
     let mut rows = Row::find_by_statement(sql.statement())
@@ -239,6 +245,112 @@ pub async fn list(db: &Db, q: &GroupQuery) -> Result<GroupPage, StoreError> {
         })
         .collect();
     Ok(GroupPage { items, next })
+}
+
+/// Sort by occurrences, summing every group's hours (and whole days) of the range: exact for
+/// any range, but it aggregates all groups seen in the range on every request.
+fn exact(
+    sql: &mut Sql,
+    q: &GroupQuery,
+    tenants: &[i64],
+    ids: Option<&[i64]>,
+    after: Option<(i64, i64)>,
+    limit: u64,
+) {
+    sql.push(&format!(
+        "SELECT {COLUMNS}, h.n AS occurrences FROM (SELECT group_id, CAST(SUM(count) AS BIGINT) AS n \
+         FROM ("
+    ));
+    push_range_rows(sql, q.from, q.to, ids);
+    sql.push(") r GROUP BY group_id HAVING SUM(count) > 0) h JOIN error_groups g ON g.id = h.group_id WHERE");
+    conditions(sql, q, tenants, None);
+    if let Some((key, id)) = after {
+        sql.push(" AND (h.n, g.id) < (")
+            .bind(key)
+            .push(", ")
+            .bind(id)
+            .push(")");
+    }
+    sql.push(" ORDER BY h.n DESC, g.id DESC LIMIT ")
+        .bind(limit as i64 + 1);
+}
+
+/// Sort by occurrences from a window's sums (`error_group_sums`): per tenant a walk of
+/// `(tenant_id, window_hours, count, group_id)` backwards that stops after a page, the tenants'
+/// pages then merged.
+fn windowed(
+    sql: &mut Sql,
+    q: &GroupQuery,
+    tenants: &[i64],
+    w: i32,
+    after: Option<(i64, i64)>,
+    limit: u64,
+) {
+    sql.push("SELECT * FROM (");
+    for (i, t) in tenants.iter().enumerate() {
+        if i > 0 {
+            sql.push(" UNION ALL ");
+        }
+        sql.push(&format!(
+            "SELECT * FROM (SELECT {COLUMNS}, s.count AS occurrences FROM error_group_sums s \
+             JOIN error_groups g ON g.id = s.group_id WHERE s.tenant_id = "
+        ))
+        .bind(*t)
+        .push(" AND s.window_hours = ")
+        .bind(w)
+        .push(" AND s.count > 0 AND");
+        conditions(sql, q, std::slice::from_ref(t), None);
+        if let Some((key, id)) = after {
+            sql.push(" AND (s.count, s.group_id) < (")
+                .bind(key)
+                .push(", ")
+                .bind(id)
+                .push(")");
+        }
+        sql.push(" ORDER BY s.count DESC, s.group_id DESC LIMIT ")
+            .bind(limit as i64 + 1)
+            .push(&format!(") t{i}"));
+    }
+    sql.push(") p ORDER BY occurrences DESC, id DESC LIMIT ")
+        .bind(limit as i64 + 1);
+}
+
+/// Sort by occurrences from a window's sums when the filters leave few groups (one iFlow, or
+/// the text search's candidates): the matching groups first, then their sums by key, sorted.
+/// The subquery is a fence (`OFFSET 0`): walking the sums in order and looking up every group
+/// to test the filter costs a look-up per group of the tenant when few match.
+#[allow(clippy::too_many_arguments)]
+fn narrowed(
+    sql: &mut Sql,
+    q: &GroupQuery,
+    tenants: &[i64],
+    ids: Option<&[i64]>,
+    w: i32,
+    after: Option<(i64, i64)>,
+    limit: u64,
+) {
+    sql.push(&format!(
+        "SELECT {COLUMNS}, s.count AS occurrences FROM (SELECT * FROM error_groups g WHERE"
+    ));
+    conditions(sql, q, tenants, ids);
+    // SQLite takes an OFFSET only after a LIMIT (-1: none).
+    let fence = match sql.backend() {
+        DbBackend::Postgres => " OFFSET 0",
+        _ => " LIMIT -1 OFFSET 0",
+    };
+    sql.push(fence)
+        .push(") g JOIN error_group_sums s ON s.group_id = g.id AND s.window_hours = ")
+        .bind(w)
+        .push(" WHERE s.count > 0");
+    if let Some((key, id)) = after {
+        sql.push(" AND (s.count, g.id) < (")
+            .bind(key)
+            .push(", ")
+            .bind(id)
+            .push(")");
+    }
+    sql.push(" ORDER BY s.count DESC, g.id DESC LIMIT ")
+        .bind(limit as i64 + 1);
 }
 
 fn summary(r: Row, occurrences: i64, sparkline: Vec<i64>) -> GroupSummary {

@@ -13,6 +13,7 @@ use rand::{Rng as _, SeedableRng as _};
 use sea_orm::{ConnectionTrait, DbBackend};
 
 use super::counts::{hour_of, sync_days};
+use super::sums;
 use crate::connect::Db;
 use crate::error::StoreError;
 use crate::repo::{Bulk, Sql, get};
@@ -177,13 +178,16 @@ pub async fn seed_groups(
         }
         let made_ids: Vec<i64> = ids.values().copied().collect();
         sync_days(&txn, &made_ids, None).await?;
+        sums::sync(&txn, &made_ids).await?;
         txn.commit().await?;
         out.groups += ids.len() as u64;
         out.hours += hour_rows.len() as u64;
     }
     out.messages = assign_messages(db, tenant_id, per).await?;
     let analyze = match db.db_backend() {
-        DbBackend::Postgres => "ANALYZE error_groups, error_group_hours, error_group_days",
+        DbBackend::Postgres => {
+            "ANALYZE error_groups, error_group_hours, error_group_days, error_group_sums"
+        }
         _ => "ANALYZE",
     };
     db.conn().execute_unprepared(analyze).await?;
