@@ -90,7 +90,7 @@ fn browser_every_page_fits_its_screen_without_console_errors() {
 
     // Bug: Apply froze `range=24h` into `from=…&to=…`, so auto-refresh never showed new messages.
     b.goto(&format!("{}/messages?range=24h", web.url));
-    b.eval("document.querySelector('#f-status').value = 'COMPLETED';");
+    b.eval("document.querySelector('#f-status input[value=COMPLETED]').checked = true;");
     b.click("#apply-filters");
     let url = b.wait_for_url("status=COMPLETED", WAIT);
     assert!(url.contains("range=24h"), "{url}");

@@ -5,13 +5,13 @@ use actix_web::{HttpResponse, web};
 use chrono::{DateTime, DurationRound, Utc};
 use domain::tenant::FieldError;
 use maud::{Markup, html};
-use store::repo::monitor::{Bucket, Facets, MessageRow};
+use store::repo::monitor::{Bucket, FacetCount, Facets, MessageRow};
 
 use super::layout::{self, Nav, count, field_error, message_duration, opt, status_badge, time};
 use super::overview::enc;
 use crate::auth::Principal;
 use crate::error::{AppError, PageResult};
-use crate::query::{MonitorQuery, QUICK_RANGES};
+use crate::query::{MonitorQuery, MultiQuery, QUICK_RANGES};
 use crate::service::messages::{
     Found, KNOWN_STATUSES, find_by_guid, find_id, list_volume, load_detail, payload_for, run_query,
     tenant_names,
@@ -34,7 +34,10 @@ fn dt_local(t: DateTime<Utc>) -> String {
 
 fn facets_panel(base: &str, q: &MonitorQuery, f: &Facets) -> Markup {
     let link = |k: &str, v: Option<&str>| {
-        format!("{base}/messages?{}", q.with(&[(k, v), ("after", None)]))
+        format!(
+            "{base}/messages?{}",
+            q.with(&[(k, v), ("after", None), ("before", None)])
+        )
     };
     html! {
         aside.facets.panel {
@@ -65,10 +68,32 @@ fn filter_form(
     base: &str,
     q: &MonitorQuery,
     tenants: &[(i64, String)],
+    iflows: &[FacetCount],
     window: Option<(DateTime<Utc>, DateTime<Utc>)>,
     errors: &[FieldError],
 ) -> Markup {
     let v = |o: &Option<String>| o.clone().unwrap_or_default();
+    let split = |o: &Option<String>| -> Vec<String> {
+        o.as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let picked_statuses = split(&q.status);
+    let picked_tenants: Vec<i64> = split(&q.tenant)
+        .iter()
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    // The known statuses, and any other one asked for (statuses are an open set).
+    let mut status_opts: Vec<String> = KNOWN_STATUSES.iter().map(|s| (*s).to_owned()).collect();
+    for p in &picked_statuses {
+        if !status_opts.iter().any(|s| s.eq_ignore_ascii_case(p)) {
+            status_opts.push(p.clone());
+        }
+    }
     let absolute = q.from.as_deref().is_some_and(|f| !f.trim().is_empty());
     let relative = if absolute {
         None
@@ -90,7 +115,7 @@ fn filter_form(
             "Range: "
             @for (name, _) in QUICK_RANGES {
                 a class=[(relative == Some(name)).then_some("active")]
-                  href={ (base) "/messages?" (q.with(&[("range", Some(name)), ("from", None), ("to", None), ("after", None)])) } { (name) }
+                  href={ (base) "/messages?" (q.with(&[("range", Some(name)), ("from", None), ("to", None), ("after", None), ("before", None)])) } { (name) }
             }
             @if let (Some(r), Some((from, _))) = (relative, window) {
                 span.muted id="range-note" { " Last " (r) ", live (" (time(Some(from))) " – now); type times below for a fixed range." }
@@ -99,23 +124,30 @@ fn filter_form(
         form.filters.panel method="get" action={ (base) "/messages" } id="filters" {
             @if let Some(r) = relative { input type="hidden" name="range" value=(r); }
             @if tenants.len() > 1 {
-                label { "Tenant" select name="tenant" {
-                    option value="" { "All" }
+                // Several tenants at once, as the statuses: each a checkbox, none = all.
+                fieldset.multi id="f-tenants" { legend { "Tenants" }
                     @for (id, name) in tenants {
-                        option value=(id) selected[q.tenant.as_deref() == Some(&id.to_string())] { (name) }
+                        label.check { input type="checkbox" name="tenant" value=(id) checked[picked_tenants.contains(id)]; (name) }
                     }
-                } (err("tenant")) }
+                    (err("tenant"))
+                }
             } @else if let Some(t) = &q.tenant { input type="hidden" name="tenant" value=(t); }
             label { "From (UTC)" input type="datetime-local" step="1" name="from" id="f-from" value=(shown(&q.from, window.filter(|_| absolute).map(|w| w.0))); (err("from")) }
             label { "To (UTC)" input type="datetime-local" step="1" name="to" id="f-to" value=(shown(&q.to, window.filter(|_| absolute || q.to.is_some()).map(|w| w.1))); (err("to")) }
-            label { "Status" select name="status" id="f-status" {
-                option value="" { "Any" }
-                @for s in KNOWN_STATUSES { option value=(s) selected[q.status.as_deref() == Some(s)] { (s) } }
-                @if let Some(cur) = q.status.as_deref().filter(|c| !c.is_empty() && !KNOWN_STATUSES.contains(c)) {
-                    option value=(cur) selected { (cur) }
+            fieldset.multi id="f-status" { legend { "Status" }
+                @for s in &status_opts {
+                    label.check { input type="checkbox" name="status" value=(s) checked[picked_statuses.iter().any(|p| p.eq_ignore_ascii_case(s))]; (s) }
                 }
-            } (err("status")) }
-            label { "iFlow id" input name="iflow" value=(v(&q.iflow)) size="18"; (err("iflow")) }
+                (err("status"))
+            }
+            // The iFlow picker: type an id or a name; the list offers the range's iFlows with
+            // their counts (the value sent is the id).
+            label { "iFlow" input name="iflow" id="f-iflow" list="iflow-options" value=(v(&q.iflow)) size="18" autocomplete="off"; (err("iflow")) }
+            datalist id="iflow-options" {
+                @for o in iflows {
+                    option value=(o.value) { (o.label) " (" (count(o.count)) ")" }
+                }
+            }
             label { "Package id" input name="package" value=(v(&q.package)) size="14"; (err("package")) }
             label { "Header name" input name="header_name" id="f-header-name" value=(v(&q.header_name)) size="12"; (err("header_name")) }
             label { "Header value (* = prefix)" input name="header_value" id="f-header-value" value=(v(&q.header_value)) size="14"; (err("header_value")) }
@@ -183,7 +215,7 @@ fn rows_table(
 pub async fn list(
     state: web::Data<AppState>,
     p: Principal,
-    q: web::Query<MonitorQuery>,
+    q: MultiQuery<MonitorQuery>,
 ) -> PageResult<HttpResponse> {
     let base = &state.cfg.base;
     let q = q.into_inner();
@@ -199,7 +231,7 @@ pub async fn list(
             let body = html! {
                 h1 { "Messages" }
                 (layout::alert_errors(&fields))
-                (filter_form(base, &q, &tenant_opts, None, &fields))
+                (filter_form(base, &q, &tenant_opts, &[], None, &fields))
             };
             let mut res = layout::page(&state, &p, Nav::Messages, "Messages", body);
             if res.status().is_success() {
@@ -243,7 +275,8 @@ pub async fn list(
                         ("range", None),
                         ("from", Some(&from)),
                         ("to", Some(&to)),
-                        ("after", None)
+                        ("after", None),
+                        ("before", None)
                     ])
                 ))
             };
@@ -260,15 +293,21 @@ pub async fn list(
         None => None,
     };
     let page = &listing.page;
+    let oldest_first = listing.parsed.sort == store::repo::monitor::Sort::OldestFirst;
     let body = html! {
         h1 { "Messages"
-            span.right { label.muted { input type="checkbox" id="auto-refresh"; " refresh every 30 s" } }
+            span.right {
+                // The same filter as CSV (streamed, capped; see docs/web.md).
+                a.button.secondary id="export-csv" href={ (base) "/api/messages.csv?" (q.with(&[("after", None), ("before", None)])) } download { "Export CSV" }
+                " "
+                label.muted { input type="checkbox" id="auto-refresh"; " refresh every 30 s" }
+            }
         }
-        (filter_form(base, &q, &tenant_opts, Some((listing.parsed.from, listing.parsed.to)), &[]))
+        (filter_form(base, &q, &tenant_opts, &listing.iflows, Some((listing.parsed.from, listing.parsed.to)), &[]))
         @if let Some(g) = listing.parsed.filter.error_group {
             div.alert.info id="error-group-filter" {
                 "Messages of " a href={ (base) "/errors/" (g) } { "error group " (g) } ". "
-                a href={ (base) "/messages?" (q.with(&[("error_group", None), ("after", None)])) } { "Show all messages" }
+                a href={ (base) "/messages?" (q.with(&[("error_group", None), ("after", None), ("before", None)])) } { "Show all messages" }
             }
         }
         @if listing.parsed.id_search {
@@ -292,11 +331,14 @@ pub async fn list(
                     div.scroll { (rows_table(base, &page.rows, &names, multi, Some(&q.with(&[])))) }
                 }
                 div.pager {
-                    @if listing.parsed.after.is_some() {
-                        a href={ (base) "/messages?" (q.with(&[("after", None)])) } { "⟲ First page" }
+                    @if !listing.parsed.first_page() {
+                        a id="first-page" href={ (base) "/messages?" (q.with(&[("after", None), ("before", None)])) } { "⟲ First page" }
+                    }
+                    @if let Some(prev) = &page.prev {
+                        a.button id="newer-page" href={ (base) "/messages?" (q.with(&[("after", None), ("before", Some(prev))])) } { (if oldest_first { "← Older" } else { "← Newer" }) }
                     }
                     @if let Some(next) = &page.next {
-                        a.button id="next-page" href={ (base) "/messages?" (q.with(&[("after", Some(next))])) } { "Older →" }
+                        a.button id="next-page" href={ (base) "/messages?" (q.with(&[("before", None), ("after", Some(next))])) } { (if oldest_first { "Newer →" } else { "Older →" }) }
                     }
                 }
             }
