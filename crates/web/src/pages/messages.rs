@@ -13,8 +13,8 @@ use crate::auth::Principal;
 use crate::error::{AppError, PageResult};
 use crate::query::{MonitorQuery, MultiQuery, QUICK_RANGES};
 use crate::service::messages::{
-    Found, KNOWN_STATUSES, find_by_guid, find_id, list_volume, load_detail, payload_for, run_query,
-    tenant_names,
+    Backfill, Found, KNOWN_STATUSES, find_by_guid, find_id, history_loading, list_volume,
+    load_detail, payload_for, run_query, tenant_names,
 };
 use crate::state::AppState;
 
@@ -30,6 +30,32 @@ pub fn external(url: Option<&str>) -> Option<&str> {
 /// in must not lose them.
 fn dt_local(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S").to_string()
+}
+
+/// "History still loading" for the tenants whose first collection or cold backfill runs:
+/// until it ends, counts and charts miss what is not collected yet.
+pub fn backfill_note(base: &str, loading: &[Backfill]) -> Markup {
+    html! {
+        @if !loading.is_empty() {
+            div.alert.info id="history-loading" {
+                strong { "History still loading." } " Counts and charts are incomplete until it ends:"
+                ul {
+                    @for b in loading {
+                        li {
+                            a href={ (base) "/tenants/" (b.tenant_id) } { (b.tenant) } ": "
+                            @if b.first_collection { "the first collection of recent messages is running" }
+                            @if b.first_collection && b.from.is_some() { "; " }
+                            @if let (Some(from), Some(until)) = (b.from, b.until) {
+                                "older messages from " (time(Some(from))) " are collected "
+                                @if let Some(r) = b.reached { "up to " (time(Some(r))) } @else { "from the start" }
+                                " (of " (time(Some(until))) ")"
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn facets_panel(base: &str, q: &MonitorQuery, f: &Facets) -> Markup {
@@ -292,6 +318,7 @@ pub async fn list(
         }
         None => None,
     };
+    let loading = history_loading(&state, &listing.scope.tenants, Utc::now()).await?;
     let page = &listing.page;
     let oldest_first = listing.parsed.sort == store::repo::monitor::Sort::OldestFirst;
     let body = html! {
@@ -310,6 +337,7 @@ pub async fn list(
                 a href={ (base) "/messages?" (q.with(&[("error_group", None), ("after", None), ("before", None)])) } { "Show all messages" }
             }
         }
+        (backfill_note(base, &loading))
         @if listing.parsed.id_search {
             div.alert.info id="id-search-note" { "Searching by id in all time: the time range does not apply." }
         }

@@ -525,3 +525,69 @@ pub fn tenant_names(tenants: &[Tenant]) -> HashMap<i64, String> {
         .map(|t| (t.id, t.settings.name.clone()))
         .collect()
 }
+
+/// A tenant whose history is still being collected.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Backfill {
+    pub tenant_id: i64,
+    pub tenant: String,
+    /// The first collection of recent messages has not finished yet.
+    pub first_collection: bool,
+    /// Where the cold backfill starts (`collect_from`), when one is configured.
+    pub from: Option<DateTime<Utc>>,
+    /// How far it got (its watermark): messages before this are in, later ones not yet.
+    pub reached: Option<DateTime<Utc>>,
+    /// Where it ends: the start of the hot window, now.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// The tenants among `tenants` whose first collection or cold backfill is still running: the
+/// counts and charts of the monitor and the overview are incomplete for them. Read from
+/// `sync_state` (the hot job's first success; the cold job's watermark against the start of
+/// the hot window, with the cold job's interval twice plus an hour of slack, since between runs
+/// a finished backfill lags by up to one interval).
+pub async fn history_loading(
+    state: &AppState,
+    tenants: &[Tenant],
+    now: DateTime<Utc>,
+) -> Result<Vec<Backfill>, AppError> {
+    use domain::tenant::JobKind;
+    use store::repo::{sync_state, tenants as tenant_repo};
+    let mut out = Vec::new();
+    for t in tenants.iter().filter(|t| t.settings.collection.enabled) {
+        let states = sync_state::list(&state.db, t.id).await?;
+        let of = |kind: &str| states.iter().find(|s| s.job_type == kind);
+        let first_collection = of(JobKind::MessagesHot.as_str())
+            .and_then(|s| s.last_success_at)
+            .is_none();
+        let mut cold = None;
+        if let Some(from) = t.settings.collection.collect_from {
+            let hot =
+                chrono::Duration::from_std(t.settings.collection.hot_window()).unwrap_or_default();
+            let until = now - hot;
+            let interval = tenant_repo::jobs(&state.db, t.id)
+                .await?
+                .into_iter()
+                .find(|j| j.kind == JobKind::MessagesCold)
+                .and_then(|j| j.interval())
+                .and_then(|i| chrono::Duration::from_std(i).ok())
+                .unwrap_or(chrono::Duration::minutes(15));
+            let reached = of(JobKind::MessagesCold.as_str()).and_then(|s| s.watermark);
+            let behind = reached.unwrap_or(from).max(from);
+            if from < until && behind < until - interval * 2 - chrono::Duration::hours(1) {
+                cold = Some((from, reached, until));
+            }
+        }
+        if first_collection || cold.is_some() {
+            out.push(Backfill {
+                tenant_id: t.id,
+                tenant: t.settings.name.clone(),
+                first_collection,
+                from: cold.map(|c| c.0),
+                reached: cold.and_then(|c| c.1),
+                until: cold.map(|c| c.2),
+            });
+        }
+    }
+    Ok(out)
+}
