@@ -26,6 +26,7 @@ mod m20261207_000012_login_attempts;
 mod m20261207_000013_audit_log;
 mod m20261208_000014_error_groups;
 mod m20261208_000016_error_group_days;
+mod m20261208_000020_user_time_zone;
 
 pub use m20261126_000002_messages::HEADER_VALUE_PREFIX_CHARS;
 
@@ -45,6 +46,7 @@ const VERSIONS: &[&str] = &[
     "m20261207_000013_audit_log",
     "m20261208_000014_error_groups",
     "m20261208_000016_error_group_days",
+    "m20261208_000020_user_time_zone",
 ];
 
 pub struct Migrator;
@@ -66,6 +68,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000013_audit_log::Migration),
             Box::new(m20261208_000014_error_groups::Migration),
             Box::new(m20261208_000016_error_group_days::Migration),
+            Box::new(m20261208_000020_user_time_zone::Migration),
         ]
     }
 }

@@ -168,11 +168,13 @@ fn time(v: &Option<String>, field: &str) -> Result<Option<DateTime<Utc>>, AppErr
     }
 }
 
-/// RFC 3339, or the `datetime-local` form browsers send (`2026-11-26T08:00`), read as UTC.
+/// RFC 3339, or the `datetime-local` form browsers send (`2026-11-26T08:00`), read in the
+/// request's zone (the user's on pages, UTC in the API; see `zone`).
 pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
     }
+    let zone = crate::zone::current();
     for fmt in [
         "%Y-%m-%dT%H:%M",
         "%Y-%m-%dT%H:%M:%S",
@@ -180,13 +182,13 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
         "%Y-%m-%d %H:%M",
     ] {
         if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, fmt) {
-            return Some(t.and_utc());
+            return zone.from_local(t);
         }
     }
     chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .ok()
         .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
+        .and_then(|t| zone.from_local(t))
 }
 
 impl Parsed {

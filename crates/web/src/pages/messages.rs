@@ -29,7 +29,7 @@ pub fn external(url: Option<&str>) -> Option<&str> {
 /// A `datetime-local` value with its seconds (the input has `step="1"`): a range typed back
 /// in must not lose them.
 fn dt_local(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S").to_string()
+    crate::zone::current().format(t, "%Y-%m-%dT%H:%M:%S")
 }
 
 /// "History still loading" for the tenants whose first collection or cold backfill runs:
@@ -136,6 +136,7 @@ fn filter_form(
         _ => String::new(),
     };
     let err = |field: &str| field_error(errors, field);
+    let zone = crate::zone::current().name();
     html! {
         div.quick {
             "Range: "
@@ -158,8 +159,8 @@ fn filter_form(
                     (err("tenant"))
                 }
             } @else if let Some(t) = &q.tenant { input type="hidden" name="tenant" value=(t); }
-            label { "From (UTC)" input type="datetime-local" step="1" name="from" id="f-from" value=(shown(&q.from, window.filter(|_| absolute).map(|w| w.0))); (err("from")) }
-            label { "To (UTC)" input type="datetime-local" step="1" name="to" id="f-to" value=(shown(&q.to, window.filter(|_| absolute || q.to.is_some()).map(|w| w.1))); (err("to")) }
+            label { "From (" (zone) ")" input type="datetime-local" step="1" name="from" id="f-from" value=(shown(&q.from, window.filter(|_| absolute).map(|w| w.0))); (err("from")) }
+            label { "To (" (zone) ")" input type="datetime-local" step="1" name="to" id="f-to" value=(shown(&q.to, window.filter(|_| absolute || q.to.is_some()).map(|w| w.1))); (err("to")) }
             fieldset.multi id="f-status" { legend { "Status" }
                 @for s in &status_opts {
                     label.check { input type="checkbox" name="status" value=(s) checked[picked_statuses.iter().any(|p| p.eq_ignore_ascii_case(s))]; (s) }
@@ -280,7 +281,8 @@ pub async fn list(
         Some((v, bucket)) => {
             let (step, fmt) = match bucket {
                 Bucket::Day => (chrono::Duration::days(1), "%m-%d"),
-                Bucket::Hour => (chrono::Duration::hours(1), "%d %H:00"),
+                // Minutes too: in a zone with a half-hour offset an hour starts at :30.
+                Bucket::Hour => (chrono::Duration::hours(1), "%d %H:%M"),
             };
             let mut buckets = Vec::new();
             let mut t = listing
@@ -306,11 +308,23 @@ pub async fn list(
                     ])
                 ))
             };
+            let caption = match bucket {
+                Bucket::Hour => format!(
+                    "Messages per hour, times in {}",
+                    crate::zone::current().name()
+                ),
+                // The rollup's days are UTC days; a bar is labelled by its start in the zone.
+                Bucket::Day => format!(
+                    "Messages per day (UTC days), labelled in {}",
+                    crate::zone::current().name()
+                ),
+            };
             Some((
+                caption,
                 super::charts::volume_linked(
                     &v.points,
                     &buckets,
-                    |t| t.format(fmt).to_string(),
+                    |t| crate::zone::current().format(t, fmt),
                     bar_link,
                 ),
                 v.exact,
@@ -344,8 +358,9 @@ pub async fn list(
         @if !listing.scope.masked_out.is_empty() {
             div.alert.info { "Not searched by header value (values are masked for you): " (listing.scope.masked_out.join(", ")) }
         }
-        @if let Some((c, exact)) = chart {
+        @if let Some((caption, c, exact)) = chart {
             div.panel id="volume-chart" {
+                p.muted.chart-caption { (caption) }
                 (c)
                 @if !exact { p.muted id="chart-approximate" { "Approximate: only the newest matching messages were counted; narrow the filter for an exact chart." } }
             }

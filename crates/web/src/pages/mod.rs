@@ -13,6 +13,7 @@ pub mod messages;
 pub mod overview;
 pub mod storage;
 pub mod tenants;
+pub mod time_zone;
 pub mod users;
 
 use actix_web::web;
@@ -25,6 +26,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/account", web::get().to(login::account))
         .route("/account/password", web::post().to(login::password))
         .route("/account/tokens", web::post().to(login::token_create))
+        .route("/account/time-zone", web::post().to(time_zone::save))
         .route(
             "/account/tokens/{id}/revoke",
             web::post().to(login::token_revoke),

@@ -254,8 +254,8 @@ pub async fn page(state: web::Data<AppState>, p: Principal) -> PageResult<HttpRe
             (super::messages::backfill_note(base, &loading))
             (error_cards(base, &errors))
             div.panel {
-                h2 { "Messages per hour, last 24 h (UTC)" }
-                (super::charts::volume_linked(&points, &buckets, |t| t.format("%H:00").to_string(), |t| {
+                h2 { "Messages per hour, last 24 h (" (crate::zone::current().name()) ")" }
+                (super::charts::volume_linked(&points, &buckets, |t| crate::zone::current().format(t, "%H:%M"), |t| {
                     Some(format!(
                         "{base}/messages?from={}&to={}",
                         enc(&t.to_rfc3339()),
