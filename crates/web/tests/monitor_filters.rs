@@ -38,7 +38,7 @@ async fn tenant_with(env: &Env, name: &str, n: usize) -> i64 {
     let db = env.db();
     let settings = TenantSettings::new(
         name,
-        &format!("https://{}.example.com", name.to_lowercase()),
+        format!("https://{}.example.com", name.to_lowercase()),
         Auth::Basic {
             username: "u".into(),
         },
