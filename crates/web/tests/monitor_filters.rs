@@ -1,6 +1,7 @@
 //! The monitor's filters as SAP's monitor has them (issue 17): multi-select status, the iFlow
 //! picker with counts, tenant picker and column, page size, newer and older pages, and the CSV
-//! export of the current filter. Paging and export run on SQLite and PostgreSQL.
+//! export of the current filter; brotli besides gzip for assets and API answers. Paging and
+//! export run on SQLite and PostgreSQL.
 
 #[macro_use]
 mod support;
@@ -411,3 +412,38 @@ async fn export(backend: Backend) {
     );
 }
 on_both!(csv_export, export);
+
+#[actix_web::test]
+async fn assets_api_answers_and_exports_are_brotli_compressed_when_asked() {
+    let env = env_with(Backend::Sqlite, &[]).await;
+    let app = app!(env);
+    tenant_with(&env, "Acme", 3).await;
+    for (uri, expected) in [
+        ("/static/app.css", Some("br")),
+        ("/static/app.js", Some("br")),
+        ("/api/messages?range=1h", Some("br")),
+        ("/api/messages.csv?range=1h", Some("br")),
+        // Pages carry the CSRF token: not compressed (BREACH).
+        ("/messages", None),
+    ] {
+        let res = test::call_service(
+            &app,
+            get_as(uri, &env.admin)
+                .insert_header(("Accept-Encoding", "br"))
+                .to_request(),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::OK, "{uri}");
+        let enc = res
+            .headers()
+            .get("content-encoding")
+            .map(|v| v.to_str().unwrap().to_string());
+        match expected {
+            Some(e) => assert_eq!(enc.as_deref(), Some(e), "{uri}"),
+            None => assert!(
+                enc.is_none() || enc.as_deref() == Some("identity"),
+                "{uri}: {enc:?}"
+            ),
+        }
+    }
+}
