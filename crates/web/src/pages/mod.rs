@@ -9,6 +9,7 @@ pub mod errors;
 pub mod jobs;
 pub mod layout;
 pub mod login;
+pub mod message;
 pub mod messages;
 pub mod overview;
 pub mod storage;
@@ -43,10 +44,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/errors/{id}", web::get().to(errors::detail))
         .route("/errors/{id}/{action}", web::post().to(errors::action))
         .route("/find", web::get().to(messages::find))
-        .route("/messages/{id}", web::get().to(messages::detail))
+        .route("/messages/{id}", web::get().to(message::detail))
         .route(
             "/messages/{id}/payloads/{payload}",
-            web::get().to(messages::payload),
+            web::get().to(message::payload),
         )
         .route("/tenants", web::get().to(tenants::list))
         .route("/tenants", web::post().to(tenants::create))
