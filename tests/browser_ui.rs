@@ -79,7 +79,7 @@ fn browser_walks_through_the_main_pages() {
     b.screenshot("03-messages");
 
     // Filter by status through the form.
-    b.eval("document.querySelector('#f-status').value = 'FAILED';");
+    b.eval("document.querySelector('#f-status input[value=FAILED]').checked = true;");
     b.click("#apply-filters");
     b.wait_for_url("status=FAILED", WAIT);
     b.wait_for("#messages tbody tr", WAIT);
@@ -121,7 +121,7 @@ fn browser_walks_through_the_main_pages() {
         b.goto(&format!("{}/messages?range=24h", web.url));
         b.fill("#f-header-name", name);
         b.fill("#f-header-value", value);
-        b.eval("document.querySelector('#f-status').value = 'FAILED';");
+        b.eval("document.querySelector('#f-status input[value=FAILED]').checked = true;");
         b.click("#apply-filters");
         b.wait_for_url("status=FAILED", WAIT);
         b.wait_for("#messages tbody tr", WAIT);

@@ -28,6 +28,7 @@ mod m20261208_000014_error_groups;
 mod m20261208_000016_error_group_days;
 mod m20261208_000017_error_group_sums;
 mod m20261208_000018_alerts;
+mod m20261208_000020_user_time_zone;
 
 pub use m20261126_000002_messages::HEADER_VALUE_PREFIX_CHARS;
 
@@ -49,6 +50,7 @@ const VERSIONS: &[&str] = &[
     "m20261208_000016_error_group_days",
     "m20261208_000017_error_group_sums",
     "m20261208_000018_alerts",
+    "m20261208_000020_user_time_zone",
 ];
 
 pub struct Migrator;
@@ -72,6 +74,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261208_000016_error_group_days::Migration),
             Box::new(m20261208_000017_error_group_sums::Migration),
             Box::new(m20261208_000018_alerts::Migration),
+            Box::new(m20261208_000020_user_time_zone::Migration),
         ]
     }
 }

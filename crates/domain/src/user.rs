@@ -57,6 +57,8 @@ pub struct User {
     pub must_change_password: bool,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub last_login_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// IANA time zone for the UI (`Europe/Berlin`); `None`: the browser's.
+    pub time_zone: Option<String>,
 }
 
 impl User {
@@ -211,6 +213,7 @@ mod tests {
             must_change_password: false,
             created_at: chrono::Utc::now(),
             last_login_at: None,
+            time_zone: None,
         }
     }
 

@@ -588,6 +588,7 @@ async fn entities_match(db: &DatabaseConnection) {
             created_at: at,
             updated_at: at,
             last_login_at: Some(at),
+            time_zone: Some("users.time_zone".to_owned()),
         },
     )
     .await;

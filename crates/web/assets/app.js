@@ -20,19 +20,23 @@
     }
   });
 
-  // Times are rendered in UTC by the server; show them in the browser's zone too.
-  function localTimes() {
-    var fmt = new Intl.DateTimeFormat(undefined, {
-      year: "numeric", month: "2-digit", day: "2-digit",
-      hour: "2-digit", minute: "2-digit", second: "2-digit"
-    });
-    document.querySelectorAll("time[datetime]").forEach(function (el) {
-      var d = new Date(el.getAttribute("datetime"));
-      if (!isNaN(d.getTime())) {
-        el.title = el.textContent + " UTC";
-        el.textContent = fmt.format(d);
+  // Times are rendered by the server in one zone, named in the header (#time-zone): the
+  // account's, else the browser's as this script reports it in a cookie, else UTC. Without an
+  // account setting, a browser in another zone sends its own and reloads once.
+  function timeZone() {
+    var el = document.getElementById("time-zone");
+    var zone = "";
+    try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { return; }
+    if (!el || !zone || !/^[A-Za-z0-9_+\-\/]{1,64}$/.test(zone)) { return; }
+    var path = (document.body.getAttribute("data-base") || "") + "/";
+    document.cookie = "im_tz=" + zone + "; path=" + path + "; max-age=31536000; SameSite=Lax";
+    if (el.getAttribute("data-source") !== "account" && el.getAttribute("data-zone") !== zone) {
+      var key = "integramon.tzreload";
+      if (window.sessionStorage.getItem(key) !== zone) {
+        window.sessionStorage.setItem(key, zone);
+        window.location.reload();
       }
-    });
+    }
   }
 
   // The tenant form's "Test connection" runs without leaving the page (and without sending
@@ -111,7 +115,7 @@
   });
 
   document.addEventListener("DOMContentLoaded", function () {
-    localTimes();
+    timeZone();
     connectionTest();
     autoRefresh();
     authFields();

@@ -16,7 +16,7 @@ fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
         .body(body)
 }
 
-/// Under `/static/`, gzip-compressed when the client asks (they hold no secret).
+/// Under `/static/`, brotli- or gzip-compressed when the client asks (they hold no secret).
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/static")

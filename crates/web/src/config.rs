@@ -37,6 +37,8 @@ pub struct WebConfig {
     /// How long the counts of closed hours (facets, volume charts) are shared between requests
     /// (zero: never).
     pub facet_cache: Duration,
+    /// `WEB_EXPORT_MAX_ROWS`: the most messages one CSV export writes.
+    pub export_max_rows: u64,
     /// Created at start when no user exists yet (`WEB_ADMIN_USER`/`WEB_ADMIN_PASSWORD`).
     pub bootstrap_admin: Option<(String, String)>,
     /// `WEB_ADMIN_GENERATE`: without `bootstrap_admin`, create `admin` with a printed password
@@ -97,6 +99,7 @@ impl WebConfig {
                 setting::bytes_in(k, v, 1024, 64 << 20)
             })? as usize,
             facet_cache: Duration::from_secs(num("WEB_FACET_CACHE_SECS", 15, 0, 3600)?),
+            export_max_rows: num("WEB_EXPORT_MAX_ROWS", 100_000, 1, 10_000_000)?,
             bootstrap_admin,
             generate_admin: s.flag("WEB_ADMIN_GENERATE", false)?,
             outbound: cpi::OutboundPolicy {
@@ -133,6 +136,7 @@ impl WebConfig {
             Entry::new("WEB_PASSWORD_HASHES", self.password_hashes),
             Entry::new("WEB_PAYLOAD_VIEW_BYTES", self.payload_view_bytes),
             Entry::secs("WEB_FACET_CACHE_SECS", self.facet_cache),
+            Entry::new("WEB_EXPORT_MAX_ROWS", self.export_max_rows),
             Entry::optional(
                 "WEB_ADMIN_USER",
                 self.bootstrap_admin.as_ref().map(|(u, _)| u.as_str()),

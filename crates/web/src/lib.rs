@@ -21,6 +21,7 @@ pub mod request_log;
 pub mod service;
 pub mod state;
 pub mod throttle;
+pub mod zone;
 
 use std::sync::Arc;
 
@@ -84,6 +85,8 @@ pub fn app(ctx: &Context<WebConfig>) -> anyhow::Result<Routes> {
             )
             .service(
                 web::scope(&base)
+                    // Inside the guard: the principal is resolved when the zone is chosen.
+                    .wrap(actix_web::middleware::from_fn(zone::scoped))
                     .wrap(actix_web::middleware::from_fn(guard))
                     .wrap(actix_web::middleware::from_fn(request_log::log))
                     .configure(assets::routes)

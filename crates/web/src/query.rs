@@ -1,11 +1,75 @@
 //! The message monitor's query string, shared by the page and `GET /api/messages`: time range
 //! (quick or absolute), filters, sort, cursor, page size. Every problem names its parameter.
 
+use std::future::{Ready, ready};
+
+use actix_web::{FromRequest, HttpRequest, dev::Payload};
 use chrono::{DateTime, Duration, Utc};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use store::repo::monitor::{MessageFilter, Sort};
 
-use crate::error::AppError;
+use crate::error::{self, AppError};
+
+/// Parameters that may repeat (`status=FAILED&status=RETRY`, as a multi-select form sends
+/// them); their values are joined with commas, the form the parser reads.
+pub const MULTI: [&str; 2] = ["status", "tenant"];
+
+/// A query string extractor like `web::Query` that also takes the [`MULTI`] parameters
+/// repeated. Any other parameter given twice is refused, naming it.
+pub struct MultiQuery<T>(pub T);
+
+impl<T> std::ops::Deref for MultiQuery<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> MultiQuery<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+/// `qs` with the [`MULTI`] parameters' repeats joined, read as `T`.
+pub fn from_query_string<T: DeserializeOwned>(qs: &str) -> Result<T, AppError> {
+    let mut merged: Vec<(String, String)> = Vec::new();
+    for (k, v) in url::form_urlencoded::parse(qs.as_bytes()) {
+        match merged.iter_mut().find(|(mk, _)| *mk == k) {
+            Some((_, mv)) if MULTI.contains(&k.as_ref()) => {
+                let v = v.trim();
+                if !v.is_empty() {
+                    if !mv.is_empty() {
+                        mv.push(',');
+                    }
+                    mv.push_str(v);
+                }
+            }
+            Some(_) => return Err(AppError::invalid(&k, "must be given once")),
+            None => merged.push((k.into_owned(), v.into_owned())),
+        }
+    }
+    let joined = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&merged)
+        .finish();
+    actix_web::web::Query::<T>::from_query(&joined)
+        .map(actix_web::web::Query::into_inner)
+        .map_err(|e| AppError::invalid("query", e.to_string()))
+}
+
+impl<T: DeserializeOwned> FromRequest for MultiQuery<T> {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(
+            from_query_string(req.query_string())
+                .map(MultiQuery)
+                .map_err(|e| error::for_request(req, e)),
+        )
+    }
+}
 
 /// Quick ranges offered by the UI, with their length.
 pub const QUICK_RANGES: [(&str, i64); 6] = [
@@ -23,7 +87,8 @@ pub const MAX_LIMIT: u32 = 500;
 #[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct MonitorQuery {
-    /// Tenant ids, comma-separated (default: every tenant you may see).
+    /// Tenant ids, comma-separated or repeated (`tenant=1&tenant=2`; default: every tenant
+    /// you may see).
     pub tenant: Option<String>,
     /// Quick range ending now: `15m`, `1h`, `4h`, `24h` (default), `7d`, `30d`. Ignored when
     /// `from` is given.
@@ -32,7 +97,7 @@ pub struct MonitorQuery {
     pub from: Option<String>,
     /// End (exclusive), RFC 3339; default now.
     pub to: Option<String>,
-    /// Statuses, comma-separated (`FAILED,RETRY`).
+    /// Statuses, repeated (`status=FAILED&status=RETRY`) or comma-separated (`FAILED,RETRY`).
     pub status: Option<String>,
     /// iFlow id (exact).
     pub iflow: Option<String>,
@@ -53,8 +118,10 @@ pub struct MonitorQuery {
     pub error_group: Option<String>,
     /// `newest` (default) or `oldest`.
     pub sort: Option<String>,
-    /// The `next` cursor of the previous page.
+    /// The `next` cursor of the previous page: the page after it (older, newest first).
     pub after: Option<String>,
+    /// The `prev` cursor of a page: the page before it (newer, newest first).
+    pub before: Option<String>,
     /// Rows per page, 1–500 (default 50).
     pub limit: Option<u32>,
     /// Include facet counts (status, iFlow); default true.
@@ -73,6 +140,7 @@ pub struct Parsed {
     pub filter: MessageFilter,
     pub sort: Sort,
     pub after: Option<String>,
+    pub before: Option<String>,
     pub limit: u32,
     pub facets: bool,
     /// A message, correlation or application id is searched: the time range does not apply
@@ -100,11 +168,13 @@ fn time(v: &Option<String>, field: &str) -> Result<Option<DateTime<Utc>>, AppErr
     }
 }
 
-/// RFC 3339, or the `datetime-local` form browsers send (`2026-11-26T08:00`), read as UTC.
+/// RFC 3339, or the `datetime-local` form browsers send (`2026-11-26T08:00`), read in the
+/// request's zone (the user's on pages, UTC in the API; see `zone`).
 pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
     }
+    let zone = crate::zone::current();
     for fmt in [
         "%Y-%m-%dT%H:%M",
         "%Y-%m-%dT%H:%M:%S",
@@ -112,13 +182,20 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
         "%Y-%m-%d %H:%M",
     ] {
         if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, fmt) {
-            return Some(t.and_utc());
+            return zone.from_local(t);
         }
     }
     chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .ok()
         .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
+        .and_then(|t| zone.from_local(t))
+}
+
+impl Parsed {
+    /// Neither `after` nor `before`: the page facets and the chart go with.
+    pub fn first_page(&self) -> bool {
+        self.after.is_none() && self.before.is_none()
+    }
 }
 
 impl MonitorQuery {
@@ -185,6 +262,11 @@ impl MonitorQuery {
                 "is required when filtering by a header value",
             ));
         }
+        let after = text(&self.after, "after")?;
+        let before = text(&self.before, "before")?;
+        if after.is_some() && before.is_some() {
+            return Err(AppError::invalid("before", "must not be given with after"));
+        }
         let message_guid = text(&self.message_id, "message_id")?;
         let correlation_id = text(&self.correlation_id, "correlation_id")?;
         let application_id = text(&self.application_id, "application_id")?;
@@ -220,7 +302,8 @@ impl MonitorQuery {
                 error_group,
             },
             sort,
-            after: text(&self.after, "after")?,
+            after,
+            before,
             limit,
             facets: self.facets.unwrap_or(true),
         })
@@ -249,6 +332,8 @@ impl MonitorQuery {
                 "error_group" => q.error_group = v,
                 "sort" => q.sort = v,
                 "after" => q.after = v,
+                "before" => q.before = v,
+                "limit" => q.limit = v.and_then(|l| l.parse().ok()),
                 _ => {}
             }
         }
@@ -257,7 +342,7 @@ impl MonitorQuery {
 }
 
 fn serde_urlencoded_pairs(q: &MonitorQuery) -> String {
-    let pairs: [(&str, &Option<String>); 17] = [
+    let pairs: [(&str, &Option<String>); 18] = [
         ("tenant", &q.tenant),
         ("range", &q.range),
         ("from", &q.from),
@@ -275,10 +360,19 @@ fn serde_urlencoded_pairs(q: &MonitorQuery) -> String {
         ("error_group", &q.error_group),
         ("sort", &q.sort),
         ("after", &q.after),
+        ("before", &q.before),
     ];
     let mut out = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in pairs {
-        if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+        let Some(v) = v.as_deref().filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        if MULTI.contains(&k) {
+            // Repeated, as the form's checkboxes send them.
+            for one in v.split(',').map(str::trim).filter(|x| !x.is_empty()) {
+                out.append_pair(k, one);
+            }
+        } else {
             out.append_pair(k, v);
         }
     }
@@ -421,6 +515,30 @@ mod tests {
         assert_eq!(p.from.to_rfc3339(), "2026-11-26T08:00:00+00:00");
         assert_eq!(p.filter.statuses, vec!["FAILED", "RETRY"]);
         assert!(p.range.is_none());
+    }
+
+    #[test]
+    fn repeated_statuses_and_tenants_are_one_filter() {
+        let q: MonitorQuery =
+            from_query_string("status=FAILED&status=retry&tenant=1&tenant=2&range=1h").unwrap();
+        assert_eq!(q.status.as_deref(), Some("FAILED,retry"));
+        let p = q.parse(now()).unwrap();
+        assert_eq!(p.filter.statuses, vec!["FAILED", "RETRY"]);
+        assert_eq!(p.tenants, Some(vec![1, 2]));
+        // Links send them repeated again.
+        let s = q.with(&[]);
+        assert!(s.contains("status=FAILED&status=retry"), "{s}");
+        assert!(s.contains("tenant=1&tenant=2"), "{s}");
+        let e = from_query_string::<MonitorQuery>("range=1h&range=4h").unwrap_err();
+        assert_eq!(e.fields()[0].field, "range");
+        let e = MonitorQuery {
+            after: Some("a".into()),
+            before: Some("b".into()),
+            ..Default::default()
+        }
+        .parse(now())
+        .unwrap_err();
+        assert_eq!(e.fields()[0].field, "before");
     }
 
     #[test]

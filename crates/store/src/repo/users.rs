@@ -28,6 +28,7 @@ fn to_user(r: users::Model) -> Result<User, DbErr> {
         must_change_password: r.must_change_password,
         created_at: r.created_at,
         last_login_at: r.last_login_at,
+        time_zone: r.time_zone,
     })
 }
 
@@ -66,6 +67,7 @@ pub async fn create(db: &Db, new: &NewUser) -> Result<User, StoreError> {
         created_at: Set(now),
         updated_at: Set(now),
         last_login_at: Set(None),
+        time_zone: Set(None),
         ..Default::default()
     }
     .insert(&txn)
@@ -225,6 +227,22 @@ pub async fn record_login(db: &Db, id: i64, at: DateTime<Utc>) -> Result<(), Sto
         .await?;
     txn.commit().await?;
     Ok(())
+}
+
+/// Set the user's time zone (an IANA name the caller checked; `None`: the browser's).
+pub async fn set_time_zone(db: &Db, id: i64, zone: Option<&str>) -> Result<bool, StoreError> {
+    let txn = db.begin_write().await?;
+    let n = users::Entity::update_many()
+        .col_expr(
+            users::Column::TimeZone,
+            sea_orm::sea_query::Expr::value(zone.map(str::to_owned)),
+        )
+        .filter(users::Column::Id.eq(id))
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    txn.commit().await?;
+    Ok(n > 0)
 }
 
 /// A browser session; `id` is the hash of the cookie's secret.

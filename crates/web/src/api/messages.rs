@@ -8,12 +8,13 @@ use store::repo::monitor::{self};
 use crate::access;
 use crate::auth::Principal;
 use crate::error::{ApiResult, AppError};
-use crate::query::MonitorQuery;
+use crate::query::{MonitorQuery, MultiQuery};
 use crate::service::messages::*;
 use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/messages", web::get().to(list))
+        .route("/messages.csv", web::get().to(export))
         .route("/messages/volume", web::get().to(volume))
         .route("/messages/{id}", web::get().to(detail))
         .route("/payloads/{id}", web::get().to(payload))
@@ -27,17 +28,46 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 pub async fn list(
     state: web::Data<AppState>,
     p: Principal,
-    q: web::Query<MonitorQuery>,
+    q: MultiQuery<MonitorQuery>,
 ) -> ApiResult<HttpResponse> {
     let l = run_query(&state, &p, &q).await?;
     Ok(HttpResponse::Ok().json(MessageListOut {
         items: l.page.rows,
         next: l.page.next,
+        prev: l.page.prev,
         facets: l.facets,
         from: l.parsed.from,
         to: l.parsed.to,
         masked_tenants: l.scope.masked_out,
     }))
+}
+
+/// The messages matching the filters as CSV (the list's query; paging parameters ignored),
+/// streamed, at most `WEB_EXPORT_MAX_ROWS` rows (`X-Export-Limit`); a last line starting with
+/// `#` says when the limit cut it.
+#[utoipa::path(get, path = "/api/messages.csv", tag = "messages", params(MonitorQuery),
+    responses((status = 200, content_type = "text/csv", body = String),
+        (status = 422, body = crate::error::ErrorBody)))]
+pub async fn export(
+    state: web::Data<AppState>,
+    p: Principal,
+    q: MultiQuery<MonitorQuery>,
+) -> ApiResult<HttpResponse> {
+    let e = crate::service::export::export_csv(state, &p, &q).await?;
+    let name = format!("messages-{}.csv", Utc::now().format("%Y%m%dT%H%M%SZ"));
+    let mut res = HttpResponse::Ok();
+    res.content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"{name}\""),
+        ))
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .insert_header(("X-Export-Limit", e.cap.to_string()));
+    if !e.masked_out.is_empty() {
+        // As the page's note: these tenants were not searched by header value.
+        res.insert_header(("X-Not-Searched-Tenants", e.masked_out.len().to_string()));
+    }
+    Ok(res.streaming(e.body))
 }
 
 /// One message: all fields, error, runs and steps, custom headers, payload and attachment
@@ -91,7 +121,7 @@ pub async fn attachment(
 pub async fn volume(
     state: web::Data<AppState>,
     p: Principal,
-    q: web::Query<VolumeQuery>,
+    q: MultiQuery<VolumeQuery>,
 ) -> ApiResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(load_volume(&state, &p, &q).await?))
 }

@@ -19,7 +19,7 @@ use crate::state::AppState;
         super::tenants::delete, super::tenants::test_new, super::tenants::test_stored,
         super::tenants::sync,
         super::messages::list, super::messages::detail, super::messages::payload,
-        super::messages::attachment, super::messages::volume, super::messages::overview,
+        super::messages::attachment, super::messages::volume, super::messages::overview, super::messages::export,
         super::catalog::packages, super::catalog::list_artifacts, super::catalog::versions,
         super::catalog::keystore,
         super::jobs::runs, super::jobs::queues, super::jobs::submit, super::jobs::retry,

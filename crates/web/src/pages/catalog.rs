@@ -101,7 +101,7 @@ fn artifacts_table(base: &str, tenant_id: i64, list: &[ArtifactOut]) -> Markup {
                             (a.name.as_deref().unwrap_or(&a.artifact_id))
                             br; code.muted { (a.artifact_id) }
                         }
-                        td { (opt(a.package_name.as_deref().or(a.package_id.as_deref()))) }
+                        td.pkg { (opt(a.package_name.as_deref().or(a.package_id.as_deref()))) }
                         td { (opt(a.kind.as_deref())) }
                         td.nowrap { (opt(a.version.as_deref())) }
                         td.nowrap {

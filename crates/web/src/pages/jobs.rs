@@ -73,7 +73,7 @@ fn runs_table(runs: &[JobRun], names: &HashMap<i64, String>) -> Markup {
                         td { (time(r.started_at)) }
                         td { (time(r.finished_at)) }
                         td.num.nowrap { (layout::duration_ms(duration_ms(r))) }
-                        td { @if let Some(c) = &r.counts { div.trunc title=(c.to_string()) { (counts_summary(c)) } } @else { span.muted { "—" } } }
+                        td { @if let Some(c) = &r.counts { div.counts title=(c.to_string()) { (counts_summary(c)) } } @else { span.muted { "—" } } }
                         td { (opt(r.worker.as_deref())) }
                         td { @if let Some(e) = &r.error { div.trunc title=(e) { (e) } } @else { span.muted { "—" } } }
                     }

@@ -43,7 +43,7 @@ pub fn page(state: &AppState, p: &Principal, nav: Nav, title: &str, body: Markup
         (DOCTYPE)
         html lang="en" {
             (head(base, title))
-            body {
+            body data-base=(base) {
                 header.top {
                     a.brand href={ (base) "/" } {
                         img src={ (base) "/static/favicon.svg" } width="22" height="22" alt="";
@@ -70,6 +70,10 @@ pub fn page(state: &AppState, p: &Principal, nav: Nav, title: &str, body: Markup
                         input type="search" name="id" id="find-id" placeholder="Message, correlation or application id" aria-label="Find a message by id";
                     }
                     div.who {
+                        // The zone every time on the page is shown in; the script compares it
+                        // with the browser's (`data-source`: account, browser or default).
+                        @let z = crate::zone::current();
+                        a.tz id="time-zone" href={ (base) "/account#time-zone" } data-zone=(z.name()) data-source=(z.source.as_str()) title="Times are shown in this zone; change it in your account" { (z.name()) }
                         a.account href={ (base) "/account" } {
                             (p.user.username) " (" (p.user.role) ")"
                         }
@@ -113,9 +117,14 @@ pub fn status_badge(status: Option<&str>) -> Markup {
 
 pub fn time(t: Option<DateTime<Utc>>) -> Markup {
     match t {
-        Some(t) => html! {
-            time datetime=(t.to_rfc3339()) class="nowrap" { (t.format("%Y-%m-%d %H:%M:%S")) }
-        },
+        // In the request's zone (see `zone`), named in the title; the machine-readable UTC
+        // instant stays in `datetime`.
+        Some(t) => {
+            let z = crate::zone::current();
+            html! {
+                time datetime=(t.to_rfc3339()) class="nowrap" title=(format!("{} ({})", z.format(t, "%Y-%m-%d %H:%M:%S %Z"), z.name())) { (z.format(t, "%Y-%m-%d %H:%M:%S")) }
+            }
+        }
         None => html! { span.muted { "—" } },
     }
 }
@@ -223,6 +232,9 @@ pub fn field_label(field: &str) -> String {
         ("from", "From"),
         ("to", "To"),
         ("days", "Expires in days"),
+        ("time_zone", "Time zone"),
+        ("before", "Newer page"),
+        ("after", "Older page"),
     ];
     if let Some((_, label)) = LABELS.iter().find(|(f, _)| *f == field) {
         return (*label).to_string();

@@ -216,6 +216,8 @@ pub struct AccountQuery {
     must_change: Option<String>,
     /// Set by the redirect after a password change.
     password_changed: Option<String>,
+    /// Set by the redirect after the time zone was saved.
+    time_zone_saved: Option<String>,
 }
 
 /// Carries a new token's secret across the redirect after "Create token" (post/redirect/get:
@@ -225,7 +227,7 @@ const NEW_TOKEN_COOKIE: &str = "im_new_token";
 /// How long the sealed secret waits for the page that shows it.
 const NEW_TOKEN_TTL_SECS: i64 = 300;
 
-fn account_page(
+pub(super) fn account_page(
     state: &AppState,
     p: &Principal,
     tokens: &[users::ApiToken],
@@ -257,6 +259,7 @@ fn account_page(
                 div { button type="submit" id="change-password" { "Change password" } }
             }
         }
+        (super::time_zone::panel(state, p, errors))
         // Tokens only once the password is the user's own (until then they cannot be made).
         @if !p.user.must_change_password {
             div.panel {
@@ -322,6 +325,9 @@ pub async fn account(
         (None, true) => Some(
             html! { div.alert.ok id="password-changed" { "Your password was changed. Other sessions were signed out." } },
         ),
+        (None, false) if q.time_zone_saved.is_some() => {
+            Some(html! { div.alert.ok id="time-zone-saved" { "Your time zone was saved." } })
+        }
         (None, false) => None,
     };
     let mut res = account_page(&state, &p, &tokens, notice, &[], q.must_change.is_some());
@@ -333,7 +339,7 @@ pub async fn account(
 
 /// A page answering a form that failed validation: nothing was changed, so a reload repeats
 /// nothing; 422 says so.
-fn unprocessable(mut res: HttpResponse) -> HttpResponse {
+pub(super) fn unprocessable(mut res: HttpResponse) -> HttpResponse {
     if res.status().is_success() {
         *res.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
     }

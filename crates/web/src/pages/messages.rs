@@ -1,20 +1,20 @@
-//! The message monitor, a message's detail, and the payload viewer.
+//! The message monitor (`/messages`) and the header's id search (`/find`); a message's page is
+//! `message`.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, DurationRound, Utc};
 use domain::tenant::FieldError;
 use maud::{Markup, html};
-use store::repo::monitor::{Bucket, Facets, MessageRow};
+use store::repo::monitor::{Bucket, FacetCount, Facets, MessageRow};
 
 use super::layout::{self, Nav, count, field_error, message_duration, opt, status_badge, time};
 use super::overview::enc;
 use crate::auth::Principal;
 use crate::error::{AppError, PageResult};
-use crate::query::{MonitorQuery, QUICK_RANGES};
+use crate::query::{MonitorQuery, MultiQuery, QUICK_RANGES};
 use crate::service::messages::{
-    Found, KNOWN_STATUSES, find_by_guid, find_id, list_volume, load_detail, payload_for, run_query,
-    tenant_names,
+    Backfill, Found, KNOWN_STATUSES, find_id, history_loading, list_volume, run_query, tenant_names,
 };
 use crate::state::AppState;
 
@@ -29,12 +29,41 @@ pub fn external(url: Option<&str>) -> Option<&str> {
 /// A `datetime-local` value with its seconds (the input has `step="1"`): a range typed back
 /// in must not lose them.
 fn dt_local(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S").to_string()
+    crate::zone::current().format(t, "%Y-%m-%dT%H:%M:%S")
+}
+
+/// "History still loading" for the tenants whose first collection or cold backfill runs:
+/// until it ends, counts and charts miss what is not collected yet.
+pub fn backfill_note(base: &str, loading: &[Backfill]) -> Markup {
+    html! {
+        @if !loading.is_empty() {
+            div.alert.info id="history-loading" {
+                strong { "History still loading." } " Counts and charts are incomplete until it ends:"
+                ul {
+                    @for b in loading {
+                        li {
+                            a href={ (base) "/tenants/" (b.tenant_id) } { (b.tenant) } ": "
+                            @if b.first_collection { "the first collection of recent messages is running" }
+                            @if b.first_collection && b.from.is_some() { "; " }
+                            @if let (Some(from), Some(until)) = (b.from, b.until) {
+                                "older messages from " (time(Some(from))) " are collected "
+                                @if let Some(r) = b.reached { "up to " (time(Some(r))) } @else { "from the start" }
+                                " (of " (time(Some(until))) ")"
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn facets_panel(base: &str, q: &MonitorQuery, f: &Facets) -> Markup {
     let link = |k: &str, v: Option<&str>| {
-        format!("{base}/messages?{}", q.with(&[(k, v), ("after", None)]))
+        format!(
+            "{base}/messages?{}",
+            q.with(&[(k, v), ("after", None), ("before", None)])
+        )
     };
     html! {
         aside.facets.panel {
@@ -65,10 +94,32 @@ fn filter_form(
     base: &str,
     q: &MonitorQuery,
     tenants: &[(i64, String)],
+    iflows: &[FacetCount],
     window: Option<(DateTime<Utc>, DateTime<Utc>)>,
     errors: &[FieldError],
 ) -> Markup {
     let v = |o: &Option<String>| o.clone().unwrap_or_default();
+    let split = |o: &Option<String>| -> Vec<String> {
+        o.as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let picked_statuses = split(&q.status);
+    let picked_tenants: Vec<i64> = split(&q.tenant)
+        .iter()
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    // The known statuses, and any other one asked for (statuses are an open set).
+    let mut status_opts: Vec<String> = KNOWN_STATUSES.iter().map(|s| (*s).to_owned()).collect();
+    for p in &picked_statuses {
+        if !status_opts.iter().any(|s| s.eq_ignore_ascii_case(p)) {
+            status_opts.push(p.clone());
+        }
+    }
     let absolute = q.from.as_deref().is_some_and(|f| !f.trim().is_empty());
     let relative = if absolute {
         None
@@ -85,12 +136,13 @@ fn filter_form(
         _ => String::new(),
     };
     let err = |field: &str| field_error(errors, field);
+    let zone = crate::zone::current().name();
     html! {
         div.quick {
             "Range: "
             @for (name, _) in QUICK_RANGES {
                 a class=[(relative == Some(name)).then_some("active")]
-                  href={ (base) "/messages?" (q.with(&[("range", Some(name)), ("from", None), ("to", None), ("after", None)])) } { (name) }
+                  href={ (base) "/messages?" (q.with(&[("range", Some(name)), ("from", None), ("to", None), ("after", None), ("before", None)])) } { (name) }
             }
             @if let (Some(r), Some((from, _))) = (relative, window) {
                 span.muted id="range-note" { " Last " (r) ", live (" (time(Some(from))) " – now); type times below for a fixed range." }
@@ -99,23 +151,30 @@ fn filter_form(
         form.filters.panel method="get" action={ (base) "/messages" } id="filters" {
             @if let Some(r) = relative { input type="hidden" name="range" value=(r); }
             @if tenants.len() > 1 {
-                label { "Tenant" select name="tenant" {
-                    option value="" { "All" }
+                // Several tenants at once, as the statuses: each a checkbox, none = all.
+                fieldset.multi id="f-tenants" { legend { "Tenants" }
                     @for (id, name) in tenants {
-                        option value=(id) selected[q.tenant.as_deref() == Some(&id.to_string())] { (name) }
+                        label.check { input type="checkbox" name="tenant" value=(id) checked[picked_tenants.contains(id)]; (name) }
                     }
-                } (err("tenant")) }
-            } @else if let Some(t) = &q.tenant { input type="hidden" name="tenant" value=(t); }
-            label { "From (UTC)" input type="datetime-local" step="1" name="from" id="f-from" value=(shown(&q.from, window.filter(|_| absolute).map(|w| w.0))); (err("from")) }
-            label { "To (UTC)" input type="datetime-local" step="1" name="to" id="f-to" value=(shown(&q.to, window.filter(|_| absolute || q.to.is_some()).map(|w| w.1))); (err("to")) }
-            label { "Status" select name="status" id="f-status" {
-                option value="" { "Any" }
-                @for s in KNOWN_STATUSES { option value=(s) selected[q.status.as_deref() == Some(s)] { (s) } }
-                @if let Some(cur) = q.status.as_deref().filter(|c| !c.is_empty() && !KNOWN_STATUSES.contains(c)) {
-                    option value=(cur) selected { (cur) }
+                    (err("tenant"))
                 }
-            } (err("status")) }
-            label { "iFlow id" input name="iflow" value=(v(&q.iflow)) size="18"; (err("iflow")) }
+            } @else if let Some(t) = &q.tenant { input type="hidden" name="tenant" value=(t); }
+            label { "From (" (zone) ")" input type="datetime-local" step="1" name="from" id="f-from" value=(shown(&q.from, window.filter(|_| absolute).map(|w| w.0))); (err("from")) }
+            label { "To (" (zone) ")" input type="datetime-local" step="1" name="to" id="f-to" value=(shown(&q.to, window.filter(|_| absolute || q.to.is_some()).map(|w| w.1))); (err("to")) }
+            fieldset.multi id="f-status" { legend { "Status" }
+                @for s in &status_opts {
+                    label.check { input type="checkbox" name="status" value=(s) checked[picked_statuses.iter().any(|p| p.eq_ignore_ascii_case(s))]; (s) }
+                }
+                (err("status"))
+            }
+            // The iFlow picker: type an id or a name; the list offers the range's iFlows with
+            // their counts (the value sent is the id).
+            label { "iFlow" input name="iflow" id="f-iflow" list="iflow-options" value=(v(&q.iflow)) size="18" autocomplete="off"; (err("iflow")) }
+            datalist id="iflow-options" {
+                @for o in iflows {
+                    option value=(o.value) { (o.label) " (" (count(o.count)) ")" }
+                }
+            }
             label { "Package id" input name="package" value=(v(&q.package)) size="14"; (err("package")) }
             label { "Header name" input name="header_name" id="f-header-name" value=(v(&q.header_name)) size="12"; (err("header_name")) }
             label { "Header value (* = prefix)" input name="header_value" id="f-header-value" value=(v(&q.header_value)) size="14"; (err("header_value")) }
@@ -142,7 +201,7 @@ fn filter_form(
 
 /// The message rows; with `back` (the list's query string) each message page links back to
 /// that list.
-fn rows_table(
+pub(super) fn rows_table(
     base: &str,
     rows: &[MessageRow],
     names: &std::collections::HashMap<i64, String>,
@@ -183,7 +242,7 @@ fn rows_table(
 pub async fn list(
     state: web::Data<AppState>,
     p: Principal,
-    q: web::Query<MonitorQuery>,
+    q: MultiQuery<MonitorQuery>,
 ) -> PageResult<HttpResponse> {
     let base = &state.cfg.base;
     let q = q.into_inner();
@@ -199,7 +258,7 @@ pub async fn list(
             let body = html! {
                 h1 { "Messages" }
                 (layout::alert_errors(&fields))
-                (filter_form(base, &q, &tenant_opts, None, &fields))
+                (filter_form(base, &q, &tenant_opts, &[], None, &fields))
             };
             let mut res = layout::page(&state, &p, Nav::Messages, "Messages", body);
             if res.status().is_success() {
@@ -222,7 +281,8 @@ pub async fn list(
         Some((v, bucket)) => {
             let (step, fmt) = match bucket {
                 Bucket::Day => (chrono::Duration::days(1), "%m-%d"),
-                Bucket::Hour => (chrono::Duration::hours(1), "%d %H:00"),
+                // Minutes too: in a zone with a half-hour offset an hour starts at :30.
+                Bucket::Hour => (chrono::Duration::hours(1), "%d %H:%M"),
             };
             let mut buckets = Vec::new();
             let mut t = listing
@@ -243,15 +303,28 @@ pub async fn list(
                         ("range", None),
                         ("from", Some(&from)),
                         ("to", Some(&to)),
-                        ("after", None)
+                        ("after", None),
+                        ("before", None)
                     ])
                 ))
             };
+            let caption = match bucket {
+                Bucket::Hour => format!(
+                    "Messages per hour, times in {}",
+                    crate::zone::current().name()
+                ),
+                // The rollup's days are UTC days; a bar is labelled by its start in the zone.
+                Bucket::Day => format!(
+                    "Messages per day (UTC days), labelled in {}",
+                    crate::zone::current().name()
+                ),
+            };
             Some((
+                caption,
                 super::charts::volume_linked(
                     &v.points,
                     &buckets,
-                    |t| t.format(fmt).to_string(),
+                    |t| crate::zone::current().format(t, fmt),
                     bar_link,
                 ),
                 v.exact,
@@ -259,26 +332,35 @@ pub async fn list(
         }
         None => None,
     };
+    let loading = history_loading(&state, &listing.scope.tenants, Utc::now()).await?;
     let page = &listing.page;
+    let oldest_first = listing.parsed.sort == store::repo::monitor::Sort::OldestFirst;
     let body = html! {
         h1 { "Messages"
-            span.right { label.muted { input type="checkbox" id="auto-refresh"; " refresh every 30 s" } }
+            span.right {
+                // The same filter as CSV (streamed, capped; see docs/web.md).
+                a.button.secondary id="export-csv" href={ (base) "/api/messages.csv?" (q.with(&[("after", None), ("before", None)])) } download { "Export CSV" }
+                " "
+                label.muted { input type="checkbox" id="auto-refresh"; " refresh every 30 s" }
+            }
         }
-        (filter_form(base, &q, &tenant_opts, Some((listing.parsed.from, listing.parsed.to)), &[]))
+        (filter_form(base, &q, &tenant_opts, &listing.iflows, Some((listing.parsed.from, listing.parsed.to)), &[]))
         @if let Some(g) = listing.parsed.filter.error_group {
             div.alert.info id="error-group-filter" {
                 "Messages of " a href={ (base) "/errors/" (g) } { "error group " (g) } ". "
-                a href={ (base) "/messages?" (q.with(&[("error_group", None), ("after", None)])) } { "Show all messages" }
+                a href={ (base) "/messages?" (q.with(&[("error_group", None), ("after", None), ("before", None)])) } { "Show all messages" }
             }
         }
+        (backfill_note(base, &loading))
         @if listing.parsed.id_search {
             div.alert.info id="id-search-note" { "Searching by id in all time: the time range does not apply." }
         }
         @if !listing.scope.masked_out.is_empty() {
             div.alert.info { "Not searched by header value (values are masked for you): " (listing.scope.masked_out.join(", ")) }
         }
-        @if let Some((c, exact)) = chart {
+        @if let Some((caption, c, exact)) = chart {
             div.panel id="volume-chart" {
+                p.muted.chart-caption { (caption) }
                 (c)
                 @if !exact { p.muted id="chart-approximate" { "Approximate: only the newest matching messages were counted; narrow the filter for an exact chart." } }
             }
@@ -292,11 +374,14 @@ pub async fn list(
                     div.scroll { (rows_table(base, &page.rows, &names, multi, Some(&q.with(&[])))) }
                 }
                 div.pager {
-                    @if listing.parsed.after.is_some() {
-                        a href={ (base) "/messages?" (q.with(&[("after", None)])) } { "⟲ First page" }
+                    @if !listing.parsed.first_page() {
+                        a id="first-page" href={ (base) "/messages?" (q.with(&[("after", None), ("before", None)])) } { "⟲ First page" }
+                    }
+                    @if let Some(prev) = &page.prev {
+                        a.button id="newer-page" href={ (base) "/messages?" (q.with(&[("after", None), ("before", Some(prev))])) } { (if oldest_first { "← Older" } else { "← Newer" }) }
                     }
                     @if let Some(next) = &page.next {
-                        a.button id="next-page" href={ (base) "/messages?" (q.with(&[("after", Some(next))])) } { "Older →" }
+                        a.button id="next-page" href={ (base) "/messages?" (q.with(&[("before", None), ("after", Some(next))])) } { (if oldest_first { "Newer →" } else { "Older →" }) }
                     }
                 }
             }
@@ -329,300 +414,6 @@ pub async fn find(
     Ok(layout::see_other(to))
 }
 
-/// `/messages/{id}`: IntegraMon's numeric id, or a CPI `MessageGuid` (a permalink an operator
-/// can paste); anything that names no visible message is a 404 page.
-#[derive(serde::Deserialize, Default)]
-pub struct DetailQuery {
-    /// The query string of the list the message was opened from.
-    back: Option<String>,
-}
-
-pub async fn detail(
-    state: web::Data<AppState>,
-    p: Principal,
-    path: web::Path<String>,
-    q: web::Query<DetailQuery>,
-) -> PageResult<HttpResponse> {
-    let raw = path.into_inner();
-    let id = match raw.parse::<i64>() {
-        Ok(id) => id,
-        Err(_) => match find_by_guid(&state, &p, raw.trim()).await? {
-            Ok(id) => id,
-            Err(0) => return Err(AppError::not_found(format!("no message {raw:?}")).into()),
-            // The same MessageGuid in several tenants: the list shows them all.
-            Err(_) => {
-                return Ok(layout::see_other(format!(
-                    "{}/messages?message_id={}",
-                    state.cfg.base,
-                    enc(raw.trim())
-                )));
-            }
-        },
-    };
-    // Only ever a query string of the monitor (prefixed here), never a URL of its own: no
-    // open redirect.
-    let back = q
-        .into_inner()
-        .back
-        .filter(|b| b.len() <= 4000 && !b.contains(['\r', '\n']));
-    detail_of(state, p, id, back).await
-}
-
-async fn detail_of(
-    state: web::Data<AppState>,
-    p: Principal,
-    id: i64,
-    back: Option<String>,
-) -> PageResult<HttpResponse> {
-    let base = &state.cfg.base;
-    let (out, tenant) = load_detail(&state, &p, id).await?;
-    let d = &out.detail;
-    let m = &d.message;
-    let masked = !out.masked.is_empty();
-    let field = |k: &str, v: Markup| html! { dt { (k) } dd { (v) } };
-    let body = html! {
-        p.back {
-            @if let Some(b) = &back {
-                a id="back-to-list" href={ (base) "/messages?" (b) } { "← Back to the list" }
-            } @else {
-                a id="back-to-list" href={ (base) "/messages?tenant=" (tenant.id) } { "← Messages of " (out.tenant) }
-            }
-        }
-        h1 {
-            "Message " span.mono { (m.message_guid) } " "
-            button.secondary.copy type="button" data-copy=(m.message_guid) title="Copy the message id" { "Copy" }
-            " " (status_badge(m.status.as_deref()))
-        }
-        @if masked {
-            div.alert.info id="masked-note" { "Custom header values and payloads of this tenant are masked for your role." }
-        }
-        div.panel {
-            dl.kv {
-                (field("Tenant", html! { a href={ (base) "/messages?tenant=" (tenant.id) } { (out.tenant) } }))
-                (field("iFlow", html! {
-                    @if let Some(iflow) = m.iflow_id.as_deref() {
-                        a id="iflow-link" href={ (base) "/messages?tenant=" (tenant.id) "&range=24h&iflow=" (enc(iflow)) } title="This iFlow's messages" {
-                            (m.iflow_name.as_deref().unwrap_or(iflow))
-                        }
-                        " " span.muted.mono { (iflow) }
-                    } @else { (opt(m.iflow_name.as_deref())) }
-                }))
-                (field("Package", html! { (opt(m.package_name.as_deref().or(m.package_id.as_deref()))) }))
-                (field("Status", html! { (status_badge(m.status.as_deref()))
-                    @if let Some(c) = m.custom_status.as_deref().filter(|c| Some(*c) != m.status.as_deref()) { " " (c) } }))
-                @if let Some(g) = m.error_group_id {
-                    (field("Error group", html! { a href={ (base) "/errors/" (g) } id="error-group-link" { "group " (g) } }))
-                }
-                (field("Started", time(m.log_start)))
-                (field("Last update", time(m.log_end)))
-                (field("Duration", html! { (message_duration(m.status.as_deref(), m.duration_ms)) }))
-                (field("Sender", opt(m.sender.as_deref())))
-                (field("Receiver", opt(m.receiver.as_deref())))
-                (field("Correlation id", html! {
-                    @if let Some(c) = &m.correlation_id {
-                        a.mono href={ (base) "/messages?tenant=" (tenant.id) "&range=30d&correlation_id=" (enc(c)) } { (c) }
-                    } @else { (opt(None)) }
-                }))
-                (field("Application id", opt(m.application_message_id.as_deref())))
-                (field("Application type", opt(m.application_message_type.as_deref())))
-                (field("Predecessor", opt(m.predecessor_message_guid.as_deref())))
-                (field("Log level", opt(m.log_level.as_deref())))
-                (field("Transaction id", opt(m.transaction_id.as_deref())))
-                (field("Archiving status", opt(m.archiving_status.as_deref())))
-                (field("Components", html! { (opt(m.origin_component_name.as_deref())) " / " (opt(m.local_component_name.as_deref())) }))
-                (field("SAP monitor", html! {
-                    @if let Some(u) = external(m.alternate_web_link.as_deref()) {
-                        a href=(u) target="_blank" rel="noopener noreferrer" id="sap-link" { "Open in SAP's message monitor ↗" }
-                    } @else { (opt(None)) }
-                }))
-                (field("Details fetched", time(m.details_fetched_at)))
-            }
-        }
-        @if let Some(f) = &d.details_failure {
-            div.alert.error id="details-failure" {
-                "The details of this message could not be collected (" (f.attempts) " tries, last "
-                (time(Some(f.last_failed_at))) "; "
-                @if let Some(next) = f.next_attempt_at { "next try " (time(Some(next))) } @else { "no further automatic tries" }
-                "): " (f.error)
-            }
-        }
-        @if let Some(e) = &d.error {
-            div.panel {
-                h2 { "Error" @if let Some(t) = &e.error_type { " " span.muted { (t) } } }
-                pre id="error-text" { (e.text.as_deref().unwrap_or("(no error text)")) }
-            }
-        }
-        div.panel {
-            h2 { "Custom headers (" (d.headers.len()) ")" }
-            @if d.headers.is_empty() { p.muted { "None." } } @else {
-                table id="headers" {
-                    thead { tr { th { "Name" } th { "Value" } } }
-                    tbody { @for h in &d.headers { tr {
-                        td.mono { (h.name) }
-                        td.mono {
-                            @if masked { span.masked { (h.value.as_deref().unwrap_or("")) } }
-                            @else if let Some(v) = h.value.as_deref().filter(|v| !v.is_empty() && !v.ends_with('*')) {
-                                // The other messages with this value (a header value search).
-                                a.header-value href={ (base) "/messages?tenant=" (tenant.id) "&range=7d&header_name=" (enc(&h.name)) "&header_value=" (enc(v)) } { (v) }
-                            } @else { (opt(h.value.as_deref())) }
-                        }
-                    } } }
-                }
-            }
-        }
-        div.panel {
-            h2 { "Adapter attributes (" (d.adapter_attributes.len()) ")" }
-            @if d.adapter_attributes.is_empty() { p.muted { "None reported." } } @else {
-                div.scroll { table id="adapter-attributes" {
-                    thead { tr { th { "Adapter" } th { "Name" } th { "Value" } th { "Adapter message id" } } }
-                    tbody { @for a in &d.adapter_attributes { tr {
-                        td { (opt(a.adapter_id.as_deref())) }
-                        td.mono { (a.name) }
-                        td.mono { (opt(a.value.as_deref())) }
-                        td.mono { (opt(a.adapter_message_id.as_deref())) }
-                    } } }
-                } }
-            }
-        }
-        div.panel {
-            h2 { "Payloads (" (d.payloads.len()) ")" }
-            @if d.payloads.is_empty() { p.muted { "None stored (see the tenant's payload strategy)." } } @else {
-                table id="payloads" {
-                    thead { tr { th { "Entry" } th { "Stored at" } th { "Type" } th.num { "Size" } th { "State" } th {} } }
-                    tbody { @for pl in &d.payloads { tr {
-                        td.mono { (pl.entry_id) }
-                        td { (time(pl.entry_timestamp)) }
-                        td { (opt(pl.content_type.as_deref())) }
-                        td.num { @if let Some(s) = pl.size { (layout::bytes(s)) } }
-                        td { (status_badge(Some(&pl.status))) @if let Some(e) = &pl.error { " " span.muted { (e) } } }
-                        td.nowrap {
-                            @if pl.has_content && !masked {
-                                a href={ (base) "/messages/" (m.id) "/payloads/" (pl.id) } { "View" } " · "
-                                a href={ (base) "/api/payloads/" (pl.id) } { "Download" }
-                            } @else if masked { span.masked { "masked" } }
-                        }
-                    } } }
-                }
-            }
-        }
-        @if !d.attachments.is_empty() {
-            div.panel {
-                h2 { "Attachments (" (d.attachments.len()) ")" }
-                table {
-                    thead { tr { th { "Name" } th { "Type" } th.num { "Size" } th { "State" } th {} } }
-                    tbody { @for a in &d.attachments { tr {
-                        td { (opt(a.name.as_deref())) }
-                        td { (opt(a.content_type.as_deref())) }
-                        td.num { @if let Some(s) = a.size { (layout::bytes(s)) } }
-                        td { (status_badge(Some(&a.status))) }
-                        td { @if a.has_content && !masked { a href={ (base) "/api/attachments/" (a.id) } { "Download" } } @else if masked { span.masked { "masked" } } }
-                    } } }
-                }
-            }
-        }
-        div.panel {
-            h2 { "Runs (" (d.runs.len()) ")" }
-            // Newest run first and open; older runs folded.
-            @for (i, r) in d.runs.iter().rev().enumerate() {
-                details.run open[i == 0] {
-                    summary { "Run " span.mono { (r.run.run_id) } " " (status_badge(r.run.overall_state.as_deref())) " " (time(r.run.run_start)) " – " (time(r.run.run_stop)) }
-                    div.scroll { table {
-                        thead { tr { th.num { "#" } th { "Step" } th { "Activity" } th { "Status" } th { "Start" } th.num { "Took" } th { "Error" } } }
-                        tbody { @for (j, s) in r.run.steps.iter().enumerate() { tr {
-                            td.num { (s.child_count) }
-                            td.mono { (opt(s.model_step_id.as_deref().or(s.step_id.as_deref()))) }
-                            td { (opt(s.activity.as_deref())) }
-                            td { (status_badge(s.status.as_deref())) }
-                            td { (time(s.step_start)) }
-                            td.num { (step_took(s, r.run.steps.get(j + 1), r.run.run_stop)) }
-                            td.trunc { (opt(s.error.as_deref())) }
-                        } } }
-                    } }
-                }
-            }
-        }
-        @if !d.correlated.is_empty() {
-            div.panel {
-                h2 { "Correlated messages (" (d.correlated.len()) ")" }
-                (rows_table(base, &d.correlated, &std::collections::HashMap::new(), false, None))
-            }
-        }
-    };
-    Ok(layout::page(&state, &p, Nav::Messages, "Message", body))
-}
-
-/// How long a step took: its own stop when CPI gave one, else until the next step started (the
-/// last step: until the run stopped).
-fn step_took(
-    s: &domain::message::RunStep,
-    next: Option<&domain::message::RunStep>,
-    run_stop: Option<DateTime<Utc>>,
-) -> String {
-    let end = s
-        .step_stop
-        .or_else(|| next.and_then(|n| n.step_start))
-        .or(run_stop);
-    match (s.step_start, end) {
-        (Some(a), Some(b)) if b >= a => layout::duration_ms(Some((b - a).num_milliseconds())),
-        _ => "—".into(),
-    }
-}
-
-/// How a payload is shown: text (pretty JSON when it parses), or a note for binary content.
-fn render_payload(content_type: Option<&str>, body: &[u8], limit: usize) -> Markup {
-    let shown = &body[..body.len().min(limit)];
-    let truncated = body.len() > limit;
-    let text = match std::str::from_utf8(shown) {
-        Ok(t) => Some(t.to_string()),
-        // A cut in the middle of a character is still text.
-        Err(e) if truncated && e.valid_up_to() + 4 >= shown.len() => {
-            Some(String::from_utf8_lossy(&shown[..e.valid_up_to()]).into_owned())
-        }
-        Err(_) => None,
-    };
-    let is_json = content_type.is_some_and(|c| c.contains("json"))
-        || text
-            .as_deref()
-            .is_some_and(|t| t.trim_start().starts_with(['{', '[']));
-    html! {
-        @if truncated {
-            div.alert.info { "Showing the first " (layout::bytes(limit as i64)) " of " (layout::bytes(body.len() as i64)) "; download for the rest." }
-        }
-        @match text {
-            Some(t) => {
-                @let pretty = if is_json && !truncated {
-                    serde_json::from_str::<serde_json::Value>(&t).ok().and_then(|v| serde_json::to_string_pretty(&v).ok())
-                } else { None };
-                pre id="payload-text" { (pretty.unwrap_or(t)) }
-            }
-            None => p.muted { "Binary content (" (layout::bytes(body.len() as i64)) "); download it to open it." }
-        }
-    }
-}
-
-pub async fn payload(
-    state: web::Data<AppState>,
-    p: Principal,
-    path: web::Path<(i64, i64)>,
-) -> PageResult<HttpResponse> {
-    let base = &state.cfg.base;
-    let (message_id, payload_id) = path.into_inner();
-    let (meta, body) = payload_for(&state, &p, payload_id).await?;
-    if meta.message_id != message_id {
-        return Err(AppError::not_found("payload").into());
-    }
-    let html = html! {
-        h1 { "Payload " span.mono { (meta.entry_id) } }
-        p {
-            a href={ (base) "/messages/" (message_id) } { "← Back to the message" } " · "
-            a href={ (base) "/api/payloads/" (meta.id) } { "Download" } " · "
-            (opt(meta.content_type.as_deref())) " · " (layout::bytes(body.len() as i64))
-        }
-        div.panel { (render_payload(meta.content_type.as_deref(), &body, state.cfg.payload_view_bytes)) }
-    };
-    Ok(layout::page(&state, &p, Nav::Messages, "Payload", html))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -636,25 +427,5 @@ mod tests {
         assert_eq!(external(Some(" JavaScript:alert(1)")), None);
         assert_eq!(external(Some("data:text/html,<x>")), None);
         assert_eq!(external(None), None);
-    }
-
-    #[test]
-    fn payloads_are_text_never_markup() {
-        let html =
-            render_payload(Some("text/html"), b"<script>alert(1)</script>", 1000).into_string();
-        assert!(
-            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
-            "{html}"
-        );
-        assert!(!html.contains("<script>"));
-        let json = render_payload(Some("application/json"), br#"{"a":1}"#, 1000).into_string();
-        assert!(json.contains("&quot;a&quot;: 1"), "{json}");
-        let bin = render_payload(None, &[0xff, 0xfe, 0x00], 1000).into_string();
-        assert!(bin.contains("Binary content"));
-        let cut = render_payload(None, b"abcdef", 3).into_string();
-        assert!(
-            cut.contains("Showing the first") && cut.contains(">abc<"),
-            "{cut}"
-        );
     }
 }

@@ -9,10 +9,12 @@ pub mod errors;
 pub mod jobs;
 pub mod layout;
 pub mod login;
+pub mod message;
 pub mod messages;
 pub mod overview;
 pub mod storage;
 pub mod tenants;
+pub mod time_zone;
 pub mod users;
 
 use actix_web::web;
@@ -25,6 +27,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/account", web::get().to(login::account))
         .route("/account/password", web::post().to(login::password))
         .route("/account/tokens", web::post().to(login::token_create))
+        .route("/account/time-zone", web::post().to(time_zone::save))
         .route(
             "/account/tokens/{id}/revoke",
             web::post().to(login::token_revoke),
@@ -41,10 +44,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/errors/{id}", web::get().to(errors::detail))
         .route("/errors/{id}/{action}", web::post().to(errors::action))
         .route("/find", web::get().to(messages::find))
-        .route("/messages/{id}", web::get().to(messages::detail))
+        .route("/messages/{id}", web::get().to(message::detail))
         .route(
             "/messages/{id}/payloads/{payload}",
-            web::get().to(messages::payload),
+            web::get().to(message::payload),
         )
         .route("/tenants", web::get().to(tenants::list))
         .route("/tenants", web::post().to(tenants::create))

@@ -236,6 +236,7 @@ pub async fn page(state: web::Data<AppState>, p: Principal) -> PageResult<HttpRe
     .await?;
     let buckets: Vec<_> = (0..24).map(|i| from + chrono::Duration::hours(i)).collect();
     let errors = crate::service::error_groups::overview_counts(&state, &tenants).await?;
+    let loading = crate::service::messages::history_loading(&state, &tenants, now).await?;
     let body = html! {
         h1 { "Overview"
             span.right { label.muted { input type="checkbox" id="auto-refresh"; " refresh every 30 s" } }
@@ -250,10 +251,11 @@ pub async fn page(state: web::Data<AppState>, p: Principal) -> PageResult<HttpRe
                 }
             }
         } @else {
+            (super::messages::backfill_note(base, &loading))
             (error_cards(base, &errors))
             div.panel {
-                h2 { "Messages per hour, last 24 h (UTC)" }
-                (super::charts::volume_linked(&points, &buckets, |t| t.format("%H:00").to_string(), |t| {
+                h2 { "Messages per hour, last 24 h (" (crate::zone::current().name()) ")" }
+                (super::charts::volume_linked(&points, &buckets, |t| crate::zone::current().format(t, "%H:%M"), |t| {
                     Some(format!(
                         "{base}/messages?from={}&to={}",
                         enc(&t.to_rfc3339()),

@@ -25,7 +25,7 @@ pub struct AuditEntryOut {
     /// The client's address as the web server saw it (the TCP peer).
     pub source: Option<String>,
     /// `<object type>.<verb>`: `user.created`, `user.updated`, `user.password_reset`,
-    /// `user.password_changed`, `user.deleted`, `token.created`, `token.revoked`,
+    /// `user.password_changed`, `user.time_zone_changed`, `user.deleted`, `token.created`, `token.revoked`,
     /// `tenant.created`, `tenant.updated`, `tenant.secret_changed`, `tenant.jobs_changed`,
     /// `tenant.deleted`, `archive.deleted`.
     pub action: String,

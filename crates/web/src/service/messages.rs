@@ -54,8 +54,10 @@ pub async fn scope(state: &AppState, p: &Principal, parsed: &Parsed) -> Result<S
 pub struct MessageListOut {
     #[schema(value_type = Vec<Object>)]
     pub items: Vec<MessageRow>,
-    /// Cursor for the next page (`after=`); absent on the last page.
+    /// Cursor for the next page (`after=`, older when newest first); absent on the last page.
     pub next: Option<String>,
+    /// Cursor for the previous page (`before=`, newer when newest first); absent on the first.
+    pub prev: Option<String>,
     /// Status and iFlow counts of the whole filtered range (not only this page).
     #[schema(value_type = Option<Object>)]
     pub facets: Option<Facets>,
@@ -70,6 +72,9 @@ pub struct Listing {
     pub scope: Scope,
     pub page: monitor::MessagePage,
     pub facets: Option<Facets>,
+    /// The iFlow picker's options: the iFlows of the range with their counts under every
+    /// filter but the iFlow itself (first page only).
+    pub iflows: Vec<monitor::FacetCount>,
 }
 
 /// Run a monitor query: one statement for the page, one or two for the facets.
@@ -83,14 +88,24 @@ pub async fn run_query(
     let mut filter = parsed.filter.clone();
     filter.tenant_ids = scope.tenants.iter().map(|t| t.id).collect();
     check_statuses(state, &filter).await?;
-    let page_fut = monitor::search(
-        &state.db,
-        &filter,
-        parsed.sort,
-        parsed.after.as_deref(),
-        parsed.limit,
-    );
-    let (page, facets) = if parsed.facets && parsed.after.is_none() {
+    let page_fut = async {
+        match parsed.before.as_deref() {
+            Some(before) => {
+                monitor::search_before(&state.db, &filter, parsed.sort, before, parsed.limit).await
+            }
+            None => {
+                monitor::search(
+                    &state.db,
+                    &filter,
+                    parsed.sort,
+                    parsed.after.as_deref(),
+                    parsed.limit,
+                )
+                .await
+            }
+        }
+    };
+    let (page, facets) = if parsed.facets && parsed.first_page() {
         let (page, facets) = futures::join!(
             page_fut,
             monitor::facets_cached(&state.db, &filter, &state.facet_cache)
@@ -99,11 +114,26 @@ pub async fn run_query(
     } else {
         (page_fut.await?, None)
     };
+    let iflows = match &facets {
+        None => Vec::new(),
+        Some(f) if filter.iflow_id.is_none() => f.iflow.clone(),
+        // Picking another iFlow needs the others' counts: the same filter without the iFlow.
+        Some(_) => {
+            let others = monitor::MessageFilter {
+                iflow_id: None,
+                ..filter.clone()
+            };
+            monitor::facets_cached(&state.db, &others, &state.facet_cache)
+                .await?
+                .iflow
+        }
+    };
     Ok(Listing {
         parsed,
         scope,
         page,
         facets,
+        iflows,
     })
 }
 
@@ -121,7 +151,10 @@ pub const KNOWN_STATUSES: [&str; 8] = [
 
 /// Statuses are an open set: a filter may name the known ones and every status stored for the
 /// tenants searched; anything else is a typo that would silently list nothing.
-async fn check_statuses(state: &AppState, filter: &monitor::MessageFilter) -> Result<(), AppError> {
+pub(crate) async fn check_statuses(
+    state: &AppState,
+    filter: &monitor::MessageFilter,
+) -> Result<(), AppError> {
     if filter.statuses.is_empty() {
         return Ok(());
     }
@@ -161,7 +194,7 @@ pub async fn list_volume(
     let span = listing.parsed.to - listing.parsed.from;
     if listing.parsed.id_search
         || span < chrono::Duration::hours(2)
-        || listing.parsed.after.is_some()
+        || !listing.parsed.first_page()
         || listing.scope.tenants.is_empty()
     {
         return Ok(None);
@@ -491,4 +524,70 @@ pub fn tenant_names(tenants: &[Tenant]) -> HashMap<i64, String> {
         .iter()
         .map(|t| (t.id, t.settings.name.clone()))
         .collect()
+}
+
+/// A tenant whose history is still being collected.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Backfill {
+    pub tenant_id: i64,
+    pub tenant: String,
+    /// The first collection of recent messages has not finished yet.
+    pub first_collection: bool,
+    /// Where the cold backfill starts (`collect_from`), when one is configured.
+    pub from: Option<DateTime<Utc>>,
+    /// How far it got (its watermark): messages before this are in, later ones not yet.
+    pub reached: Option<DateTime<Utc>>,
+    /// Where it ends: the start of the hot window, now.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// The tenants among `tenants` whose first collection or cold backfill is still running: the
+/// counts and charts of the monitor and the overview are incomplete for them. Read from
+/// `sync_state` (the hot job's first success; the cold job's watermark against the start of
+/// the hot window, with the cold job's interval twice plus an hour of slack, since between runs
+/// a finished backfill lags by up to one interval).
+pub async fn history_loading(
+    state: &AppState,
+    tenants: &[Tenant],
+    now: DateTime<Utc>,
+) -> Result<Vec<Backfill>, AppError> {
+    use domain::tenant::JobKind;
+    use store::repo::{sync_state, tenants as tenant_repo};
+    let mut out = Vec::new();
+    for t in tenants.iter().filter(|t| t.settings.collection.enabled) {
+        let states = sync_state::list(&state.db, t.id).await?;
+        let of = |kind: &str| states.iter().find(|s| s.job_type == kind);
+        let first_collection = of(JobKind::MessagesHot.as_str())
+            .and_then(|s| s.last_success_at)
+            .is_none();
+        let mut cold = None;
+        if let Some(from) = t.settings.collection.collect_from {
+            let hot =
+                chrono::Duration::from_std(t.settings.collection.hot_window()).unwrap_or_default();
+            let until = now - hot;
+            let interval = tenant_repo::jobs(&state.db, t.id)
+                .await?
+                .into_iter()
+                .find(|j| j.kind == JobKind::MessagesCold)
+                .and_then(|j| j.interval())
+                .and_then(|i| chrono::Duration::from_std(i).ok())
+                .unwrap_or(chrono::Duration::minutes(15));
+            let reached = of(JobKind::MessagesCold.as_str()).and_then(|s| s.watermark);
+            let behind = reached.unwrap_or(from).max(from);
+            if from < until && behind < until - interval * 2 - chrono::Duration::hours(1) {
+                cold = Some((from, reached, until));
+            }
+        }
+        if first_collection || cold.is_some() {
+            out.push(Backfill {
+                tenant_id: t.id,
+                tenant: t.settings.name.clone(),
+                first_collection,
+                from: cold.map(|c| c.0),
+                reached: cold.and_then(|c| c.1),
+                until: cold.map(|c| c.2),
+            });
+        }
+    }
+    Ok(out)
 }

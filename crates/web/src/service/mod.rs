@@ -7,6 +7,7 @@ pub mod audit;
 pub mod catalog;
 pub mod error_groups;
 pub mod error_rules;
+pub mod export;
 pub mod jobs;
 pub mod messages;
 pub mod storage;

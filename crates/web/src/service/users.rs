@@ -276,6 +276,27 @@ pub async fn delete_user_checked(state: &AppState, p: &Principal, id: i64) -> Re
     Ok(())
 }
 
+/// Store the user's time zone: an IANA name (`Europe/Berlin`), or empty for the browser's.
+pub async fn set_time_zone(state: &AppState, p: &Principal, raw: &str) -> Result<(), AppError> {
+    let raw = raw.trim();
+    let zone = if raw.is_empty() {
+        None
+    } else {
+        Some(
+            crate::zone::parse(raw)
+                .ok_or_else(|| {
+                    AppError::invalid(
+                        "time_zone",
+                        "must be a time zone name such as Europe/Berlin or UTC",
+                    )
+                })?
+                .name(),
+        )
+    };
+    users::set_time_zone(&state.db, p.user.id, zone).await?;
+    Ok(())
+}
+
 /// Check and store a new password; shared by the page and the API.
 pub async fn change_password(
     state: &AppState,

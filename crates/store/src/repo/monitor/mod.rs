@@ -36,7 +36,9 @@ pub use filter::{HEADER_PROBE_CAP, MessageFilter};
 pub use overview::{
     ArtifactInError, ExpiringCertificate, FailingIflow, JobHealth, TenantKpis, overview,
 };
-pub use search::{MessagePage, MessageRow, Sort, explain_search, search, search_with_probe_cap};
+pub use search::{
+    MessagePage, MessageRow, Sort, explain_search, search, search_before, search_with_probe_cap,
+};
 
 /// The stored message row as [`detail()`] returns it: the `message_logs` entity model itself.
 pub use crate::entity::message_logs::Model as MessageRecord;

@@ -99,11 +99,24 @@ pub(super) fn row_columns(prefix: &str) -> String {
     cols
 }
 
-/// One page of [`search`]; `next` is the cursor of the following page, `None` on the last.
+/// One page of [`search`]; `next` is the cursor of the following (older, for
+/// [`Sort::NewestFirst`]) page, `None` on the last; `prev` the cursor of the preceding (newer)
+/// page for [`search_before`], `None` on the first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessagePage {
     pub rows: Vec<MessageRow>,
     pub next: Option<String>,
+    #[serde(default)]
+    pub prev: Option<String>,
+}
+
+/// Which side of a cursor a page is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    /// The rows after the cursor in the page's order (`after=`).
+    After,
+    /// The rows before it (`before=`): read in the opposite order, then turned round.
+    Before,
 }
 
 /// Where a page ends: the last row's `(log_end, id)` and the order it was read in.
@@ -199,7 +212,50 @@ pub async fn search_with_probe_cap(
     limit: u32,
     header_probe_cap: u64,
 ) -> Result<MessagePage, StoreError> {
-    let cursor = after
+    page(
+        db,
+        filter,
+        sort,
+        after,
+        Side::After,
+        limit,
+        header_probe_cap,
+    )
+    .await
+}
+
+/// The page just before the cursor `before` (a page's [`MessagePage::prev`]) in `sort` order:
+/// with [`Sort::NewestFirst`] the newer messages, paging back toward the first page. Rows come
+/// in `sort` order; `prev` is `None` once no row precedes them, `next` leads back.
+pub async fn search_before(
+    db: &Db,
+    filter: &MessageFilter,
+    sort: Sort,
+    before: &str,
+    limit: u32,
+) -> Result<MessagePage, StoreError> {
+    page(
+        db,
+        filter,
+        sort,
+        Some(before),
+        Side::Before,
+        limit,
+        HEADER_PROBE_CAP,
+    )
+    .await
+}
+
+async fn page(
+    db: &Db,
+    filter: &MessageFilter,
+    sort: Sort,
+    cursor: Option<&str>,
+    side: Side,
+    limit: u32,
+    header_probe_cap: u64,
+) -> Result<MessagePage, StoreError> {
+    let cursor = cursor
         .filter(|a| !a.is_empty())
         .map(|a| Cursor::decode(a, sort))
         .transpose()?;
@@ -208,8 +264,15 @@ pub async fn search_with_probe_cap(
         return Ok(MessagePage {
             rows: Vec::new(),
             next: None,
+            prev: None,
         });
     }
+    // Before the cursor is after it in the opposite order; the rows are turned round below.
+    let read = match (side, sort) {
+        (Side::After, s) => s,
+        (Side::Before, Sort::NewestFirst) => Sort::OldestFirst,
+        (Side::Before, Sort::OldestFirst) => Sort::NewestFirst,
+    };
     let limit = limit.clamp(1, MAX_PAGE);
     let fetch = i64::from(limit) + 1;
     let header = header_plan(db.conn(), &tenants, filter, header_probe_cap).await?;
@@ -217,7 +280,7 @@ pub async fn search_with_probe_cap(
         db.db_backend(),
         filter,
         &tenants,
-        sort,
+        read,
         cursor,
         fetch,
         &header,
@@ -230,20 +293,37 @@ pub async fn search_with_probe_cap(
         rows.iter_mut().map(|r| &mut r.error_group),
     )
     .await?;
-    let next = if rows.len() > limit as usize {
-        rows.truncate(limit as usize);
-        rows.last().map(|r| {
-            Cursor {
-                sort,
-                log_end: r.log_end,
-                id: r.id,
-            }
-            .encode()
-        })
-    } else {
-        None
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let at = |r: &MessageRow| {
+        Cursor {
+            sort,
+            log_end: r.log_end,
+            id: r.id,
+        }
+        .encode()
     };
-    Ok(MessagePage { rows, next })
+    Ok(match side {
+        Side::After => MessagePage {
+            next: if more { rows.last().map(at) } else { None },
+            // Rows preceded the cursor: the page they were on.
+            prev: if cursor.is_some() {
+                rows.first().map(at)
+            } else {
+                None
+            },
+            rows,
+        },
+        Side::Before => {
+            rows.reverse();
+            MessagePage {
+                prev: if more { rows.first().map(at) } else { None },
+                // The cursor's own row and what follows it.
+                next: rows.last().map(at),
+                rows,
+            }
+        }
+    })
 }
 
 /// The statement of one [`search`] page (`fetch` rows) over the visible `tenants`.
