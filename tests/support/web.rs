@@ -298,10 +298,10 @@ impl<'a> Client<'a> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
         loop {
             let (s, v) = self.get_json(path);
-            if s == 200 {
-                if let Some(found) = f(&v) {
-                    return found;
-                }
+            if s == 200
+                && let Some(found) = f(&v)
+            {
+                return found;
             }
             assert!(
                 std::time::Instant::now() < deadline,
