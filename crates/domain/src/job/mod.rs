@@ -98,6 +98,8 @@ job_types! {
     Archive => "archive", "archive", Archive;
     /// Metric and storage snapshots of a tenant (the metrics daemon).
     Metrics => "metrics", "metrics", NoParams;
+    /// JMS broker and data store usage of a tenant (`JmsBrokers('Broker1')`, `DataStores`).
+    Resources => "resources", "resources", NoParams;
 }
 
 impl JobType {
@@ -330,6 +332,7 @@ mod tests {
                 "integramon.keystore",
                 "integramon.archive",
                 "integramon.metrics",
+                "integramon.resources",
             ]
         );
     }
