@@ -187,3 +187,86 @@ async fn a_server_error_on_the_broker_is_an_error() {
     let err = client(&server.uri()).jms_broker().await.unwrap_err();
     assert_eq!(err.status(), Some(500));
 }
+
+mod against_the_simulator {
+    use super::*;
+    use cpi_sim::{ResourceMode, Sim, SimConfig};
+
+    async fn sim() -> cpi_sim::SimHandle {
+        let cfg = SimConfig::default()
+            .with_seed(5)
+            .with_basic("monitor", "monitor-pass");
+        Sim::start(cfg, "127.0.0.1:0").await.expect("simulator")
+    }
+
+    fn sim_client(sim: &cpi_sim::SimHandle) -> CpiClient {
+        let cfg = TenantConfig::new(
+            &sim.base_url(),
+            Auth::Basic {
+                username: "monitor".into(),
+                password: Secret::new("monitor-pass"),
+            },
+        )
+        .expect("config");
+        CpiClient::new(cfg).expect("client")
+    }
+
+    #[tokio::test]
+    async fn the_simulator_serves_both_shapes_within_the_limits() {
+        let sim = sim().await;
+        let c = sim_client(&sim);
+        let b = c.jms_broker().await.expect("broker").expect("has JMS");
+        assert_eq!((b.queue_number, b.max_queue_number), (Some(16), Some(30)));
+        assert_eq!(b.capacity_error, Some(0));
+        assert_eq!(b.is_consumers_high, Some(0));
+        let stores = c.data_stores().await.expect("stores");
+        assert!(stores.len() >= 2, "{stores:?}");
+        assert!(
+            stores
+                .iter()
+                .all(|s| s.number_of_overdue_messages == Some(0))
+        );
+        assert!(stores.iter().any(|s| s.visibility.as_deref() == Some("Global")));
+        sim.stop().await;
+    }
+
+    #[tokio::test]
+    async fn the_admin_switch_pushes_them_over_the_limits_and_removes_jms() {
+        let sim = sim().await;
+        let c = sim_client(&sim);
+        let admin = format!("{}/_sim/resources", sim.base_url());
+        let http = reqwest::Client::new();
+        let r = http
+            .post(&admin)
+            .json(&serde_json::json!({"mode": "over_limits"}))
+            .send()
+            .await
+            .expect("admin");
+        assert_eq!(r.status(), 200);
+        let b = c.jms_broker().await.expect("broker").expect("has JMS");
+        assert_eq!(b.queue_number, b.max_queue_number);
+        assert!(b.capacity_error.unwrap() > 0 && b.capacity_warning.unwrap() > 0);
+        assert_eq!(b.is_transacted_sessions_high, Some(1));
+        assert!(b.capacity.unwrap() * 100 / b.max_capacity.unwrap() >= 90);
+        let overdue: i64 = c
+            .data_stores()
+            .await
+            .expect("stores")
+            .iter()
+            .filter_map(|s| s.number_of_overdue_messages)
+            .sum();
+        assert!(overdue > 0);
+
+        let bad = http
+            .post(&admin)
+            .json(&serde_json::json!({"mode": "sideways"}))
+            .send()
+            .await
+            .expect("admin");
+        assert_eq!(bad.status(), 400);
+
+        sim.set_resources(ResourceMode::NoJms);
+        assert_eq!(c.jms_broker().await.expect("no error"), None);
+        sim.stop().await;
+    }
+}
