@@ -26,6 +26,7 @@ mod m20261207_000012_login_attempts;
 mod m20261207_000013_audit_log;
 mod m20261208_000014_error_groups;
 mod m20261208_000016_error_group_days;
+mod m20261208_000019_tenant_resources;
 
 pub use m20261126_000002_messages::HEADER_VALUE_PREFIX_CHARS;
 
@@ -45,6 +46,7 @@ const VERSIONS: &[&str] = &[
     "m20261207_000013_audit_log",
     "m20261208_000014_error_groups",
     "m20261208_000016_error_group_days",
+    "m20261208_000019_tenant_resources",
 ];
 
 pub struct Migrator;
@@ -66,6 +68,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000013_audit_log::Migration),
             Box::new(m20261208_000014_error_groups::Migration),
             Box::new(m20261208_000016_error_group_days::Migration),
+            Box::new(m20261208_000019_tenant_resources::Migration),
         ]
     }
 }
@@ -100,6 +103,7 @@ mod tests {
             m20261207_000013_audit_log::tables(),
             m20261208_000014_error_groups::tables(),
             m20261208_000016_error_group_days::tables(),
+            m20261208_000019_tenant_resources::tables(),
         ]
         .concat()
     }
@@ -120,6 +124,7 @@ mod tests {
             m20261207_000013_audit_log::indexes(),
             m20261208_000014_error_groups::indexes(),
             m20261208_000016_error_group_days::indexes(),
+            m20261208_000019_tenant_resources::indexes(),
         ]
         .concat()
     }
