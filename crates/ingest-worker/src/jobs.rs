@@ -21,7 +21,7 @@ use crate::tenants::Clients;
 use crate::{content, details, payloads};
 
 /// The job families an ingest worker consumes unless told otherwise.
-pub const FAMILIES: [JobType; 7] = [
+pub const FAMILIES: [JobType; 8] = [
     JobType::MessagesHot,
     JobType::MessagesCold,
     JobType::MessageDetails,
@@ -29,6 +29,7 @@ pub const FAMILIES: [JobType; 7] = [
     JobType::Packages,
     JobType::DeepSync,
     JobType::Keystore,
+    JobType::Resources,
 ];
 
 pub struct Worker {
@@ -160,6 +161,9 @@ impl Worker {
             JobType::Keystore => {
                 serde_json::to_value(content::sync_keystore(&self.db, &client, tenant).await?)
             }
+            JobType::Resources => serde_json::to_value(
+                crate::resources::sync(&self.db, &client, tenant).await?,
+            ),
             other => {
                 return Err(JobError::Fail(format!(
                     "the ingest worker does not run {other} jobs"

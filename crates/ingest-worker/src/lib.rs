@@ -1,5 +1,5 @@
 //! The ingest worker: consumes collection jobs (messages hot and cold, message details, payloads,
-//! packages and artifacts, the deep sync, keystore), calls the tenant through `cpi`, and writes
+//! packages and artifacts, the deep sync, keystore, tenant resources), calls the tenant through `cpi`, and writes
 //! through `store`. Any number of workers may consume the same queues.
 
 pub mod content;
@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod map;
 pub mod messages;
 pub mod payloads;
+pub mod resources;
 pub mod settings;
 pub mod sync_cmd;
 pub mod tenants;

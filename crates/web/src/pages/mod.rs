@@ -11,6 +11,7 @@ pub mod layout;
 pub mod login;
 pub mod messages;
 pub mod overview;
+pub mod resources;
 pub mod storage;
 pub mod tenants;
 pub mod users;

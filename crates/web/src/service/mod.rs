@@ -9,6 +9,7 @@ pub mod error_groups;
 pub mod error_rules;
 pub mod jobs;
 pub mod messages;
+pub mod resources;
 pub mod storage;
 pub mod submit;
 pub mod tenants;
