@@ -555,7 +555,9 @@ async fn error_group_days_filled_from_hours(db: DatabaseConnection) {
         .await
         .expect("hour");
     }
-    Migrator::up(&db, Some(1)).await.expect("the days migration");
+    Migrator::up(&db, Some(1))
+        .await
+        .expect("the days migration");
     for (g, day, want) in [(1, 1, 7), (1, 2, 5), (2, 1, 7)] {
         assert_eq!(
             count(
@@ -615,13 +617,19 @@ async fn tenant_resources_job_added_to_existing_tenants(db: DatabaseConnection) 
         .await
         .expect("tenant");
     }
-    Migrator::up(&db, Some(1)).await.expect("the resources migration");
+    Migrator::up(&db, Some(1))
+        .await
+        .expect("the resources migration");
     let resources_jobs = "SELECT COUNT(*) FROM tenant_jobs WHERE job_type = 'resources' \
          AND interval_secs = 300 AND enabled = TRUE AND plan_time IS NULL";
     assert_eq!(count(&db, resources_jobs).await, 2);
     Migrator::down(&db, Some(1)).await.expect("down");
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM tenant_jobs WHERE job_type = 'resources'").await,
+        count(
+            &db,
+            "SELECT COUNT(*) FROM tenant_jobs WHERE job_type = 'resources'"
+        )
+        .await,
         0
     );
     assert!(

@@ -120,7 +120,11 @@ impl Resources {
                     name: format!("{flow}_Buffer"),
                     iflow: flow.clone(),
                     visibility: "Integration Flow",
-                    messages: if over && i == 0 { messages + 40 } else { messages },
+                    messages: if over && i == 0 {
+                        messages + 40
+                    } else {
+                        messages
+                    },
                     overdue: if over && i == 0 { 40 } else { 0 },
                 }
             })

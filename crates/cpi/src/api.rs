@@ -10,10 +10,10 @@ use crate::download::{Collected, DownloadOutcome};
 use crate::error::{BadResponseKind, CpiError};
 use crate::limits::ApiFamily;
 use crate::model::{
-    AdapterAttribute, CustomHeaderProperty, IntegrationDesigntimeArtifact, IntegrationPackage,
-    IntegrationRuntimeArtifact, JmsBroker, DataStore, KeystoreEntry, MessageProcessingLog, MessageStoreEntry,
-    MplAttachment, MplErrorInformation, MplParts, MplRun, MplRunStep, RuntimeArtifactErrorInfo,
-    ValueMappingDesigntimeArtifact,
+    AdapterAttribute, CustomHeaderProperty, DataStore, IntegrationDesigntimeArtifact,
+    IntegrationPackage, IntegrationRuntimeArtifact, JmsBroker, KeystoreEntry, MessageProcessingLog,
+    MessageStoreEntry, MplAttachment, MplErrorInformation, MplParts, MplRun, MplRunStep,
+    RuntimeArtifactErrorInfo, ValueMappingDesigntimeArtifact,
 };
 use crate::odata::{Entity, hex_alias, quote_key, string_literal};
 

@@ -32,7 +32,8 @@ fn spec_example(resource: &str) -> Vec<u8> {
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     let spec: serde_json::Value = serde_json::from_str(&text).expect("spec is JSON");
-    let example = &spec["paths"][resource]["get"]["responses"]["200"]["examples"]["application/json"];
+    let example =
+        &spec["paths"][resource]["get"]["responses"]["200"]["examples"]["application/json"];
     assert!(example.is_object(), "no example for {resource} in the spec");
     serde_json::to_vec(example).expect("example")
 }
@@ -226,7 +227,11 @@ mod against_the_simulator {
                 .iter()
                 .all(|s| s.number_of_overdue_messages == Some(0))
         );
-        assert!(stores.iter().any(|s| s.visibility.as_deref() == Some("Global")));
+        assert!(
+            stores
+                .iter()
+                .any(|s| s.visibility.as_deref() == Some("Global"))
+        );
         sim.stop().await;
     }
 

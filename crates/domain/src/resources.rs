@@ -55,7 +55,10 @@ impl JmsBroker {
             out.push(LimitReason::Queues);
         }
         for (flag, reason) in [
-            (self.transacted_sessions_high, LimitReason::TransactedSessions),
+            (
+                self.transacted_sessions_high,
+                LimitReason::TransactedSessions,
+            ),
             (self.consumers_high, LimitReason::Consumers),
             (self.producers_high, LimitReason::Producers),
         ] {

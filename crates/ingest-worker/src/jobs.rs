@@ -161,9 +161,9 @@ impl Worker {
             JobType::Keystore => {
                 serde_json::to_value(content::sync_keystore(&self.db, &client, tenant).await?)
             }
-            JobType::Resources => serde_json::to_value(
-                crate::resources::sync(&self.db, &client, tenant).await?,
-            ),
+            JobType::Resources => {
+                serde_json::to_value(crate::resources::sync(&self.db, &client, tenant).await?)
+            }
             other => {
                 return Err(JobError::Fail(format!(
                     "the ingest worker does not run {other} jobs"

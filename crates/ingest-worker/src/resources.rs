@@ -26,7 +26,11 @@ pub struct ResourcesReport {
     pub data_stores_with_overdue: u64,
 }
 
-pub async fn sync(db: &Db, client: &CpiClient, tenant: &Tenant) -> Result<ResourcesReport, JobError> {
+pub async fn sync(
+    db: &Db,
+    client: &CpiClient,
+    tenant: &Tenant,
+) -> Result<ResourcesReport, JobError> {
     let broker = client.jms_broker().await?.map(|b| broker_of(&b));
     crate::error::stop_point()?;
     let stores: Vec<DataStore> = client.data_stores().await?.iter().map(store_of).collect();

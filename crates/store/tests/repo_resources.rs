@@ -31,7 +31,14 @@ fn store(name: &str, iflow: &str, overdue: Option<i64>) -> DataStore {
         name: name.into(),
         iflow: iflow.into(),
         store_type: String::new(),
-        visibility: Some(if iflow.is_empty() { "Global" } else { "Integration Flow" }.into()),
+        visibility: Some(
+            if iflow.is_empty() {
+                "Global"
+            } else {
+                "Integration Flow"
+            }
+            .into(),
+        ),
         messages: Some(10),
         overdue,
     }
@@ -40,7 +47,11 @@ fn store(name: &str, iflow: &str, overdue: Option<i64>) -> DataStore {
 async fn a_run_replaces_the_snapshot_and_the_data_stores(db: Db, _t: Target) {
     let a = tenant(&db, "A").await;
     let b = tenant(&db, "B").await;
-    assert_eq!(resources::get(&db, a).await.unwrap(), None, "before the first run");
+    assert_eq!(
+        resources::get(&db, a).await.unwrap(),
+        None,
+        "before the first run"
+    );
 
     let first = [store("s1", "flow", Some(2)), store("g", "", None)];
     resources::replace(&db, a, Some(&broker(16)), &first, t(0))
@@ -55,7 +66,9 @@ async fn a_run_replaces_the_snapshot_and_the_data_stores(db: Db, _t: Target) {
     // Sorted by name.
     assert_eq!(got.data_stores, vec![first[1].clone(), first[0].clone()]);
     assert_eq!(
-        got.overdue_stores().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        got.overdue_stores()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>(),
         ["s1"]
     );
 

@@ -5,6 +5,7 @@
 mod duration;
 mod labels;
 mod matcher;
+pub mod schedule;
 
 pub use duration::{DurationError, format_duration, parse_duration};
 pub use labels::{LabelError, Labels, check_label_name};

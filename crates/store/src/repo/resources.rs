@@ -32,9 +32,10 @@ pub async fn replace(
 ) -> Result<Replaced, StoreError> {
     let mut unique: Vec<&DataStore> = Vec::with_capacity(stores.len());
     for s in stores {
-        match unique.iter_mut().find(|u| {
-            (&u.name, &u.iflow, &u.store_type) == (&s.name, &s.iflow, &s.store_type)
-        }) {
+        match unique
+            .iter_mut()
+            .find(|u| (&u.name, &u.iflow, &u.store_type) == (&s.name, &s.iflow, &s.store_type))
+        {
             Some(slot) => *slot = s,
             None => unique.push(s),
         }
