@@ -110,7 +110,7 @@ pub async fn get(db: &Db, tenant_id: i64) -> Result<Option<TenantResources>, Sto
         .await?;
     Ok(Some(TenantResources {
         collected_at: b.collected_at,
-        broker: b.has_jms.then(|| JmsBroker {
+        broker: b.has_jms.then_some(JmsBroker {
             capacity: b.capacity,
             max_capacity: b.max_capacity,
             queue_count: b.queue_count,
