@@ -28,6 +28,7 @@ mod m20261208_000014_error_groups;
 mod m20261208_000016_error_group_days;
 mod m20261208_000017_error_group_sums;
 mod m20261208_000018_alerts;
+mod m20261208_000019_tenant_resources;
 mod m20261208_000020_user_time_zone;
 
 pub use m20261126_000002_messages::HEADER_VALUE_PREFIX_CHARS;
@@ -50,6 +51,7 @@ const VERSIONS: &[&str] = &[
     "m20261208_000016_error_group_days",
     "m20261208_000017_error_group_sums",
     "m20261208_000018_alerts",
+    "m20261208_000019_tenant_resources",
     "m20261208_000020_user_time_zone",
 ];
 
@@ -74,6 +76,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261208_000016_error_group_days::Migration),
             Box::new(m20261208_000017_error_group_sums::Migration),
             Box::new(m20261208_000018_alerts::Migration),
+            Box::new(m20261208_000019_tenant_resources::Migration),
             Box::new(m20261208_000020_user_time_zone::Migration),
         ]
     }
@@ -111,6 +114,7 @@ mod tests {
             m20261208_000016_error_group_days::tables(),
             m20261208_000017_error_group_sums::tables(),
             m20261208_000018_alerts::tables(),
+            m20261208_000019_tenant_resources::tables(),
         ]
         .concat()
     }
@@ -133,6 +137,7 @@ mod tests {
             m20261208_000016_error_group_days::indexes(),
             m20261208_000017_error_group_sums::indexes(),
             m20261208_000018_alerts::indexes(),
+            m20261208_000019_tenant_resources::indexes(),
         ]
         .concat()
     }

@@ -509,13 +509,18 @@ async fn sqlite_keys_are_rowid_autoincrement() {
 
 /// `m20261208_000016_error_group_days` fills the daily table from the hours already there: one
 /// row per group and UTC day holding the sum of that day's hours.
-async fn error_group_days_filled_from_hours(db: DatabaseConnection) {
-    // Up to just before the days migration, then that one alone (later ones may follow it).
-    let before = all_versions()
+/// How many migrations apply before `name` (later migrations may follow it).
+fn before_migration(name: &str) -> u32 {
+    let at = all_versions()
         .iter()
-        .position(|v| *v == "m20261208_000016_error_group_days")
-        .expect("the days migration is listed");
-    Migrator::up(&db, Some(before as u32))
+        .position(|v| *v == name)
+        .unwrap_or_else(|| panic!("{name} is not a migration"));
+    at as u32
+}
+
+async fn error_group_days_filled_from_hours(db: DatabaseConnection) {
+    let before = before_migration("m20261208_000016_error_group_days");
+    Migrator::up(&db, Some(before))
         .await
         .expect("up to before the days");
     // The text form each backend stores a timestamp in (SQLite: as the driver writes it).
@@ -590,4 +595,61 @@ async fn sqlite_error_group_days_filled_from_hours() {
 #[tokio::test]
 async fn postgres_error_group_days_filled_from_hours() {
     with_postgres(error_group_days_filled_from_hours).await;
+}
+
+/// `m20261208_000019_tenant_resources` gives tenants made before it the `resources` job at its
+/// default (every 300 s), once, and its down removes that setting with the tables.
+async fn tenant_resources_job_added_to_existing_tenants(db: DatabaseConnection) {
+    let before = before_migration("m20261208_000019_tenant_resources");
+    Migrator::up(&db, Some(before))
+        .await
+        .expect("up to before the resources tables");
+    let now = match db.get_database_backend() {
+        DbBackend::Postgres => "'2026-12-08 00:00:00+00'",
+        _ => "'2026-12-08T00:00:00+00:00'",
+    };
+    for id in [1, 2] {
+        db.execute_unprepared(&format!(
+            "INSERT INTO tenants (id, name, api_url, auth_kind, hot_window_secs, payload_strategy, \
+             payload_max_bytes, created_at, updated_at) VALUES ({id}, 't{id}', 'https://t.example/api/v1', \
+             'basic', 3600, 'failed', 1000000, {now}, {now})"
+        ))
+        .await
+        .expect("tenant");
+    }
+    Migrator::up(&db, Some(1))
+        .await
+        .expect("the resources migration");
+    let resources_jobs = "SELECT COUNT(*) FROM tenant_jobs WHERE job_type = 'resources' \
+         AND interval_secs = 300 AND enabled = TRUE AND plan_time IS NULL";
+    assert_eq!(count(&db, resources_jobs).await, 2);
+    Migrator::down(&db, Some(1)).await.expect("down");
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM tenant_jobs WHERE job_type = 'resources'"
+        )
+        .await,
+        0
+    );
+    assert!(
+        !SchemaManager::new(&db)
+            .has_table("tenant_jms_brokers")
+            .await
+            .unwrap()
+    );
+    Migrator::up(&db, None).await.expect("up again");
+    assert_eq!(count(&db, resources_jobs).await, 2);
+    db.close().await.expect("close");
+}
+
+#[tokio::test]
+async fn sqlite_tenant_resources_job_added_to_existing_tenants() {
+    let (_dir, db) = sqlite_file().await;
+    tenant_resources_job_added_to_existing_tenants(db).await;
+}
+
+#[tokio::test]
+async fn postgres_tenant_resources_job_added_to_existing_tenants() {
+    with_postgres(tenant_resources_job_added_to_existing_tenants).await;
 }

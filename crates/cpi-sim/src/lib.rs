@@ -25,6 +25,7 @@ mod plan;
 pub mod problems;
 mod query;
 mod reply;
+mod resources;
 mod results;
 mod routes;
 mod server;
@@ -37,6 +38,7 @@ pub use config::{NextLinkStyle, Role, SimConfig, SimUser, StatusMix, TrafficConf
 pub use faults::{Fault, FaultSpec};
 pub use problems::ErrorFamily;
 pub use reply::{ApiError, Reply};
+pub use resources::ResourceMode;
 pub use server::{Sim, SimError, SimHandle};
 pub use stats::SimStats;
 pub use tenant::{RequestCtx, Tenant};

@@ -18,6 +18,8 @@ pub(crate) struct QueryOptions {
     /// CPI's non-standard `filterCustomHeaderProperties`.
     pub custom_header: Option<String>,
     pub keystore_name: Option<String>,
+    /// `DataStores?overdueonly=true`.
+    pub overdue_only: bool,
     /// The raw (still encoded) query without `$skiptoken`, for building `__next`.
     pub raw_without_skiptoken: String,
 }
@@ -75,6 +77,7 @@ pub(crate) fn parse(raw: &str) -> Result<QueryOptions, ApiError> {
             "$format" => {}
             "filterCustomHeaderProperties" => q.custom_header = Some(v),
             "keystoreName" => q.keystore_name = Some(v),
+            "overdueonly" => q.overdue_only = v.eq_ignore_ascii_case("true"),
             k if k.starts_with('$') => {
                 return Err(ApiError::bad_request(format!(
                     "The system query option '{k}' is not supported"

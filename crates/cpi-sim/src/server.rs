@@ -211,6 +211,11 @@ impl SimHandle {
     }
 
     /// Every message that exists now (ordered by LogEnd). Can be large: prefer `truth_between`.
+    /// Switches what `JmsBrokers('Broker1')` and `DataStores` show (also `POST /_sim/resources`).
+    pub fn set_resources(&self, mode: crate::ResourceMode) {
+        self.shared.tenant.resources.set_mode(mode);
+    }
+
     pub fn truth(&self) -> Truth {
         self.shared.truth(TimeField::LogEnd, None, None, usize::MAX)
     }
@@ -650,6 +655,28 @@ fn admin(req: &HttpRequest, body: &Bytes, shared: &Shared) -> HttpResponse {
                     json_reply(&serde_json::json!({ "ms": l.ms }))
                 }
                 Err(e) => admin_error(400, &format!("Expected {{\"ms\": <number>}}: {e}")),
+            }
+        }
+        ("/_sim/resources", Method::GET) => {
+            json_reply(&serde_json::json!({ "mode": shared.tenant.resources.mode() }))
+        }
+        ("/_sim/resources", Method::POST) => {
+            #[derive(serde::Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Switch {
+                mode: crate::ResourceMode,
+            }
+            match serde_json::from_slice::<Switch>(body) {
+                Ok(s) => {
+                    shared.tenant.resources.set_mode(s.mode);
+                    json_reply(&serde_json::json!({ "mode": s.mode }))
+                }
+                Err(e) => admin_error(
+                    400,
+                    &format!(
+                        "Expected {{\"mode\": \"normal\" | \"over_limits\" | \"no_jms\"}}: {e}"
+                    ),
+                ),
             }
         }
         ("/_sim/info", Method::GET) => {

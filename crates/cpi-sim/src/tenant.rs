@@ -9,6 +9,7 @@ use crate::config::{NextLinkStyle, SimConfig};
 use crate::generate::Generator;
 use crate::query;
 use crate::reply::{ApiError, Reply};
+use crate::resources::Resources;
 use crate::results::Engine;
 use crate::routes::{self, Route};
 use crate::truth::{self, ErrorSample};
@@ -35,6 +36,8 @@ impl RequestCtx<'_> {
 pub struct Tenant {
     pub(crate) traffic: Generator,
     pub(crate) catalog: Catalog,
+    /// JMS broker and data stores; their mode changes at run time (admin switch).
+    pub(crate) resources: Resources,
     pub(crate) engine: Engine,
     pub(crate) page_size: usize,
     pub(crate) run_steps_page_size: usize,
@@ -54,6 +57,7 @@ impl Tenant {
         Ok(Tenant {
             traffic,
             catalog,
+            resources: Resources::new(),
             engine: Engine::new(),
             page_size: cfg.page_size,
             run_steps_page_size: cfg.run_steps_page_size,

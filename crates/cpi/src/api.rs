@@ -7,13 +7,13 @@ use tokio::io::AsyncWrite;
 
 use crate::client::CpiClient;
 use crate::download::{Collected, DownloadOutcome};
-use crate::error::CpiError;
+use crate::error::{BadResponseKind, CpiError};
 use crate::limits::ApiFamily;
 use crate::model::{
-    AdapterAttribute, CustomHeaderProperty, IntegrationDesigntimeArtifact, IntegrationPackage,
-    IntegrationRuntimeArtifact, KeystoreEntry, MessageProcessingLog, MessageStoreEntry,
-    MplAttachment, MplErrorInformation, MplParts, MplRun, MplRunStep, RuntimeArtifactErrorInfo,
-    ValueMappingDesigntimeArtifact,
+    AdapterAttribute, CustomHeaderProperty, DataStore, IntegrationDesigntimeArtifact,
+    IntegrationPackage, IntegrationRuntimeArtifact, JmsBroker, KeystoreEntry, MessageProcessingLog,
+    MessageStoreEntry, MplAttachment, MplErrorInformation, MplParts, MplRun, MplRunStep,
+    RuntimeArtifactErrorInfo, ValueMappingDesigntimeArtifact,
 };
 use crate::odata::{Entity, hex_alias, quote_key, string_literal};
 
@@ -493,5 +493,35 @@ impl CpiClient {
             &[],
         )?;
         self.get_entity(ApiFamily::SecurityContent, &url).await
+    }
+
+    // --- Tenant resources (MessageStore API) -------------------------------------------------
+
+    /// `GET /JmsBrokers('Broker1')`: the JMS broker's usage. `None` when the tenant has no
+    /// broker: a 404, an empty body, or an entity without a single figure.
+    pub async fn jms_broker(&self) -> Result<Option<JmsBroker>, CpiError> {
+        let url = self.url("JmsBrokers('Broker1')", &[])?;
+        let r = self
+            .get_entity::<JmsBroker>(ApiFamily::MessageProcessingLogs, &url)
+            .await;
+        match optional(r) {
+            Ok(Some(b)) if b.is_empty() => Ok(None),
+            Ok(b) => Ok(b),
+            Err(CpiError::BadResponse {
+                kind: BadResponseKind::Empty,
+                status,
+                ..
+            }) if (200..300).contains(&status) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `GET /DataStores`: every data store with its message counts. The set takes no query
+    /// options; a 404 (no data store service) is an empty list.
+    pub async fn data_stores(&self) -> Result<Vec<DataStore>, CpiError> {
+        let r = self
+            .get_all(ApiFamily::MessageProcessingLogs, "DataStores", &[], None)
+            .await;
+        Ok(optional(r)?.unwrap_or_default())
     }
 }

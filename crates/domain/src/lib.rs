@@ -11,6 +11,7 @@ pub mod keystore;
 pub mod limits;
 pub mod message;
 pub mod redacted;
+pub mod resources;
 pub mod secret;
 pub mod setting;
 pub mod status;

@@ -400,12 +400,13 @@ pub enum JobKind {
     Keystore,
     Archive,
     Metrics,
+    Resources,
     Other(String),
 }
 
 impl JobKind {
     /// Every kind a new tenant gets settings for, in display order.
-    pub const ALL: [JobKind; 9] = [
+    pub const ALL: [JobKind; 10] = [
         JobKind::Packages,
         JobKind::DeepSync,
         JobKind::MessagesHot,
@@ -415,6 +416,7 @@ impl JobKind {
         JobKind::Keystore,
         JobKind::Archive,
         JobKind::Metrics,
+        JobKind::Resources,
     ];
 
     pub fn as_str(&self) -> &str {
@@ -428,6 +430,7 @@ impl JobKind {
             Self::Keystore => "keystore",
             Self::Archive => "archive",
             Self::Metrics => "metrics",
+            Self::Resources => "resources",
             Self::Other(s) => s,
         }
     }
@@ -443,6 +446,7 @@ impl JobKind {
             "keystore" => Self::Keystore,
             "archive" => Self::Archive,
             "metrics" => Self::Metrics,
+            "resources" => Self::Resources,
             other => Self::Other(other.to_string()),
         }
     }
@@ -574,7 +578,8 @@ impl JobSettings {
     /// The defaults a new tenant gets (the earlier implementation's): packages every 10 min,
     /// deep sync nightly, hot messages every minute, cold every 15 min, payloads every 30 s,
     /// alerts every minute, keystore hourly, archive daily at 02:00 (archive after 30 days,
-    /// delete archive files after a year), metric snapshots every 5 min.
+    /// delete archive files after a year), metric snapshots every 5 min, tenant resources (JMS
+    /// broker, data stores) every 5 min.
     pub fn default_for(kind: JobKind) -> Self {
         match kind {
             JobKind::Packages => Self::every(kind, 600),
@@ -593,6 +598,7 @@ impl JobSettings {
                 ..Self::daily(kind, 2, 0)
             },
             JobKind::Metrics => Self::every(kind, 300),
+            JobKind::Resources => Self::every(kind, 300),
             // A kind this version does not know: off until someone configures it.
             JobKind::Other(_) => Self {
                 enabled: false,

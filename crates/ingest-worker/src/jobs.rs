@@ -31,6 +31,7 @@ pub const FAMILIES: [JobType; 8] = [
     JobType::DeepSync,
     JobType::Keystore,
     JobType::Alerts,
+    JobType::Resources,
 ];
 
 pub struct Worker {
@@ -196,6 +197,9 @@ impl Worker {
             }
             JobType::Keystore => {
                 serde_json::to_value(content::sync_keystore(&self.db, client, tenant).await?)
+            }
+            JobType::Resources => {
+                serde_json::to_value(crate::resources::sync(&self.db, &client, tenant).await?)
             }
             other => {
                 return Err(JobError::Fail(format!(

@@ -1,6 +1,7 @@
 //! The ingest worker: consumes collection jobs (messages hot and cold, message details, payloads,
-//! packages and artifacts, the deep sync, keystore) and alert evaluation, calls the tenant through `cpi`, and writes
-//! through `store`. Any number of workers may consume the same queues.
+//! packages and artifacts, the deep sync, keystore, tenant resources) and alert evaluation, calls
+//! the tenant through `cpi`, and writes through `store`. Any number of workers may consume the
+//! same queues.
 
 pub mod alerts;
 pub mod content;
@@ -11,6 +12,7 @@ pub mod jobs;
 pub mod map;
 pub mod messages;
 pub mod payloads;
+pub mod resources;
 pub mod settings;
 pub mod sync_cmd;
 pub mod tenants;

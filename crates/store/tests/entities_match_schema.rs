@@ -846,6 +846,41 @@ async fn entities_match(db: &DatabaseConnection) {
         },
     )
     .await;
+    check::<tenant_jms_brokers::Entity>(
+        db,
+        tenant_jms_brokers::Model {
+            id: 1,
+            tenant_id: 1,
+            has_jms: true,
+            capacity: Some(i64::MAX),
+            max_capacity: Some(9_751_756_800),
+            queue_count: Some(16),
+            max_queue_count: Some(30),
+            queues_ok: Some(16),
+            queues_warning: Some(0),
+            queues_error: Some(0),
+            transacted_sessions_high: Some(true),
+            consumers_high: Some(false),
+            producers_high: None,
+            collected_at: at,
+        },
+    )
+    .await;
+    check::<tenant_data_stores::Entity>(
+        db,
+        tenant_data_stores::Model {
+            id: 1,
+            tenant_id: 1,
+            name: "tenant_data_stores.name".to_owned(),
+            iflow: "tenant_data_stores.iflow".to_owned(),
+            store_type: "tenant_data_stores.store_type".to_owned(),
+            visibility: Some("tenant_data_stores.visibility".to_owned()),
+            messages: Some(i64::MAX),
+            overdue: Some(3),
+            collected_at: at,
+        },
+    )
+    .await;
     let mut expected: Vec<String> = [
         tenants::Entity.table_name(),
         tenant_jobs::Entity.table_name(),
@@ -889,6 +924,8 @@ async fn entities_match(db: &DatabaseConnection) {
         silences::Entity.table_name(),
         alert_evaluations::Entity.table_name(),
         object_labels::Entity.table_name(),
+        tenant_jms_brokers::Entity.table_name(),
+        tenant_data_stores::Entity.table_name(),
     ]
     .iter()
     .map(|t| (*t).to_owned())

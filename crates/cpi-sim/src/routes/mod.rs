@@ -5,6 +5,7 @@ mod children;
 mod content;
 mod keystore;
 mod mpl;
+mod resources;
 mod service;
 
 use crate::config::Role;
@@ -73,6 +74,8 @@ pub(crate) enum Route {
     Keystore,
     KeystoreCount,
     KeyEntry(String),
+    JmsBroker(String),
+    DataStores,
 }
 
 impl Route {
@@ -150,12 +153,14 @@ impl Route {
             Keystore => "KeystoreEntries",
             KeystoreCount => "KeystoreEntries/$count",
             KeyEntry(_) => "KeystoreEntries(key)",
+            JmsBroker(_) => "JmsBrokers(key)",
+            DataStores => "DataStores",
         }
     }
 }
 
 /// Every label `Route::label` can return (request counters are keyed by these).
-pub(crate) const ROUTE_LABELS: [&str; 40] = [
+pub(crate) const ROUTE_LABELS: [&str; 42] = [
     "ServiceDocument",
     "$metadata",
     "MessageProcessingLogs",
@@ -196,6 +201,8 @@ pub(crate) const ROUTE_LABELS: [&str; 40] = [
     "KeystoreEntries",
     "KeystoreEntries/$count",
     "KeystoreEntries(key)",
+    "JmsBrokers(key)",
+    "DataStores",
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -432,6 +439,8 @@ pub(crate) fn parse_route(path: &str) -> Result<Route, ApiError> {
         (["KeystoreEntries"], [false]) => R::Keystore,
         (["KeystoreEntries", "$count"], [false, false]) => R::KeystoreCount,
         (["KeystoreEntries"], [true]) => R::KeyEntry(k0()?),
+        (["JmsBrokers"], [true]) => R::JmsBroker(k0()?),
+        (["DataStores"], [false]) => R::DataStores,
         _ => return Err(not_found()),
     })
 }
@@ -479,6 +488,8 @@ pub(crate) fn dispatch(
         R::Keystore => keystore::list(t, q, ctx),
         R::KeystoreCount => keystore::count(t, q),
         R::KeyEntry(hex) => keystore::single(t, hex, ctx),
+        R::JmsBroker(key) => resources::broker(t, key, q, ctx),
+        R::DataStores => resources::data_stores(t, q, ctx),
     }
 }
 
@@ -562,6 +573,8 @@ mod tests {
             "KeystoreEntries",
             "KeystoreEntries/$count",
             "KeystoreEntries('6869')",
+            "JmsBrokers('Broker1')",
+            "DataStores",
         ];
         let mut seen = std::collections::HashSet::new();
         for p in paths {

@@ -4,6 +4,7 @@
 
 pub mod content;
 pub mod mpl;
+pub mod resources;
 pub mod security;
 
 pub use content::{
@@ -15,6 +16,7 @@ pub use mpl::{
     MessageStoreEntry, MplAttachment, MplErrorInformation, MplParts, MplRun, MplRunStep,
     RunStepProperty,
 };
+pub use resources::{DataStore, JmsBroker, JmsQueueState};
 pub use security::KeystoreEntry;
 
 /// Implements [`crate::odata::Entity`] for a struct with a `metadata` field.

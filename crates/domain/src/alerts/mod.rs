@@ -11,6 +11,7 @@ mod labels;
 pub mod lifecycle;
 mod matcher;
 pub mod rule;
+pub mod schedule;
 pub mod silence;
 
 pub use duration::{DurationError, format_duration, parse_duration};

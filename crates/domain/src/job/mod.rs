@@ -100,6 +100,8 @@ job_types! {
     Metrics => "metrics", "metrics", NoParams;
     /// Alert rule evaluation of a tenant (docs/alerts.md).
     Alerts => "alerts", "alerts", NoParams;
+    /// JMS broker and data store usage of a tenant (`JmsBrokers('Broker1')`, `DataStores`).
+    Resources => "resources", "resources", NoParams;
 }
 
 impl JobType {
@@ -333,6 +335,7 @@ mod tests {
                 "integramon.archive",
                 "integramon.metrics",
                 "integramon.alerts",
+                "integramon.resources",
             ]
         );
     }

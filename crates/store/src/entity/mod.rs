@@ -57,6 +57,8 @@ pub mod sessions;
 pub mod silences;
 pub mod storage_snapshots;
 pub mod sync_state;
+pub mod tenant_data_stores;
+pub mod tenant_jms_brokers;
 pub mod tenant_jobs;
 pub mod tenants;
 pub mod users;
@@ -102,6 +104,8 @@ pub mod prelude {
     pub use super::silences::Entity as Silences;
     pub use super::storage_snapshots::Entity as StorageSnapshots;
     pub use super::sync_state::Entity as SyncState;
+    pub use super::tenant_data_stores::Entity as TenantDataStores;
+    pub use super::tenant_jms_brokers::Entity as TenantJmsBrokers;
     pub use super::tenant_jobs::Entity as TenantJobs;
     pub use super::tenants::Entity as Tenants;
     pub use super::users::Entity as Users;

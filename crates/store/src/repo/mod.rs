@@ -26,6 +26,7 @@ pub mod login_attempts;
 pub mod messages;
 pub mod monitor;
 pub mod payloads;
+pub mod resources;
 pub mod rollup;
 pub mod seed;
 pub mod snapshots;

@@ -8,6 +8,7 @@ pub mod error_groups;
 pub mod jobs;
 pub mod messages;
 pub mod openapi;
+pub mod resources;
 pub mod storage;
 pub mod tenants;
 pub mod users;
@@ -24,6 +25,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/openapi.json", web::get().to(openapi::document))
             .configure(users::routes)
             .configure(tenants::routes)
+            .configure(resources::routes)
             .configure(messages::routes)
             .configure(error_groups::routes)
             .configure(catalog::routes)

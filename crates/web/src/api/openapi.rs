@@ -17,7 +17,7 @@ use crate::state::AppState;
         super::users::delete_user,
         super::tenants::list, super::tenants::get, super::tenants::create, super::tenants::update,
         super::tenants::delete, super::tenants::test_new, super::tenants::test_stored,
-        super::tenants::sync,
+        super::tenants::sync, super::resources::get,
         super::messages::list, super::messages::detail, super::messages::payload,
         super::messages::attachment, super::messages::volume, super::messages::overview, super::messages::export,
         super::catalog::packages, super::catalog::list_artifacts, super::catalog::versions,

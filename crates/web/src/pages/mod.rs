@@ -12,6 +12,7 @@ pub mod login;
 pub mod message;
 pub mod messages;
 pub mod overview;
+pub mod resources;
 pub mod storage;
 pub mod tenants;
 pub mod time_zone;

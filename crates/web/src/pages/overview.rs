@@ -237,6 +237,7 @@ pub async fn page(state: web::Data<AppState>, p: Principal) -> PageResult<HttpRe
     let buckets: Vec<_> = (0..24).map(|i| from + chrono::Duration::hours(i)).collect();
     let errors = crate::service::error_groups::overview_counts(&state, &tenants).await?;
     let loading = crate::service::messages::history_loading(&state, &tenants, now).await?;
+    let resources = crate::service::resources::for_tenants(&state, &tenants).await?;
     let body = html! {
         h1 { "Overview"
             span.right { label.muted { input type="checkbox" id="auto-refresh"; " refresh every 30 s" } }
@@ -265,6 +266,7 @@ pub async fn page(state: web::Data<AppState>, p: Principal) -> PageResult<HttpRe
             }
             @for k in &kpis {
                 (tenant_section(base, k, &slowest(recent.iter().filter(|r| r.tenant_id == k.tenant_id))))
+                @if let Some(r) = resources.get(&k.tenant_id) { (super::resources::section(r)) }
             }
         }
     };

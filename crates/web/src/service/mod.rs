@@ -10,6 +10,7 @@ pub mod error_rules;
 pub mod export;
 pub mod jobs;
 pub mod messages;
+pub mod resources;
 pub mod storage;
 pub mod submit;
 pub mod tenants;
