@@ -22,7 +22,7 @@ use crate::tenants::Clients;
 use crate::{content, details, payloads};
 
 /// The job families an ingest worker consumes unless told otherwise.
-pub const FAMILIES: [JobType; 8] = [
+pub const FAMILIES: [JobType; 9] = [
     JobType::MessagesHot,
     JobType::MessagesCold,
     JobType::MessageDetails,
@@ -199,7 +199,7 @@ impl Worker {
                 serde_json::to_value(content::sync_keystore(&self.db, client, tenant).await?)
             }
             JobType::Resources => {
-                serde_json::to_value(crate::resources::sync(&self.db, &client, tenant).await?)
+                serde_json::to_value(crate::resources::sync(&self.db, client, tenant).await?)
             }
             other => {
                 return Err(JobError::Fail(format!(
